@@ -1,0 +1,48 @@
+//! What a use case can answer besides success. Messages are safe to show the person: they name
+//! the problem, never a secret or another person's data.
+
+use sealroom_domain::{InvalidEmail, PasswordRejected, UnknownRole};
+use sealroom_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The same answer for unknown user, wrong password, wrong code and locked or throttled
+    /// account, so none can be told apart.
+    #[error("the e-mail address, password or code is not correct, or sign-in is paused after too many attempts; try again in a few minutes")]
+    SignInFailed,
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    Password(#[from] PasswordRejected),
+    #[error(transparent)]
+    Email(#[from] InvalidEmail),
+    #[error(transparent)]
+    Role(#[from] UnknownRole),
+    #[error("you need to sign in")]
+    Unauthenticated,
+    #[error("your session has ended: {0}")]
+    SessionEnded(&'static str),
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("confirm it is you first: this action needs a recent re-authentication")]
+    StepUpRequired,
+    #[error("this link is invalid, already used or expired; ask for a new one")]
+    LinkInvalid,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the server is misconfigured: {0}")]
+    Config(String),
+    #[error("internal error")]
+    Internal(String),
+    #[error("internal error")]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,136 @@
+//! Sealroom's use cases: one function per thing a person does (set up the server, create a
+//! colleague's account, enrol a factor, sign in, step up, end a session, issue an API token).
+//!
+//! Each use case decides who may do it (through [`policy::authorize`], deny by default), makes
+//! the change through the store, and appends an audit event. This crate knows nothing of HTTP:
+//! the web layer turns requests into calls here, and responses from what comes back.
+//! Time comes from the [`clock::Clock`] held by [`App`], so tests move time instead of sleeping.
+
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod enrolment;
+pub mod error;
+pub mod factors;
+pub mod passkeys;
+pub mod passwords;
+pub mod policy;
+pub mod sessions;
+pub mod setup;
+pub mod sign_in;
+pub mod throttle;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use sealroom_crypto::password_hash::HashCost;
+use sealroom_crypto::secret_box::SecretBox;
+use sealroom_domain::{Duration, Role, SessionLimits};
+use sealroom_store::Store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::AppError;
+
+/// Where a request came from, for throttling and audit. Never holds personal data.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub address: String,
+    pub user_agent: String,
+}
+
+/// Settings the use cases need, resolved from configuration by the server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Shown in pages and authenticator apps; a context word for passwords.
+    pub organization_name: String,
+    /// The externally visible base URL, e.g. `https://sealroom.example.org`.
+    pub public_url: url::Url,
+    pub hash_cost: HashCost,
+    /// How many argon2 hashes may run at once (each on a blocking thread).
+    pub max_concurrent_hashes: usize,
+    /// Session limits for staff roles, overriding the defaults where set.
+    pub staff_limits: SessionLimits,
+    pub admin_limits: SessionLimits,
+    /// When set, a new sign-in ends the account's older sessions.
+    pub one_session_per_account: bool,
+    pub setup_link_validity: Duration,
+    pub enrolment_link_validity: Duration,
+}
+
+impl Settings {
+    pub fn limits_for(&self, role: Role) -> SessionLimits {
+        match role {
+            Role::Administrator | Role::SecurityOfficer => self.admin_limits,
+            _ => self.staff_limits,
+        }
+    }
+}
+
+/// Everything a use case needs, shared by all requests.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    passwords: passwords::PasswordWorkers,
+    secrets: SecretBox,
+    passkeys: passkeys::PasskeyCeremonies,
+    sessions: sessions::SessionCache,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings, master_key: &[u8]) -> Result<App, AppError> {
+        let secrets = SecretBox::new(master_key).map_err(|e| AppError::Config(e.to_string()))?;
+        let passwords = passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
+        let passkeys = passkeys::PasskeyCeremonies::new(&settings, master_key)?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                settings,
+                passwords,
+                secrets,
+                passkeys,
+                sessions: sessions::SessionCache::default(),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn now(&self) -> sealroom_domain::Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn secrets(&self) -> &SecretBox {
+        &self.inner.secrets
+    }
+
+    pub(crate) fn passwords(&self) -> &passwords::PasswordWorkers {
+        &self.inner.passwords
+    }
+
+    pub(crate) fn ceremonies(&self) -> &passkeys::PasskeyCeremonies {
+        &self.inner.passkeys
+    }
+
+    pub(crate) fn session_cache(&self) -> &sessions::SessionCache {
+        &self.inner.sessions
+    }
+
+    /// Build a link under the public URL.
+    pub fn link(&self, path_and_query: &str) -> String {
+        let base = self.inner.settings.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path_and_query}")
+    }
+}

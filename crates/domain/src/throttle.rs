@@ -1,0 +1,113 @@
+//! Growing delays after failed sign-ins. The design and its reasoning are in
+//! `docs/sign-in-throttling.md`; this module is the arithmetic.
+//!
+//! Three counters are kept: per account (keyed by the e-mail typed, so unknown users behave like
+//! known ones), per client address, and per account-and-address. Each counts consecutive
+//! failures; a success clears the account and pair counters. After a free allowance, each new
+//! failure pushes the next allowed attempt further away, doubling up to a cap.
+
+use crate::time::{Duration, Timestamp};
+
+/// A counter's allowance and growth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleRule {
+    /// Failures allowed before any delay.
+    pub free_failures: u32,
+    /// Delay after the first counted failure; doubles with each further failure.
+    pub first_delay: Duration,
+    /// Longest delay.
+    pub max_delay: Duration,
+}
+
+/// Per account, from addresses that never signed in to it successfully.
+pub const ACCOUNT: ThrottleRule = ThrottleRule {
+    free_failures: 5,
+    first_delay: Duration::seconds(2),
+    max_delay: Duration::minutes(15),
+};
+
+/// Per account and address (applies to every address, including the person's own).
+pub const ACCOUNT_AND_ADDRESS: ThrottleRule = ThrottleRule {
+    free_failures: 5,
+    first_delay: Duration::seconds(2),
+    max_delay: Duration::minutes(15),
+};
+
+/// Per client address, across all accounts (password spraying).
+pub const ADDRESS: ThrottleRule = ThrottleRule {
+    free_failures: 20,
+    first_delay: Duration::seconds(1),
+    max_delay: Duration::minutes(15),
+};
+
+/// Consecutive failures on one account after which password sign-in is locked until an
+/// administrator unlocks it or the person signs in with a passkey. Well below NIST's 100.
+pub const PASSWORD_LOCKOUT_AFTER: u32 = 50;
+
+/// A counter as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailureCount {
+    pub failures: u32,
+    pub last_failure: Option<Timestamp>,
+}
+
+impl ThrottleRule {
+    /// The delay imposed after `failures` consecutive failures.
+    pub fn delay_after(&self, failures: u32) -> Duration {
+        if failures <= self.free_failures {
+            return Duration(0);
+        }
+        let doublings = (failures - self.free_failures - 1).min(30);
+        let delay = self.first_delay.as_seconds().saturating_mul(1_i64 << doublings);
+        Duration(delay.min(self.max_delay.as_seconds()))
+    }
+
+    /// When the next attempt may be made.
+    pub fn next_allowed(&self, count: FailureCount) -> Option<Timestamp> {
+        let last = count.last_failure?;
+        let delay = self.delay_after(count.failures);
+        (delay.as_seconds() > 0).then(|| last.plus(delay))
+    }
+
+    /// Whether an attempt at `now` must wait.
+    pub fn must_wait(&self, count: FailureCount, now: Timestamp) -> bool {
+        self.next_allowed(count).is_some_and(|t| now < t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_start_after_the_allowance_and_double_to_the_cap() {
+        assert_eq!(ACCOUNT.delay_after(5), Duration(0));
+        assert_eq!(ACCOUNT.delay_after(6), Duration(2));
+        assert_eq!(ACCOUNT.delay_after(7), Duration(4));
+        assert_eq!(ACCOUNT.delay_after(15), Duration(900));
+        assert_eq!(ACCOUNT.delay_after(1000), Duration(900));
+    }
+
+    #[test]
+    fn must_wait_until_the_delay_has_passed() {
+        let t = Timestamp(10_000);
+        let c = FailureCount { failures: 7, last_failure: Some(t) };
+        assert!(ACCOUNT.must_wait(c, t.plus(Duration(3))));
+        assert!(!ACCOUNT.must_wait(c, t.plus(Duration(4))));
+        assert!(!ACCOUNT.must_wait(FailureCount::default(), t));
+    }
+
+    #[test]
+    fn reaching_the_lockout_takes_hours_not_seconds() {
+        // An attacker who waits exactly as long as allowed between guesses.
+        let mut now = Timestamp(0);
+        let mut count = FailureCount::default();
+        while count.failures < PASSWORD_LOCKOUT_AFTER {
+            if let Some(t) = ACCOUNT.next_allowed(count) {
+                now = now.max(t);
+            }
+            count = FailureCount { failures: count.failures + 1, last_failure: Some(now) };
+        }
+        assert!(now.as_seconds() > 8 * 3600, "lockout reached after only {}s", now.as_seconds());
+    }
+}

@@ -1,0 +1,159 @@
+//! Sealroom's storage: one interface, [`Store`], over SQLite (the embedded default, in WAL
+//! mode) and PostgreSQL.
+//!
+//! Both backends run the same SQL text (sqlx binds `$1, $2, …` by position on SQLite too),
+//! dispatched by the `on_pool!` macro to the concrete pool so each is type-checked natively.
+//! Each backend has its own migrations under `migrations/<backend>/`. One conformance suite
+//! (in the `testkit` crate) runs against both.
+//!
+//! This crate stores what it is given. It never decides who may do what (that is `app`),
+//! never sees a plaintext secret (callers pass digests and sealed bytes), and never logs
+//! row contents.
+
+mod audit;
+mod credentials;
+mod links;
+mod migrate;
+mod sessions;
+mod throttle;
+mod tokens;
+mod users;
+
+pub use audit::{AuditRow, NewAuditEvent};
+pub use credentials::{PasskeyRow, TotpRow};
+pub use links::{LinkPurpose, LinkRow};
+pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};
+pub use sessions::SessionRow;
+pub use throttle::FailureRow;
+pub use tokens::ApiTokenRow;
+pub use users::{UserRow, UserStatus};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+/// What went wrong in storage. Messages name the problem, never row contents.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the database URL is not valid: {0}")]
+    BadUrl(String),
+    #[error("the database cannot be opened: {0}")]
+    CannotOpen(String),
+    #[error(
+        "the database has schema version {found}, newer than this server knows ({supported}); \
+         it was left untouched. Run the sealroom release that created it, or restore a backup"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error("the database was not created by Sealroom (it has tables but no Sealroom schema record); it was left untouched")]
+    Foreign,
+    #[error("a record with the same {0} already exists")]
+    Conflict(&'static str),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The storage handle. Cheap to clone (pools are shared).
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Run the same query code against whichever pool backs the store.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Turn a unique-constraint violation into [`StoreError::Conflict`].
+pub(crate) fn conflict_on_unique(err: sqlx::Error, what: &'static str) -> StoreError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(what);
+        }
+    }
+    StoreError::Database(err)
+}
+
+impl Store {
+    /// Open the database at `url` (`sqlite://path` or `postgres://…`), check its schema
+    /// version and bring it up to date. A database from a newer release, or one that is not
+    /// Sealroom's, is refused before anything is written.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = Self::connect(url).await?;
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// Connect without migrating (used by `open` and by tests that need a raw handle).
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await
+                .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
+            Ok(Store { backend: Backend::Sqlite(pool) })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
+            Ok(Store { backend: Backend::Postgres(pool) })
+        } else {
+            Err(StoreError::BadUrl(
+                "expected a URL starting with sqlite:// or postgres://".to_owned(),
+            ))
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Readiness probe: one round trip.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Run a raw statement. Tests use it to tamper with rows as an attacker with database
+    /// access would; the server never calls it.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        let done = on_pool!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done)
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
