@@ -15,6 +15,9 @@ use serde_json::json;
 use crate::sessions::CurrentSession;
 use crate::{App, AppError, Client};
 
+/// How long an unconfirmed authenticator-app key is shown again rather than replaced.
+const PENDING_TOTP_SECONDS: i64 = 600;
+
 /// What the person needs to add an authenticator app.
 pub struct TotpEnrolment {
     /// The base32 secret, for typing by hand.
@@ -88,12 +91,25 @@ impl App {
     /// Draw a new TOTP secret (replacing an unconfirmed one) and return what the app needs.
     pub async fn start_totp_enrolment(&self, me: &CurrentSession) -> Result<TotpEnrolment, AppError> {
         self.require_factor_change_allowed(me)?;
-        if self.store().totp_for(&me.user.id).await?.is_some_and(|t| t.confirmed != 0) {
+        let existing = self.store().totp_for(&me.user.id).await?;
+        if existing.as_ref().is_some_and(|t| t.confirmed != 0) {
             return Err(AppError::Conflict("an authenticator app is already enrolled; remove it first to replace it".into()));
         }
-        let secret = TotpSecret::generate();
-        let sealed = self.secrets().seal(secret.as_bytes(), &format!("totp:{}", me.user.id));
-        self.store().put_pending_totp(&me.user.id, &sealed, self.now().as_seconds()).await?;
+        // Showing the page again (a reload, a mistyped code) keeps the key the person may have
+        // scanned already, for as long as the enrolment may reasonably take.
+        let now = self.now().as_seconds();
+        let reusable = existing.filter(|t| now - t.created_at < PENDING_TOTP_SECONDS);
+        let secret = match reusable {
+            Some(t) => TotpSecret::from_bytes(
+                self.secrets().open(&t.sealed_secret, &format!("totp:{}", me.user.id)).map_err(AppError::internal)?,
+            ),
+            None => {
+                let secret = TotpSecret::generate();
+                let sealed = self.secrets().seal(secret.as_bytes(), &format!("totp:{}", me.user.id));
+                self.store().put_pending_totp(&me.user.id, &sealed, now).await?;
+                secret
+            }
+        };
         let uri = secret.otpauth_uri(&self.settings().organization_name, &me.user.email);
         let qr = QrCode::new(uri.as_bytes()).map_err(AppError::internal)?;
         let svg_text = qr.render::<svg::Color<'_>>().min_dimensions(200, 200).quiet_zone(true).build();

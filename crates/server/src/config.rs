@@ -1,0 +1,542 @@
+//! Configuration: one TOML file plus `SEALROOM_<SECTION>__<KEY>` environment overrides, with
+//! secrets readable from files. [`load`] returns every problem at once, each naming the key
+//! and what is wrong, so `sealroom config check` and `sealroom serve` explain the same way.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Keys allowed in each section. Anything else is reported as unknown.
+const SCHEMA: &[(&str, &[&str])] = &[
+    ("server", &["listen", "public_url"]),
+    ("tls", &["mode", "cert_file", "key_file"]),
+    ("proxy", &["trusted_addresses"]),
+    ("database", &["url", "url_file"]),
+    ("organization", &["name"]),
+    ("secrets", &["master_key_file"]),
+    ("passwords", &["argon2_memory_kib", "argon2_iterations", "argon2_parallelism", "max_concurrent_hashes"]),
+    ("sessions", &["staff_idle_minutes", "staff_absolute_minutes", "admin_idle_minutes", "admin_absolute_minutes", "one_session_per_account"]),
+    ("links", &["setup_link_minutes", "enrolment_link_hours"]),
+    ("logging", &["level", "format"]),
+];
+
+/// Environment variables read by the command line itself, not configuration keys.
+const CLI_ENV: &[&str] = &["SEALROOM_DATA_DIR", "SEALROOM_CONFIG", "SEALROOM_LISTEN", "SEALROOM_DEV", "SEALROOM_LOG"];
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ServerSection {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TlsSection {
+    /// `self-signed` (default), `files`, or `proxy` (plain HTTP behind a TLS-terminating proxy).
+    pub mode: Option<String>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ProxySection {
+    pub trusted_addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct DatabaseSection {
+    pub url: Option<String>,
+    pub url_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct OrganizationSection {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SecretsSection {
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct PasswordsSection {
+    pub argon2_memory_kib: Option<u32>,
+    pub argon2_iterations: Option<u32>,
+    pub argon2_parallelism: Option<u32>,
+    pub max_concurrent_hashes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SessionsSection {
+    pub staff_idle_minutes: Option<i64>,
+    pub staff_absolute_minutes: Option<i64>,
+    pub admin_idle_minutes: Option<i64>,
+    pub admin_absolute_minutes: Option<i64>,
+    pub one_session_per_account: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct LinksSection {
+    pub setup_link_minutes: Option<i64>,
+    pub enrolment_link_hours: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct LoggingSection {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+struct FileConfig {
+    server: ServerSection,
+    tls: TlsSection,
+    proxy: ProxySection,
+    database: DatabaseSection,
+    organization: OrganizationSection,
+    secrets: SecretsSection,
+    passwords: PasswordsSection,
+    sessions: SessionsSection,
+    links: LinksSection,
+    logging: LoggingSection,
+}
+
+/// How TLS is provided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// A certificate generated for localhost on first start, kept in the data directory.
+    SelfSigned,
+    /// The operator's certificate and key.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Plain HTTP behind a TLS-terminating reverse proxy.
+    Proxy,
+    /// Plain HTTP for development on this machine (`--dev`).
+    DevPlain,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub public_url: Option<url::Url>,
+    pub tls: TlsMode,
+    pub trusted_proxies: Vec<IpNet>,
+    pub database_url: String,
+    pub organization_name: String,
+    pub master_key_file: PathBuf,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub max_concurrent_hashes: usize,
+    pub staff_idle_minutes: i64,
+    pub staff_absolute_minutes: i64,
+    pub admin_idle_minutes: i64,
+    pub admin_absolute_minutes: i64,
+    pub one_session_per_account: bool,
+    pub setup_link_minutes: i64,
+    pub enrolment_link_hours: i64,
+    pub log_level: String,
+    pub log_json: bool,
+    pub dev: bool,
+    /// Where the configuration file was read from, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key (`database.url`), environment variable or file concerned.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// What the command line says before the configuration is read.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub dev: bool,
+}
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem { key: key.into(), message: message.into() }
+}
+
+/// Read and check the configuration. `env` is the process environment (passed in for tests).
+pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let data_dir = overrides.data_dir.clone().unwrap_or_else(|| PathBuf::from("data"));
+    let file = overrides.config_file.clone().or_else(|| {
+        let default = data_dir.join("sealroom.toml");
+        default.exists().then_some(default)
+    });
+
+    let mut table = toml::Table::new();
+    if let Some(path) = &file {
+        match std::fs::read_to_string(path) {
+            Ok(text) => match text.parse::<toml::Table>() {
+                Ok(t) => table = t,
+                Err(e) => problems.push(problem(path.display().to_string(), format!("is not valid TOML: {}", e.message()))),
+            },
+            Err(e) => problems.push(problem(path.display().to_string(), format!("cannot be read: {e}"))),
+        }
+    }
+    apply_env(&mut table, env, &mut problems);
+    check_keys(&table, &mut problems);
+
+    let raw: FileConfig = match toml::Value::Table(table).try_into() {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(problem("configuration", e.to_string().trim().to_owned()));
+            return Err(problems);
+        }
+    };
+    let config = resolve(raw, overrides, data_dir, file, &mut problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+fn apply_env(table: &mut toml::Table, env: &BTreeMap<String, String>, problems: &mut Vec<Problem>) {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("SEALROOM_") else { continue };
+        if CLI_ENV.contains(&name.as_str()) || rest.starts_with("TEST_") {
+            continue;
+        }
+        let Some((section, key)) = rest.split_once("__") else {
+            problems.push(problem(name, "is not a Sealroom setting; configuration variables look like SEALROOM_DATABASE__URL (section, two underscores, key)"));
+            continue;
+        };
+        let (section, key) = (section.to_lowercase(), key.to_lowercase());
+        let parsed = format!("v = {value}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
+        let value = parsed.unwrap_or_else(|| toml::Value::String(value.clone()));
+        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                t.insert(key, value);
+            }
+            _ => problems.push(problem(name, format!("'{section}' is not a section"))),
+        }
+    }
+}
+
+fn check_keys(table: &toml::Table, problems: &mut Vec<Problem>) {
+    for (section, value) in table {
+        let Some((_, keys)) = SCHEMA.iter().find(|(s, _)| s == section) else {
+            let known: Vec<&str> = SCHEMA.iter().map(|(s, _)| *s).collect();
+            problems.push(problem(section, format!("unknown section; known sections: {}", known.join(", "))));
+            continue;
+        };
+        let toml::Value::Table(t) = value else {
+            problems.push(problem(section, "must be a section ([name]), not a value"));
+            continue;
+        };
+        for key in t.keys() {
+            if !keys.contains(&key.as_str()) {
+                problems.push(problem(format!("{section}.{key}"), format!("unknown key; known keys in [{section}]: {}", keys.join(", "))));
+            }
+        }
+    }
+}
+
+fn relative_to(data_dir: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() { p } else { data_dir.join(p) }
+}
+
+fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathBuf>, problems: &mut Vec<Problem>) -> Config {
+    let dev = o.dev;
+    let listen = o.listen.clone().or(raw.server.listen).unwrap_or_else(|| "127.0.0.1:8443".to_owned());
+    if listen.parse::<SocketAddr>().is_err() {
+        problems.push(problem("server.listen", format!("'{listen}' is not an address and port such as 127.0.0.1:8443 or [::]:8443")));
+    }
+    let public_url = raw.server.public_url.as_deref().and_then(|u| match url::Url::parse(u) {
+        Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
+        _ => {
+            problems.push(problem("server.public_url", format!("'{u}' is not an http(s) URL such as https://sealroom.example.org")));
+            None
+        }
+    });
+
+    let mut trusted_proxies = Vec::new();
+    for a in &raw.proxy.trusted_addresses {
+        match a.parse::<IpNet>().or_else(|_| a.parse::<std::net::IpAddr>().map(IpNet::from)) {
+            Ok(n) => trusted_proxies.push(n),
+            Err(_) => problems.push(problem("proxy.trusted_addresses", format!("'{a}' is not an address or network such as 10.0.0.5 or 10.0.0.0/24"))),
+        }
+    }
+
+    let tls = match (dev, raw.tls.mode.as_deref()) {
+        (true, None) => TlsMode::DevPlain,
+        (_, None | Some("self-signed")) => TlsMode::SelfSigned,
+        (_, Some("files")) => match (raw.tls.cert_file.clone(), raw.tls.key_file.clone()) {
+            (Some(c), Some(k)) => TlsMode::Files { cert: relative_to(&data_dir, c), key: relative_to(&data_dir, k) },
+            _ => {
+                problems.push(problem("tls.mode", "'files' needs tls.cert_file and tls.key_file"));
+                TlsMode::SelfSigned
+            }
+        },
+        (_, Some("proxy")) => {
+            if trusted_proxies.is_empty() {
+                problems.push(problem("tls.mode", "plain HTTP behind a proxy needs proxy.trusted_addresses, the addresses of the TLS-terminating proxy; without a declared proxy Sealroom only serves HTTPS (or plain HTTP with --dev on this machine)"));
+            }
+            TlsMode::Proxy
+        }
+        (_, Some(other)) => {
+            problems.push(problem("tls.mode", format!("'{other}' is not one of: self-signed, files, proxy")));
+            TlsMode::SelfSigned
+        }
+    };
+    if let (TlsMode::DevPlain, Ok(addr)) = (&tls, listen.parse::<SocketAddr>()) {
+        if !addr.ip().is_loopback() {
+            problems.push(problem("server.listen", "--dev serves plain HTTP and only listens on a loopback address such as 127.0.0.1"));
+        }
+    }
+    if let TlsMode::Files { cert, key } = &tls {
+        for (k, p) in [("tls.cert_file", cert), ("tls.key_file", key)] {
+            if !p.exists() {
+                problems.push(problem(k, format!("{} does not exist", p.display())));
+            }
+        }
+        check_private(key, "tls.key_file", problems);
+    }
+
+    let database_url = match (raw.database.url, raw.database.url_file) {
+        (Some(_), Some(_)) => {
+            problems.push(problem("database.url", "set either database.url or database.url_file, not both"));
+            String::new()
+        }
+        (Some(u), None) => u,
+        (None, Some(f)) => {
+            let f = relative_to(&data_dir, f);
+            check_private(&f, "database.url_file", problems);
+            match std::fs::read_to_string(&f) {
+                Ok(s) => s.trim().to_owned(),
+                Err(e) => {
+                    problems.push(problem("database.url_file", format!("{} cannot be read: {e}", f.display())));
+                    String::new()
+                }
+            }
+        }
+        (None, None) => format!("sqlite://{}", data_dir.join("sealroom.db").display()),
+    };
+    if !database_url.is_empty() && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| database_url.starts_with(p)) {
+        problems.push(problem("database.url", "must start with sqlite:// or postgres://"));
+    }
+
+    let master_key_file = relative_to(&data_dir, raw.secrets.master_key_file.unwrap_or_else(|| PathBuf::from("master.key")));
+    if master_key_file.exists() {
+        check_private(&master_key_file, "secrets.master_key_file", problems);
+    }
+
+    let p = raw.passwords;
+    let memory = p.argon2_memory_kib.unwrap_or(19 * 1024);
+    let iterations = p.argon2_iterations.unwrap_or(2);
+    if memory < 19 * 1024 {
+        problems.push(problem("passwords.argon2_memory_kib", "must be at least 19456 (19 MiB, the OWASP minimum for argon2id)"));
+    }
+    if iterations < 2 {
+        problems.push(problem("passwords.argon2_iterations", "must be at least 2"));
+    }
+    let parallelism = p.argon2_parallelism.unwrap_or(1);
+    if !(1..=16).contains(&parallelism) {
+        problems.push(problem("passwords.argon2_parallelism", "must be between 1 and 16"));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max_hashes = p.max_concurrent_hashes.unwrap_or(cores.saturating_sub(1).max(1));
+    if max_hashes == 0 {
+        problems.push(problem("passwords.max_concurrent_hashes", "must be at least 1"));
+    }
+
+    let s = raw.sessions;
+    let minutes = |v: Option<i64>, default: i64, key: &str, problems: &mut Vec<Problem>| {
+        let v = v.unwrap_or(default);
+        if !(1..=7 * 24 * 60).contains(&v) {
+            problems.push(problem(key, "must be between 1 minute and 7 days (10080)"));
+        }
+        v
+    };
+    let staff_idle = minutes(s.staff_idle_minutes, 15, "sessions.staff_idle_minutes", problems);
+    let staff_abs = minutes(s.staff_absolute_minutes, 12 * 60, "sessions.staff_absolute_minutes", problems);
+    let admin_idle = minutes(s.admin_idle_minutes, 15, "sessions.admin_idle_minutes", problems);
+    let admin_abs = minutes(s.admin_absolute_minutes, 8 * 60, "sessions.admin_absolute_minutes", problems);
+    let setup_minutes = raw.links.setup_link_minutes.unwrap_or(60);
+    if !(1..=24 * 60).contains(&setup_minutes) {
+        problems.push(problem("links.setup_link_minutes", "must be between 1 and 1440"));
+    }
+    let enrol_hours = raw.links.enrolment_link_hours.unwrap_or(72);
+    if !(1..=14 * 24).contains(&enrol_hours) {
+        problems.push(problem("links.enrolment_link_hours", "must be between 1 and 336 (14 days)"));
+    }
+
+    let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
+    if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+        problems.push(problem("logging.level", "must be one of: error, warn, info, debug, trace"));
+    }
+    let log_json = match raw.logging.format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(_) => {
+            problems.push(problem("logging.format", "must be text or json"));
+            false
+        }
+    };
+    let organization_name = raw.organization.name.unwrap_or_else(|| "Sealroom".into());
+    if organization_name.trim().is_empty() || organization_name.len() > 120 {
+        problems.push(problem("organization.name", "must have 1 to 120 characters"));
+    }
+
+    Config {
+        data_dir,
+        listen,
+        public_url,
+        tls,
+        trusted_proxies,
+        database_url,
+        organization_name,
+        master_key_file,
+        argon2_memory_kib: memory,
+        argon2_iterations: iterations,
+        argon2_parallelism: parallelism,
+        max_concurrent_hashes: max_hashes,
+        staff_idle_minutes: staff_idle,
+        staff_absolute_minutes: staff_abs,
+        admin_idle_minutes: admin_idle,
+        admin_absolute_minutes: admin_abs,
+        one_session_per_account: s.one_session_per_account.unwrap_or(false),
+        setup_link_minutes: setup_minutes,
+        enrolment_link_hours: enrol_hours,
+        log_level,
+        log_json,
+        dev,
+        file,
+    }
+}
+
+/// A secret file must not be readable or writable by group or others.
+#[cfg(unix)]
+pub fn check_private(path: &Path, key: &str, problems: &mut Vec<Problem>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            problems.push(problem(key, format!(
+                "{} is readable by other users (mode {mode:o}); run: chmod 600 {}", path.display(), path.display()
+            )));
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn check_private(_: &Path, _: &str, _: &mut Vec<Problem>) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(toml_text: &str, env: &[(&str, &str)], dev: bool) -> (Result<Config, Vec<Problem>>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sealroom.toml");
+        std::fs::write(&file, toml_text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let o = Overrides { data_dir: Some(dir.path().to_owned()), config_file: Some(file), listen: None, dev };
+        (load(&o, &env), dir)
+    }
+
+    fn keys(r: &Result<Config, Vec<Problem>>) -> Vec<String> {
+        r.as_ref().err().map(|p| p.iter().map(|p| p.key.clone()).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_secure() {
+        let (r, dir) = load_with("", &[], false);
+        let c = r.unwrap();
+        assert_eq!(c.tls, TlsMode::SelfSigned);
+        assert_eq!(c.listen, "127.0.0.1:8443");
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert!(c.database_url.contains(dir.path().to_str().unwrap()));
+        assert_eq!((c.argon2_memory_kib, c.argon2_iterations, c.argon2_parallelism), (19456, 2, 1));
+        assert_eq!((c.staff_idle_minutes, c.staff_absolute_minutes), (15, 720));
+    }
+
+    #[test]
+    fn every_unknown_key_and_bad_value_is_reported_at_once() {
+        let (r, _d) = load_with("[server]\nlisten = \"nowhere\"\nport = 1\n[databse]\nurl = \"x\"\n[passwords]\nargon2_memory_kib = 1024\n", &[], false);
+        let k = keys(&r);
+        assert!(k.contains(&"server.port".to_string()), "{k:?}");
+        assert!(k.contains(&"databse".to_string()), "{k:?}");
+        assert!(k.contains(&"server.listen".to_string()), "{k:?}");
+        assert!(k.contains(&"passwords.argon2_memory_kib".to_string()), "{k:?}");
+    }
+
+    #[test]
+    fn plain_http_needs_a_declared_proxy() {
+        let (r, _d) = load_with("[tls]\nmode = \"proxy\"\n", &[], false);
+        let p = r.unwrap_err();
+        assert_eq!(p[0].key, "tls.mode");
+        assert!(p[0].message.contains("trusted_addresses"));
+        let (r, _d) = load_with("[tls]\nmode = \"proxy\"\n[proxy]\ntrusted_addresses = [\"10.0.0.5\"]\n", &[], false);
+        assert_eq!(r.unwrap().tls, TlsMode::Proxy);
+    }
+
+    #[test]
+    fn dev_is_plain_http_on_loopback_only() {
+        let (r, _d) = load_with("", &[], true);
+        assert_eq!(r.unwrap().tls, TlsMode::DevPlain);
+        let (r, _d) = load_with("[server]\nlisten = \"0.0.0.0:8080\"\n", &[], true);
+        assert_eq!(keys(&r), vec!["server.listen".to_string()]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let (r, _d) = load_with("[database]\nurl = \"sqlite://a.db\"\n", &[("SEALROOM_DATABASE__URL", "postgres://db/sealroom"), ("SEALROOM_SESSIONS__STAFF_IDLE_MINUTES", "10")], false);
+        let c = r.unwrap();
+        assert_eq!(c.database_url, "postgres://db/sealroom");
+        assert_eq!(c.staff_idle_minutes, 10);
+        let (r, _d) = load_with("", &[("SEALROOM_DATABASE_URL", "x")], false);
+        assert_eq!(keys(&r), vec!["SEALROOM_DATABASE_URL".to_string()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_readable_by_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("master.key");
+        std::fs::write(&key, [0u8; 32]).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = Overrides { data_dir: Some(dir.path().to_owned()), ..Default::default() };
+        let p = load(&o, &BTreeMap::new()).unwrap_err();
+        assert_eq!(p[0].key, "secrets.master_key_file");
+        assert!(p[0].message.contains("chmod 600"));
+        let url_file = dir.path().join("db-url");
+        std::fs::write(&url_file, "postgres://u:secret@db/s\n").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let env = BTreeMap::from([("SEALROOM_DATABASE__URL_FILE".to_string(), url_file.display().to_string())]);
+        assert_eq!(load(&o, &env).unwrap().database_url, "postgres://u:secret@db/s");
+    }
+}

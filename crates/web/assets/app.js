@@ -1,0 +1,131 @@
+// Sealroom's own script: passkey ceremonies (WebAuthn) and nothing else.
+// Loaded from /assets/app.js under a CSP that forbids inline script.
+'use strict';
+
+(function () {
+  const b64uToBuf = (s) => {
+    s = s.replace(/-/g, '+').replace(/_/g, '/');
+    s += '==='.slice((s.length + 3) % 4);
+    const bin = atob(s);
+    const u = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
+    return u.buffer;
+  };
+  const bufToB64u = (b) => {
+    const u = new Uint8Array(b);
+    let s = '';
+    for (let i = 0; i < u.length; i++) s += String.fromCharCode(u[i]);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  };
+  const csrf = () => {
+    const m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute('content') : '';
+  };
+
+  async function post(url, body) {
+    const res = await fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf() },
+      body: JSON.stringify(body === undefined ? {} : body),
+    });
+    let data = {};
+    try { data = await res.json(); } catch (_) { data = {}; }
+    if (!res.ok) throw new Error(data.message || 'The request failed (' + res.status + ').');
+    return data;
+  }
+
+  function showError(button, message) {
+    let box = document.getElementById('webauthn-error');
+    if (!box) {
+      box = document.createElement('p');
+      box.id = 'webauthn-error';
+      box.className = 'alert';
+      box.setAttribute('role', 'alert');
+      button.insertAdjacentElement('afterend', box);
+    }
+    box.textContent = message;
+  }
+
+  function friendly(err) {
+    if (err && err.name === 'NotAllowedError') return 'The passkey request was cancelled or timed out. Try again.';
+    if (err && err.name === 'InvalidStateError') return 'This passkey is already registered.';
+    return (err && err.message) || 'Something went wrong. Try again.';
+  }
+
+  async function register(startUrl, finishUrl, name) {
+    const ccr = await post(startUrl, { name: name });
+    const pk = ccr.publicKey;
+    pk.challenge = b64uToBuf(pk.challenge);
+    pk.user.id = b64uToBuf(pk.user.id);
+    if (pk.excludeCredentials) pk.excludeCredentials = pk.excludeCredentials.map((c) => ({ ...c, id: b64uToBuf(c.id) }));
+    const cred = await navigator.credentials.create({ publicKey: pk });
+    const ext = cred.getClientExtensionResults ? cred.getClientExtensionResults() : {};
+    const r = cred.response;
+    return post(finishUrl, {
+      id: cred.id,
+      rawId: bufToB64u(cred.rawId),
+      type: cred.type,
+      response: {
+        attestationObject: bufToB64u(r.attestationObject),
+        clientDataJSON: bufToB64u(r.clientDataJSON),
+        transports: typeof r.getTransports === 'function' ? r.getTransports() : undefined,
+      },
+      clientExtensionResults: ext.credProps ? { credProps: { rk: ext.credProps.rk } } : {},
+    });
+  }
+
+  async function assert(startUrl, finishUrl, body) {
+    const rcr = await post(startUrl, body);
+    const pk = rcr.publicKey;
+    pk.challenge = b64uToBuf(pk.challenge);
+    pk.allowCredentials = (pk.allowCredentials || []).map((c) => ({ ...c, id: b64uToBuf(c.id) }));
+    const a = await navigator.credentials.get({ publicKey: pk });
+    const r = a.response;
+    return post(finishUrl, {
+      id: a.id,
+      rawId: bufToB64u(a.rawId),
+      type: a.type,
+      response: {
+        authenticatorData: bufToB64u(r.authenticatorData),
+        clientDataJSON: bufToB64u(r.clientDataJSON),
+        signature: bufToB64u(r.signature),
+        userHandle: r.userHandle ? bufToB64u(r.userHandle) : null,
+      },
+      clientExtensionResults: {},
+    });
+  }
+
+  function wire(selector, action) {
+    document.querySelectorAll(selector).forEach((button) => {
+      button.addEventListener('click', async (ev) => {
+        ev.preventDefault();
+        if (!window.PublicKeyCredential) {
+          showError(button, 'This browser does not support passkeys.');
+          return;
+        }
+        button.disabled = true;
+        try {
+          const out = await action(button);
+          window.location.assign((out && out.redirect) || button.dataset.next || '/');
+        } catch (err) {
+          showError(button, friendly(err));
+          button.disabled = false;
+        }
+      });
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    wire('[data-passkey-register]', (button) => {
+      const field = document.querySelector('input[name="passkey_name"]');
+      return register('/webauthn/register/start', '/webauthn/register/finish', field ? field.value : '');
+    });
+    wire('#passkey-signin', () => {
+      const field = document.querySelector('input[name="email"]');
+      return assert('/webauthn/sign-in/start', '/webauthn/sign-in/finish', { email: field ? field.value : '' });
+    });
+    wire('#passkey-second-factor', () => assert('/webauthn/second-factor/start', '/webauthn/second-factor/finish'));
+    wire('#passkey-step-up', () => assert('/webauthn/step-up/start', '/webauthn/step-up/finish'));
+  });
+})();

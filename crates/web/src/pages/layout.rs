@@ -1,0 +1,81 @@
+//! The page frame: plain HTML, one stylesheet, one script, no inline script or style.
+
+use maud::{html, Markup, DOCTYPE};
+use sealroom_app::sessions::CurrentSession;
+
+pub fn page(title: &str, session: Option<&CurrentSession>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(s) = session { meta name="csrf-token" content=(s.csrf_token); }
+                title { (title) " · Sealroom" }
+                link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Sealroom" }
+                    @if let Some(s) = session.filter(|s| s.is_signed_in()) {
+                        nav aria-label="Main" {
+                            a href="/me/security" { "My security" }
+                            @if s.user.role.is_administrator() { a href="/admin/users" { "Users" } }
+                            form #signout method="post" action="/signout" {
+                                input type="hidden" name="_csrf" value=(s.csrf_token);
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A form's hidden CSRF field.
+pub fn csrf(session: &CurrentSession) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(session.csrf_token); }
+}
+
+/// An error or notice for screen readers and eyes alike.
+pub fn alert(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message { p.alert role="alert" { (m) } }
+    }
+}
+
+pub fn notice(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message { p.notice role="status" { (m) } }
+    }
+}
+
+/// Format a Unix time for people (UTC).
+pub fn when(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::when(1_795_000_000), "2026-11-18 09:06 UTC");
+    }
+}
