@@ -77,12 +77,17 @@ impl Store {
         Ok(())
     }
 
-    /// Take (read and clear) a session's pending WebAuthn ceremony, so each is answered once.
+    /// Take (read and clear) a session's pending WebAuthn ceremony, so each is answered once:
+    /// the clear is a compare-and-set on the value read, so of two racing callers one wins.
     pub async fn take_session_ceremony(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        let taken: Option<Option<Vec<u8>>> = on_pool!(self, pool => sqlx::query_scalar(
-            "UPDATE sessions SET ceremony = NULL WHERE id = $1 AND ceremony IS NOT NULL RETURNING ceremony")
+        let current: Option<Option<Vec<u8>>> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT ceremony FROM sessions WHERE id = $1")
             .bind(id).fetch_optional(pool).await)?;
-        Ok(taken.flatten())
+        let Some(ceremony) = current.flatten() else { return Ok(None) };
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET ceremony = NULL WHERE id = $1 AND ceremony = $2")
+            .bind(id).bind(&ceremony).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok((done == 1).then_some(ceremony))
     }
 
     /// End a session; true if it was open.

@@ -37,9 +37,17 @@ pub async fn check_origin(State(state): State<AppState>, req: Request, next: Nex
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         let h = req.headers();
-        let site_ok = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s == "same-origin" || s == "none");
-        let origin_ok = h.get("origin").and_then(|v| v.to_str().ok()).is_none_or(|o| o == state.config.public_origin);
-        if !site_ok || !origin_ok {
+        // With `Referrer-Policy: no-referrer` browsers send `Origin: null` on same-origin form
+        // posts, so `Sec-Fetch-Site` decides when present; a real `Origin` must be ours.
+        let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let origin = h.get("origin").and_then(|v| v.to_str().ok());
+        let allowed = match (site, origin) {
+            (Some(s), _) if s != "same-origin" && s != "none" => false,
+            (Some(_), Some("null")) | (_, None) => true,
+            (None, Some("null")) => false,
+            (_, Some(o)) => o == state.config.public_origin,
+        };
+        if !allowed {
             let is_api = req.uri().path().starts_with("/api/");
             return crate::error::message_response(StatusCode::FORBIDDEN, is_api, "cross_origin",
                 "this request came from another site and was refused").into_response();

@@ -96,7 +96,7 @@ fn second_factor_markup(me: &sealroom_app::sessions::CurrentSession, f: sealroom
         @if f.totp {
             section {
                 h2 { "Use your authenticator app" }
-                form #totp method="post" action="/signin/totp" {
+                form #totp method="post" action="/signin/second-factor" {
                     (csrf(me))
                     label for="code" { "6-digit code" }
                     input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required;
