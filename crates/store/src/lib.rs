@@ -96,7 +96,11 @@ impl Store {
     /// Sealroom's, is refused before anything is written.
     pub async fn open(url: &str) -> Result<Store> {
         let store = Self::connect(url).await?;
-        migrate::run(&store).await?;
+        if let Err(e) = migrate::run(&store).await {
+            // Close cleanly so nothing is left half-open on a database we refused.
+            store.close().await;
+            return Err(e);
+        }
         Ok(store)
     }
 

@@ -11,6 +11,7 @@ mod context;
 mod error;
 mod extract;
 mod health;
+mod limits;
 mod pages;
 mod security;
 mod webauthn;
@@ -22,7 +23,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use ipnet::IpNet;
 use sealroom_app::App;
-use tower_http::limit::RequestBodyLimitLayer;
 
 /// Largest request body accepted (forms, JSON, WebAuthn answers).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -63,7 +63,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .route("/__panic_probe", post(health::panic_probe).get(health::panic_probe))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(limits::limit_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::check_origin))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), context::request_context))

@@ -1,0 +1,30 @@
+//! The end-to-end suite: one test binary, modules per area. Every test that touches storage
+//! runs against SQLite and PostgreSQL (see `both_backends!`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// Generate a `sqlite` and a `postgres` test for each async fn taking a `Backend`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(sealroom_testkit::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(sealroom_testkit::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+mod api;
+mod audit;
+mod http_basics;
+mod journeys;
+mod sessions;
+mod signin;
+mod store_conformance;
+mod throttling;
