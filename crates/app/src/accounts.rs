@@ -74,7 +74,9 @@ pub struct CreatedUser {
 pub(crate) fn parse_display_name(input: &str) -> Result<String, AppError> {
     let name = input.trim();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
-        return Err(AppError::InvalidInput("the name must have 1 to 120 characters".into()));
+        return Err(AppError::InvalidInput(
+            "the name must have 1 to 120 characters".into(),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -82,12 +84,24 @@ pub(crate) fn parse_display_name(input: &str) -> Result<String, AppError> {
 impl App {
     pub async fn list_users(&self, actor: &Actor) -> Result<Vec<UserSummary>, AppError> {
         authorize(&actor.principal, Action::ListUsers)?;
-        Ok(self.store().list_users().await?.into_iter().map(UserSummary::from).collect())
+        Ok(self
+            .store()
+            .list_users()
+            .await?
+            .into_iter()
+            .map(UserSummary::from)
+            .collect())
     }
 
     /// Create a staff account in the enrolling state and return its enrolment link. Creating an
     /// administrator needs a fresh step-up.
-    pub async fn create_user(&self, actor: &Actor, email: &str, display_name: &str, role: &str) -> Result<CreatedUser, AppError> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        email: &str,
+        display_name: &str,
+        role: &str,
+    ) -> Result<CreatedUser, AppError> {
         let email = EmailAddress::parse(email)?;
         let display_name = parse_display_name(display_name)?;
         let role: Role = role.parse()?;
@@ -109,105 +123,243 @@ impl App {
             updated_at: now,
         };
         self.store().insert_user(&user).await.map_err(|e| match e {
-            StoreError::Conflict(_) => AppError::Conflict("an account with this e-mail address already exists".into()),
+            StoreError::Conflict(_) => {
+                AppError::Conflict("an account with this e-mail address already exists".into())
+            }
             other => other.into(),
         })?;
-        self.audit(&actor.name(), AuditAction::UserCreated, &format!("user:{}", user.id), "success", &actor.client,
-            json!({"role": role.as_str()})).await?;
+        self.audit(
+            &actor.name(),
+            AuditAction::UserCreated,
+            &format!("user:{}", user.id),
+            "success",
+            &actor.client,
+            json!({"role": role.as_str()}),
+        )
+        .await?;
         let enrolment_link = self.issue_enrolment_link(&user.id).await?;
-        Ok(CreatedUser { user: user.into(), enrolment_link })
+        Ok(CreatedUser {
+            user: user.into(),
+            enrolment_link,
+        })
     }
 
     /// A new enrolment link for an account that has not finished enrolling (older links die).
-    pub async fn reissue_enrolment_link(&self, actor: &Actor, user_id: &str) -> Result<String, AppError> {
-        authorize(&actor.principal, Action::CreateUser { role: Role::Clinician })?;
-        let user = self.store().user_by_id(user_id).await?.ok_or(AppError::NotFound)?;
+    pub async fn reissue_enrolment_link(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+    ) -> Result<String, AppError> {
+        authorize(
+            &actor.principal,
+            Action::CreateUser {
+                role: Role::Clinician,
+            },
+        )?;
+        let user = self
+            .store()
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
         if UserStatus::parse(&user.status) != Some(UserStatus::Enrolling) {
-            return Err(AppError::Conflict("this account has already enrolled".into()));
+            return Err(AppError::Conflict(
+                "this account has already enrolled".into(),
+            ));
         }
         self.issue_enrolment_link(&user.id).await
     }
 
     async fn issue_enrolment_link(&self, user_id: &str) -> Result<String, AppError> {
         let now = self.now();
-        self.store().revoke_links(LinkPurpose::Enrolment, Some(user_id), now.as_seconds()).await?;
+        self.store()
+            .revoke_links(LinkPurpose::Enrolment, Some(user_id), now.as_seconds())
+            .await?;
         let issued = token::issue("");
-        self.store().insert_link(&LinkRow {
-            digest: issued.digest,
-            purpose: LinkPurpose::Enrolment.as_str().to_owned(),
-            user_id: Some(user_id.to_owned()),
-            created_at: now.as_seconds(),
-            expires_at: now.plus(self.settings().enrolment_link_validity).as_seconds(),
-            used_at: None,
-        }).await?;
+        self.store()
+            .insert_link(&LinkRow {
+                digest: issued.digest,
+                purpose: LinkPurpose::Enrolment.as_str().to_owned(),
+                user_id: Some(user_id.to_owned()),
+                created_at: now.as_seconds(),
+                expires_at: now
+                    .plus(self.settings().enrolment_link_validity)
+                    .as_seconds(),
+                used_at: None,
+            })
+            .await?;
         Ok(self.link(&format!("/enrol/accept?token={}", issued.secret)))
     }
 
     /// The e-mail address an enrolment link is for, if it is usable (to greet the person).
-    pub async fn enrolment_link_email(&self, token_secret: &str) -> Result<Option<String>, AppError> {
-        let Some(link) = self.store().usable_link(&token::digest(token_secret), LinkPurpose::Enrolment, self.now().as_seconds()).await? else {
+    pub async fn enrolment_link_email(
+        &self,
+        token_secret: &str,
+    ) -> Result<Option<String>, AppError> {
+        let Some(link) = self
+            .store()
+            .usable_link(
+                &token::digest(token_secret),
+                LinkPurpose::Enrolment,
+                self.now().as_seconds(),
+            )
+            .await?
+        else {
             return Ok(None);
         };
-        let Some(user_id) = link.user_id else { return Ok(None) };
+        let Some(user_id) = link.user_id else {
+            return Ok(None);
+        };
         Ok(self.store().user_by_id(&user_id).await?.map(|u| u.email))
     }
 
     /// Spend an enrolment link and start an enrolment session.
-    pub async fn accept_enrolment(&self, token_secret: &str, client: &Client) -> Result<IssuedSession, AppError> {
-        let link = self.store().spend_link(&token::digest(token_secret), LinkPurpose::Enrolment, self.now().as_seconds()).await?
+    pub async fn accept_enrolment(
+        &self,
+        token_secret: &str,
+        client: &Client,
+    ) -> Result<IssuedSession, AppError> {
+        let link = self
+            .store()
+            .spend_link(
+                &token::digest(token_secret),
+                LinkPurpose::Enrolment,
+                self.now().as_seconds(),
+            )
+            .await?
             .ok_or(AppError::LinkInvalid)?;
         let user_id = link.user_id.ok_or(AppError::LinkInvalid)?;
-        let user = self.store().user_by_id(&user_id).await?
+        let user = self
+            .store()
+            .user_by_id(&user_id)
+            .await?
             .filter(|u| UserStatus::parse(&u.status) == Some(UserStatus::Enrolling))
             .ok_or(AppError::LinkInvalid)?;
-        let session = self.create_session(&user, SessionState::Enrolling, client).await?;
-        self.audit(&format!("user:{}", user.id), AuditAction::EnrolmentStarted, &format!("user:{}", user.id), "success", client, json!({})).await?;
+        let session = self
+            .create_session(&user, SessionState::Enrolling, client)
+            .await?;
+        self.audit(
+            &format!("user:{}", user.id),
+            AuditAction::EnrolmentStarted,
+            &format!("user:{}", user.id),
+            "success",
+            client,
+            json!({}),
+        )
+        .await?;
         Ok(session)
     }
 
     /// Change a person's role (needs step-up; the person's sessions end so the new role applies).
-    pub async fn change_role(&self, actor: &Actor, user_id: &str, role: &str) -> Result<(), AppError> {
+    pub async fn change_role(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        role: &str,
+    ) -> Result<(), AppError> {
         let role: Role = role.parse()?;
         authorize(&actor.principal, Action::ChangeRole)?;
         actor.require_step_up()?;
-        let user = self.store().user_by_id(user_id).await?.ok_or(AppError::NotFound)?;
+        let user = self
+            .store()
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
         let now = self.now().as_seconds();
-        self.store().set_user_role(&user.id, role.as_str(), now).await?;
-        self.store().end_sessions_of_user(&user.id, None, EndReason::EndedByAdministrator.as_str(), now).await?;
+        self.store()
+            .set_user_role(&user.id, role.as_str(), now)
+            .await?;
+        self.store()
+            .end_sessions_of_user(
+                &user.id,
+                None,
+                EndReason::EndedByAdministrator.as_str(),
+                now,
+            )
+            .await?;
         self.session_cache().remove_user(&user.id);
-        self.audit(&actor.name(), AuditAction::RoleChanged, &format!("user:{}", user.id), "success", &actor.client,
-            json!({"from": user.role, "to": role.as_str()})).await
+        self.audit(
+            &actor.name(),
+            AuditAction::RoleChanged,
+            &format!("user:{}", user.id),
+            "success",
+            &actor.client,
+            json!({"from": user.role, "to": role.as_str()}),
+        )
+        .await
     }
 
     /// Lift the password lock set after too many failures.
     pub async fn unlock_account(&self, actor: &Actor, email: &str) -> Result<(), AppError> {
         authorize(&actor.principal, Action::UnlockAccount)?;
         let email = EmailAddress::parse(email)?;
-        let user = self.store().user_by_email(email.as_str()).await?.ok_or(AppError::NotFound)?;
+        let user = self
+            .store()
+            .user_by_email(email.as_str())
+            .await?
+            .ok_or(AppError::NotFound)?;
         let now = self.now().as_seconds();
-        self.store().set_password_locked(&user.id, false, now).await?;
+        self.store()
+            .set_password_locked(&user.id, false, now)
+            .await?;
         let keys = crate::throttle::ThrottleKeys::new(&user.email, &actor.client);
         self.store().clear_failures(keys.account_key()).await?;
-        self.audit(&actor.name(), AuditAction::AccountUnlocked, &format!("user:{}", user.id), "success", &actor.client, json!({})).await
+        self.audit(
+            &actor.name(),
+            AuditAction::AccountUnlocked,
+            &format!("user:{}", user.id),
+            "success",
+            &actor.client,
+            json!({}),
+        )
+        .await
     }
 
     /// End every session of a person (for example a lost laptop).
     pub async fn end_sessions_of(&self, actor: &Actor, user_id: &str) -> Result<usize, AppError> {
         authorize(&actor.principal, Action::EndAnyonesSessions)?;
-        let ended = self.store().end_sessions_of_user(user_id, None, EndReason::EndedByAdministrator.as_str(), self.now().as_seconds()).await?;
+        let ended = self
+            .store()
+            .end_sessions_of_user(
+                user_id,
+                None,
+                EndReason::EndedByAdministrator.as_str(),
+                self.now().as_seconds(),
+            )
+            .await?;
         self.session_cache().remove_user(user_id);
         for id in &ended {
-            self.audit(&actor.name(), AuditAction::SessionEnded, &format!("session:{id}"), EndReason::EndedByAdministrator.as_str(), &actor.client,
-                json!({"user": user_id})).await?;
+            self.audit(
+                &actor.name(),
+                AuditAction::SessionEnded,
+                &format!("session:{id}"),
+                EndReason::EndedByAdministrator.as_str(),
+                &actor.client,
+                json!({"user": user_id}),
+            )
+            .await?;
         }
         Ok(ended.len())
     }
 
     /// Require one session at a time for a person.
-    pub async fn set_one_session_only(&self, actor: &Actor, user_id: &str, on: bool) -> Result<(), AppError> {
+    pub async fn set_one_session_only(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        on: bool,
+    ) -> Result<(), AppError> {
         authorize(&actor.principal, Action::ChangeRole)?;
-        self.store().set_one_session_only(user_id, on, self.now().as_seconds()).await?;
-        self.audit(&actor.name(), AuditAction::RoleChanged, &format!("user:{user_id}"), "success", &actor.client,
-            json!({"one_session_only": on})).await
+        self.store()
+            .set_one_session_only(user_id, on, self.now().as_seconds())
+            .await?;
+        self.audit(
+            &actor.name(),
+            AuditAction::RoleChanged,
+            &format!("user:{user_id}"),
+            "success",
+            &actor.client,
+            json!({"one_session_only": on}),
+        )
+        .await
     }
 }

@@ -37,7 +37,7 @@ impl App {
             client_address: client.address.clone(),
             details: details.to_string(),
         };
-        self.store().append_audit(&event, |prev, row| link(prev, row)).await?;
+        self.store().append_audit(&event, link).await?;
         Ok(())
     }
 
@@ -54,7 +54,10 @@ impl App {
             }
             for row in page {
                 let problem = if row.seq != expected_seq {
-                    Some(format!("record {expected_seq} is missing (found {} next)", row.seq))
+                    Some(format!(
+                        "record {expected_seq} is missing (found {} next)",
+                        row.seq
+                    ))
                 } else if row.prev_hash != prev_hash {
                     Some("its link to the previous record does not match".to_owned())
                 } else if link(&row.prev_hash, &row) != row.hash {
@@ -63,7 +66,10 @@ impl App {
                     None
                 };
                 if let Some(p) = problem {
-                    return Ok(ChainReport { checked, first_broken: Some((expected_seq, p)) });
+                    return Ok(ChainReport {
+                        checked,
+                        first_broken: Some((expected_seq, p)),
+                    });
                 }
                 checked += 1;
                 prev_hash = row.hash;
@@ -77,7 +83,10 @@ impl App {
                 first_broken: Some((checked + 1, format!("the chain head records {head_seq} events but only {checked} are present (records were removed from the end)"))),
             });
         }
-        Ok(ChainReport { checked, first_broken: None })
+        Ok(ChainReport {
+            checked,
+            first_broken: None,
+        })
     }
 }
 

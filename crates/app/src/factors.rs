@@ -16,12 +16,19 @@ pub struct SecurityOverview {
 }
 
 impl App {
-    pub async fn security_overview(&self, me: &CurrentSession) -> Result<SecurityOverview, AppError> {
+    pub async fn security_overview(
+        &self,
+        me: &CurrentSession,
+    ) -> Result<SecurityOverview, AppError> {
         if !me.is_signed_in() {
             return Err(AppError::Unauthenticated);
         }
         Ok(SecurityOverview {
-            totp: self.store().totp_for(&me.user.id).await?.is_some_and(|t| t.confirmed != 0),
+            totp: self
+                .store()
+                .totp_for(&me.user.id)
+                .await?
+                .is_some_and(|t| t.confirmed != 0),
             passkeys: self.my_passkeys(me).await?,
             unused_recovery_codes: self.store().unused_recovery_codes(&me.user.id).await?,
         })
@@ -37,18 +44,32 @@ impl App {
         Ok(())
     }
 
-    pub async fn remove_passkey(&self, me: &CurrentSession, passkey_id: &str, client: &Client) -> Result<(), AppError> {
+    pub async fn remove_passkey(
+        &self,
+        me: &CurrentSession,
+        passkey_id: &str,
+        client: &Client,
+    ) -> Result<(), AppError> {
         self.require_step_up(me)?;
         let overview = self.security_overview(me).await?;
         if !overview.passkeys.iter().any(|p| p.id == passkey_id) {
             return Err(AppError::NotFound);
         }
         if !overview.totp && overview.passkeys.len() <= 1 {
-            return Err(AppError::Conflict("this is your only second factor; add another before removing it".into()));
+            return Err(AppError::Conflict(
+                "this is your only second factor; add another before removing it".into(),
+            ));
         }
         self.store().delete_passkey(&me.user.id, passkey_id).await?;
-        self.audit(&me.actor(), AuditAction::FactorRemoved, &format!("user:{}", me.user.id), "success", client,
-            json!({"factor": "passkey", "passkey": passkey_id})).await
+        self.audit(
+            &me.actor(),
+            AuditAction::FactorRemoved,
+            &format!("user:{}", me.user.id),
+            "success",
+            client,
+            json!({"factor": "passkey", "passkey": passkey_id}),
+        )
+        .await
     }
 
     pub async fn remove_totp(&self, me: &CurrentSession, client: &Client) -> Result<(), AppError> {
@@ -61,11 +82,23 @@ impl App {
             return Err(AppError::Conflict("the authenticator app is your only second factor; add a passkey before removing it".into()));
         }
         self.store().delete_totp(&me.user.id).await?;
-        self.audit(&me.actor(), AuditAction::FactorRemoved, &format!("user:{}", me.user.id), "success", client, json!({"factor": "totp"})).await
+        self.audit(
+            &me.actor(),
+            AuditAction::FactorRemoved,
+            &format!("user:{}", me.user.id),
+            "success",
+            client,
+            json!({"factor": "totp"}),
+        )
+        .await
     }
 
     /// Replace all recovery codes (after a step-up); the new ones are shown once.
-    pub async fn regenerate_recovery_codes(&self, me: &CurrentSession, client: &Client) -> Result<Vec<String>, AppError> {
+    pub async fn regenerate_recovery_codes(
+        &self,
+        me: &CurrentSession,
+        client: &Client,
+    ) -> Result<Vec<String>, AppError> {
         self.require_step_up(me)?;
         self.replace_recovery_codes(me, client).await
     }

@@ -83,9 +83,15 @@ struct Inner {
 }
 
 impl App {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings, master_key: &[u8]) -> Result<App, AppError> {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        master_key: &[u8],
+    ) -> Result<App, AppError> {
         let secrets = SecretBox::new(master_key).map_err(|e| AppError::Config(e.to_string()))?;
-        let passwords = passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
+        let passwords =
+            passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
         let passkeys = passkeys::PasskeyCeremonies::new(&settings, master_key)?;
         Ok(App {
             inner: Arc::new(Inner {
@@ -130,7 +136,12 @@ impl App {
 
     /// Build a link under the public URL.
     pub fn link(&self, path_and_query: &str) -> String {
-        let base = self.inner.settings.public_url.as_str().trim_end_matches('/');
+        let base = self
+            .inner
+            .settings
+            .public_url
+            .as_str()
+            .trim_end_matches('/');
         format!("{base}{path_and_query}")
     }
 }

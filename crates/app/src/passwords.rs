@@ -18,9 +18,16 @@ pub struct PasswordWorkers {
 
 impl PasswordWorkers {
     pub fn new(cost: HashCost, max_concurrent: usize) -> Result<Self, AppError> {
-        let hasher = PasswordHasherArgon2::new(cost).map_err(|e| AppError::Config(e.to_string()))?;
-        let decoy = hasher.hash(&sealroom_crypto::token::new_id()).map_err(AppError::internal)?;
-        Ok(PasswordWorkers { hasher, permits: Arc::new(Semaphore::new(max_concurrent.max(1))), decoy })
+        let hasher =
+            PasswordHasherArgon2::new(cost).map_err(|e| AppError::Config(e.to_string()))?;
+        let decoy = hasher
+            .hash(&sealroom_crypto::token::new_id())
+            .map_err(AppError::internal)?;
+        Ok(PasswordWorkers {
+            hasher,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            decoy,
+        })
     }
 
     pub async fn hash(&self, password: String) -> Result<String, AppError> {

@@ -10,7 +10,11 @@ use crate::AppError;
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// A signed-in staff member (or an API token acting for one, limited by its scopes).
-    Staff { user_id: String, role: Role, scopes: Option<Vec<String>> },
+    Staff {
+        user_id: String,
+        role: Role,
+        scopes: Option<Vec<String>>,
+    },
     /// An API token of an integration.
     Service { name: String, scopes: Vec<String> },
     /// The command line, run by the operator on the server's host.
@@ -35,7 +39,10 @@ impl Action {
     pub fn scope(self) -> &'static str {
         match self {
             Action::ListUsers => "users:read",
-            Action::CreateUser { .. } | Action::ChangeRole | Action::UnlockAccount | Action::EndAnyonesSessions => "users:write",
+            Action::CreateUser { .. }
+            | Action::ChangeRole
+            | Action::UnlockAccount
+            | Action::EndAnyonesSessions => "users:write",
             Action::ManageApiTokens => "tokens:write",
             Action::ReadAudit => "audit:read",
             Action::ReadOwnAccount => "me:read",
@@ -44,14 +51,22 @@ impl Action {
 }
 
 /// Every scope an API token may carry.
-pub const SCOPES: [&str; 5] = ["me:read", "users:read", "users:write", "tokens:write", "audit:read"];
+pub const SCOPES: [&str; 5] = [
+    "me:read",
+    "users:read",
+    "users:write",
+    "tokens:write",
+    "audit:read",
+];
 
 /// Decide. Deny unless a rule below allows.
 pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
     let allowed = match who {
         Principal::Operator => true,
         Principal::Staff { role, scopes, .. } => {
-            let scope_ok = scopes.as_ref().is_none_or(|s| s.iter().any(|x| x == action.scope()));
+            let scope_ok = scopes
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|x| x == action.scope()));
             let role_ok = match action {
                 Action::ReadOwnAccount => true,
                 Action::ReadAudit => matches!(role, Role::Administrator | Role::SecurityOfficer),
@@ -66,8 +81,11 @@ pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
         }
         Principal::Service { scopes, .. } => {
             // Integrations may read and provision ordinary staff, never create administrators.
-            let creates_admin = matches!(action, Action::CreateUser { role } if role.is_administrator());
-            !creates_admin && action != Action::ReadOwnAccount && scopes.iter().any(|x| x == action.scope())
+            let creates_admin =
+                matches!(action, Action::CreateUser { role } if role.is_administrator());
+            !creates_admin
+                && action != Action::ReadOwnAccount
+                && scopes.iter().any(|x| x == action.scope())
         }
     };
     if allowed {
@@ -82,13 +100,22 @@ mod tests {
     use super::*;
 
     fn staff(role: Role) -> Principal {
-        Principal::Staff { user_id: "u".into(), role, scopes: None }
+        Principal::Staff {
+            user_id: "u".into(),
+            role,
+            scopes: None,
+        }
     }
 
     #[test]
     fn only_administrators_administer() {
         for role in Role::ALL {
-            let r = authorize(&staff(role), Action::CreateUser { role: Role::Clinician });
+            let r = authorize(
+                &staff(role),
+                Action::CreateUser {
+                    role: Role::Clinician,
+                },
+            );
             assert_eq!(r.is_ok(), role == Role::Administrator, "{role}");
             assert!(authorize(&staff(role), Action::ReadOwnAccount).is_ok());
         }
@@ -98,16 +125,29 @@ mod tests {
 
     #[test]
     fn token_scopes_narrow_what_a_person_may_do() {
-        let admin_token = Principal::Staff { user_id: "u".into(), role: Role::Administrator, scopes: Some(vec!["users:read".into()]) };
+        let admin_token = Principal::Staff {
+            user_id: "u".into(),
+            role: Role::Administrator,
+            scopes: Some(vec!["users:read".into()]),
+        };
         assert!(authorize(&admin_token, Action::ListUsers).is_ok());
         assert!(authorize(&admin_token, Action::CreateUser { role: Role::Nurse }).is_err());
     }
 
     #[test]
     fn services_never_create_administrators() {
-        let svc = Principal::Service { name: "hr".into(), scopes: vec!["users:write".into(), "users:read".into()] };
+        let svc = Principal::Service {
+            name: "hr".into(),
+            scopes: vec!["users:write".into(), "users:read".into()],
+        };
         assert!(authorize(&svc, Action::CreateUser { role: Role::Nurse }).is_ok());
-        assert!(authorize(&svc, Action::CreateUser { role: Role::Administrator }).is_err());
+        assert!(authorize(
+            &svc,
+            Action::CreateUser {
+                role: Role::Administrator
+            }
+        )
+        .is_err());
         assert!(authorize(&svc, Action::ReadAudit).is_err());
     }
 }

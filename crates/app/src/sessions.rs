@@ -54,7 +54,9 @@ impl EndReason {
             Some("signed_out") => "you signed out",
             Some("ended_by_owner") => "it was ended from your security page",
             Some("ended_by_administrator") => "an administrator ended it",
-            Some("replaced") => "you signed in somewhere else, and your account allows one session at a time",
+            Some("replaced") => {
+                "you signed in somewhere else, and your account allows one session at a time"
+            }
             Some("idle") => "it was inactive for too long",
             Some("absolute") => "it reached its maximum length",
             Some("account_disabled") => "the account was disabled",
@@ -90,7 +92,11 @@ impl CurrentSession {
     }
 
     pub fn principal(&self) -> Principal {
-        Principal::Staff { user_id: self.user.id.clone(), role: self.user.role, scopes: None }
+        Principal::Staff {
+            user_id: self.user.id.clone(),
+            role: self.user.role,
+            scopes: None,
+        }
     }
 
     pub fn actor(&self) -> String {
@@ -121,13 +127,29 @@ impl SessionCache {
         (c.fetched.elapsed() < CACHE_TTL).then(|| (c.session.clone(), c.last_seen, c.last_written))
     }
 
-    fn put(&self, session: CurrentSession, last_seen: i64, last_written: i64, fetched: Option<Instant>) {
+    fn put(
+        &self,
+        session: CurrentSession,
+        last_seen: i64,
+        last_written: i64,
+        fetched: Option<Instant>,
+    ) {
         if let Ok(mut map) = self.entries.write() {
             if map.len() >= CACHE_MAX {
                 map.clear();
             }
-            let fetched = fetched.or_else(|| map.get(&session.digest).map(|c| c.fetched)).unwrap_or_else(Instant::now);
-            map.insert(session.digest.clone(), Cached { session, last_seen, last_written, fetched });
+            let fetched = fetched
+                .or_else(|| map.get(&session.digest).map(|c| c.fetched))
+                .unwrap_or_else(Instant::now);
+            map.insert(
+                session.digest.clone(),
+                Cached {
+                    session,
+                    last_seen,
+                    last_written,
+                    fetched,
+                },
+            );
         }
     }
 
@@ -167,13 +189,21 @@ pub(crate) fn session_user(u: &UserRow) -> Result<SessionUser, AppError> {
         id: u.id.clone(),
         email: u.email.clone(),
         display_name: u.display_name.clone(),
-        role: u.role.parse().map_err(|_| AppError::internal("stored role is unknown"))?,
+        role: u
+            .role
+            .parse()
+            .map_err(|_| AppError::internal("stored role is unknown"))?,
     })
 }
 
 impl App {
     /// Start a session in `state` for `user`.
-    pub(crate) async fn create_session(&self, user: &UserRow, state: SessionState, client: &Client) -> Result<IssuedSession, AppError> {
+    pub(crate) async fn create_session(
+        &self,
+        user: &UserRow,
+        state: SessionState,
+        client: &Client,
+    ) -> Result<IssuedSession, AppError> {
         let now = self.now().as_seconds();
         let issued = token::issue("");
         let row = SessionRow {
@@ -192,14 +222,26 @@ impl App {
             end_reason: None,
         };
         self.store().insert_session(&row).await?;
-        Ok(IssuedSession { token: issued.secret, session_id: row.id })
+        Ok(IssuedSession {
+            token: issued.secret,
+            session_id: row.id,
+        })
     }
 
     /// Move a session to a new state under a new token (every sign-in step and step-up).
-    pub(crate) async fn rotate_session(&self, session: &CurrentSession, state: SessionState, stepped_up: bool) -> Result<String, AppError> {
+    pub(crate) async fn rotate_session(
+        &self,
+        session: &CurrentSession,
+        state: SessionState,
+        stepped_up: bool,
+    ) -> Result<String, AppError> {
         let issued = token::issue("");
         let stepped = stepped_up.then(|| self.now().as_seconds());
-        if !self.store().rotate_session(&session.id, &issued.digest, state.as_str(), stepped).await? {
+        if !self
+            .store()
+            .rotate_session(&session.id, &issued.digest, state.as_str(), stepped)
+            .await?
+        {
             return Err(AppError::SessionEnded(EndReason::message(None)));
         }
         self.session_cache().remove_digest(&session.digest);
@@ -207,48 +249,105 @@ impl App {
     }
 
     /// Complete a sign-in on `session`: new token, signed-in state, and the one-session rule.
-    pub(crate) async fn complete_sign_in(&self, session: &CurrentSession, user: &UserRow, method: sealroom_domain::SignInMethod, client: &Client) -> Result<String, AppError> {
-        let token = self.rotate_session(session, SessionState::SignedIn(method), true).await?;
-        self.after_sign_in(&session.id, user, method, client).await?;
+    pub(crate) async fn complete_sign_in(
+        &self,
+        session: &CurrentSession,
+        user: &UserRow,
+        method: sealroom_domain::SignInMethod,
+        client: &Client,
+    ) -> Result<String, AppError> {
+        let token = self
+            .rotate_session(session, SessionState::SignedIn(method), true)
+            .await?;
+        self.after_sign_in(&session.id, user, method, client)
+            .await?;
         Ok(token)
     }
 
-    pub(crate) async fn after_sign_in(&self, session_id: &str, user: &UserRow, method: sealroom_domain::SignInMethod, client: &Client) -> Result<(), AppError> {
+    pub(crate) async fn after_sign_in(
+        &self,
+        session_id: &str,
+        user: &UserRow,
+        method: sealroom_domain::SignInMethod,
+        client: &Client,
+    ) -> Result<(), AppError> {
         let now = self.now().as_seconds();
         if self.settings().one_session_per_account || user.one_session_only != 0 {
-            let ended = self.store().end_sessions_of_user(&user.id, Some(session_id), EndReason::Replaced.as_str(), now).await?;
+            let ended = self
+                .store()
+                .end_sessions_of_user(
+                    &user.id,
+                    Some(session_id),
+                    EndReason::Replaced.as_str(),
+                    now,
+                )
+                .await?;
             for id in &ended {
                 self.session_cache().remove_session(id);
-                self.audit(&format!("user:{}", user.id), AuditAction::SessionReplaced, &format!("session:{id}"), "ended", client, json!({})).await?;
+                self.audit(
+                    &format!("user:{}", user.id),
+                    AuditAction::SessionReplaced,
+                    &format!("session:{id}"),
+                    "ended",
+                    client,
+                    json!({}),
+                )
+                .await?;
             }
         }
-        self.audit(&format!("user:{}", user.id), AuditAction::SignInSucceeded, &format!("user:{}", user.id), "success", client,
-            json!({"method": method.as_str(), "session": session_id})).await
+        self.audit(
+            &format!("user:{}", user.id),
+            AuditAction::SignInSucceeded,
+            &format!("user:{}", user.id),
+            "success",
+            client,
+            json!({"method": method.as_str(), "session": session_id}),
+        )
+        .await
     }
 
     /// The per-request check: find the session for a cookie token and decide whether it is
     /// still valid now. Ended and expired sessions say why.
-    pub async fn check_session(&self, token_secret: &str, client: &Client) -> Result<CurrentSession, AppError> {
+    pub async fn check_session(
+        &self,
+        token_secret: &str,
+        client: &Client,
+    ) -> Result<CurrentSession, AppError> {
         let now = self.now().as_seconds();
         let digest = token::digest(token_secret);
         let cache = self.session_cache();
         let (session, last_seen, last_written, fresh_fetch) = match cache.get(&digest) {
             Some((s, seen, written)) => (s, seen, written, None),
             None => {
-                let row = self.store().session_by_digest(&digest).await?.ok_or(AppError::Unauthenticated)?;
+                let row = self
+                    .store()
+                    .session_by_digest(&digest)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
                 if row.ended_at.is_some() {
-                    return Err(AppError::SessionEnded(EndReason::message(row.end_reason.as_deref())));
+                    return Err(AppError::SessionEnded(EndReason::message(
+                        row.end_reason.as_deref(),
+                    )));
                 }
-                let user = self.store().user_by_id(&row.user_id).await?.ok_or(AppError::Unauthenticated)?;
-                let state = SessionState::parse(&row.state).ok_or_else(|| AppError::internal("stored session state is unknown"))?;
+                let user = self
+                    .store()
+                    .user_by_id(&row.user_id)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
+                let state = SessionState::parse(&row.state)
+                    .ok_or_else(|| AppError::internal("stored session state is unknown"))?;
                 let status = UserStatus::parse(&user.status);
                 let allowed = match state {
                     SessionState::Enrolling => status == Some(UserStatus::Enrolling),
                     _ => status == Some(UserStatus::Active),
                 };
                 if !allowed {
-                    self.store().end_session(&row.id, EndReason::AccountDisabled.as_str(), now).await?;
-                    return Err(AppError::SessionEnded(EndReason::message(Some("account_disabled"))));
+                    self.store()
+                        .end_session(&row.id, EndReason::AccountDisabled.as_str(), now)
+                        .await?;
+                    return Err(AppError::SessionEnded(EndReason::message(Some(
+                        "account_disabled",
+                    ))));
                 }
                 let s = CurrentSession {
                     id: row.id,
@@ -266,16 +365,31 @@ impl App {
             SessionState::SignedIn(_) => self.settings().limits_for(session.user.role),
             _ => SessionState::PENDING_LIMITS,
         };
-        if let Err(expiry) = limits.check(session.created_at, Timestamp(last_seen), Timestamp(now)) {
+        if let Err(expiry) = limits.check(session.created_at, Timestamp(last_seen), Timestamp(now))
+        {
             let reason = match expiry {
                 SessionExpiry::Idle => EndReason::Idle,
                 SessionExpiry::Absolute => EndReason::Absolute,
             };
-            if self.store().end_session(&session.id, reason.as_str(), now).await? {
-                self.audit(&session.actor(), AuditAction::SessionExpired, &format!("session:{}", session.id), reason.as_str(), client, json!({})).await?;
+            if self
+                .store()
+                .end_session(&session.id, reason.as_str(), now)
+                .await?
+            {
+                self.audit(
+                    &session.actor(),
+                    AuditAction::SessionExpired,
+                    &format!("session:{}", session.id),
+                    reason.as_str(),
+                    client,
+                    json!({}),
+                )
+                .await?;
             }
             cache.remove_digest(&digest);
-            return Err(AppError::SessionEnded(EndReason::message(Some(reason.as_str()))));
+            return Err(AppError::SessionEnded(EndReason::message(Some(
+                reason.as_str(),
+            ))));
         }
         let mut written = last_written;
         if now - last_written >= TOUCH_EVERY.as_seconds() {
@@ -293,39 +407,94 @@ impl App {
 
     /// Sign out: end the current session.
     pub async fn sign_out(&self, me: &CurrentSession, client: &Client) -> Result<(), AppError> {
-        self.end_session_with(me, &me.id, EndReason::SignedOut, client).await
+        self.end_session_with(me, &me.id, EndReason::SignedOut, client)
+            .await
     }
 
     /// End one of my own sessions.
-    pub async fn end_my_session(&self, me: &CurrentSession, session_id: &str, client: &Client) -> Result<(), AppError> {
-        let mine = self.store().open_sessions_for(&me.user.id).await?.into_iter().any(|s| s.id == session_id);
+    pub async fn end_my_session(
+        &self,
+        me: &CurrentSession,
+        session_id: &str,
+        client: &Client,
+    ) -> Result<(), AppError> {
+        let mine = self
+            .store()
+            .open_sessions_for(&me.user.id)
+            .await?
+            .into_iter()
+            .any(|s| s.id == session_id);
         if !mine {
             return Err(AppError::NotFound);
         }
-        self.end_session_with(me, session_id, EndReason::EndedByOwner, client).await
+        self.end_session_with(me, session_id, EndReason::EndedByOwner, client)
+            .await
     }
 
     /// End all my sessions except this one; returns how many ended.
-    pub async fn end_my_other_sessions(&self, me: &CurrentSession, client: &Client) -> Result<usize, AppError> {
-        let ended = self.store().end_sessions_of_user(&me.user.id, Some(&me.id), EndReason::EndedByOwner.as_str(), self.now().as_seconds()).await?;
+    pub async fn end_my_other_sessions(
+        &self,
+        me: &CurrentSession,
+        client: &Client,
+    ) -> Result<usize, AppError> {
+        let ended = self
+            .store()
+            .end_sessions_of_user(
+                &me.user.id,
+                Some(&me.id),
+                EndReason::EndedByOwner.as_str(),
+                self.now().as_seconds(),
+            )
+            .await?;
         for id in &ended {
             self.session_cache().remove_session(id);
-            self.audit(&me.actor(), AuditAction::SessionEnded, &format!("session:{id}"), EndReason::EndedByOwner.as_str(), client, json!({})).await?;
+            self.audit(
+                &me.actor(),
+                AuditAction::SessionEnded,
+                &format!("session:{id}"),
+                EndReason::EndedByOwner.as_str(),
+                client,
+                json!({}),
+            )
+            .await?;
         }
         Ok(ended.len())
     }
 
-    async fn end_session_with(&self, me: &CurrentSession, session_id: &str, reason: EndReason, client: &Client) -> Result<(), AppError> {
-        if self.store().end_session(session_id, reason.as_str(), self.now().as_seconds()).await? {
-            self.audit(&me.actor(), AuditAction::SessionEnded, &format!("session:{session_id}"), reason.as_str(), client, json!({})).await?;
+    async fn end_session_with(
+        &self,
+        me: &CurrentSession,
+        session_id: &str,
+        reason: EndReason,
+        client: &Client,
+    ) -> Result<(), AppError> {
+        if self
+            .store()
+            .end_session(session_id, reason.as_str(), self.now().as_seconds())
+            .await?
+        {
+            self.audit(
+                &me.actor(),
+                AuditAction::SessionEnded,
+                &format!("session:{session_id}"),
+                reason.as_str(),
+                client,
+                json!({}),
+            )
+            .await?;
         }
         self.session_cache().remove_session(session_id);
         Ok(())
     }
 
     /// Abandon a pending (not yet signed-in) session after a failed step.
-    pub(crate) async fn drop_pending_session(&self, session: &CurrentSession) -> Result<(), AppError> {
-        self.store().end_session(&session.id, "abandoned", self.now().as_seconds()).await?;
+    pub(crate) async fn drop_pending_session(
+        &self,
+        session: &CurrentSession,
+    ) -> Result<(), AppError> {
+        self.store()
+            .end_session(&session.id, "abandoned", self.now().as_seconds())
+            .await?;
         self.session_cache().remove_session(&session.id);
         Ok(())
     }

@@ -17,33 +17,53 @@ impl App {
             return Ok(None);
         }
         let now = self.now();
-        self.store().revoke_links(LinkPurpose::Setup, None, now.as_seconds()).await?;
+        self.store()
+            .revoke_links(LinkPurpose::Setup, None, now.as_seconds())
+            .await?;
         let issued = token::issue("");
-        self.store().insert_link(&LinkRow {
-            digest: issued.digest,
-            purpose: LinkPurpose::Setup.as_str().to_owned(),
-            user_id: None,
-            created_at: now.as_seconds(),
-            expires_at: now.plus(self.settings().setup_link_validity).as_seconds(),
-            used_at: None,
-        }).await?;
+        self.store()
+            .insert_link(&LinkRow {
+                digest: issued.digest,
+                purpose: LinkPurpose::Setup.as_str().to_owned(),
+                user_id: None,
+                created_at: now.as_seconds(),
+                expires_at: now.plus(self.settings().setup_link_validity).as_seconds(),
+                used_at: None,
+            })
+            .await?;
         Ok(Some(self.link(&format!("/setup?token={}", issued.secret))))
     }
 
     /// Whether a set-up link is still usable (to show the form, without spending it).
     pub async fn setup_link_is_usable(&self, token_secret: &str) -> Result<bool, AppError> {
-        Ok(self.store().usable_link(&token::digest(token_secret), LinkPurpose::Setup, self.now().as_seconds()).await?.is_some())
+        Ok(self
+            .store()
+            .usable_link(
+                &token::digest(token_secret),
+                LinkPurpose::Setup,
+                self.now().as_seconds(),
+            )
+            .await?
+            .is_some())
     }
 
     /// Spend the set-up link and create the first administrator, who then enrols like anyone.
-    pub async fn complete_setup(&self, token_secret: &str, email: &str, display_name: &str, client: &Client) -> Result<IssuedSession, AppError> {
+    pub async fn complete_setup(
+        &self,
+        token_secret: &str,
+        email: &str,
+        display_name: &str,
+        client: &Client,
+    ) -> Result<IssuedSession, AppError> {
         let email = EmailAddress::parse(email)?;
         let display_name = crate::accounts::parse_display_name(display_name)?;
         let now = self.now().as_seconds();
         if self.store().count_users().await? > 0 {
             return Err(AppError::LinkInvalid);
         }
-        self.store().spend_link(&token::digest(token_secret), LinkPurpose::Setup, now).await?
+        self.store()
+            .spend_link(&token::digest(token_secret), LinkPurpose::Setup, now)
+            .await?
             .ok_or(AppError::LinkInvalid)?;
         let user = UserRow {
             id: token::new_id(),
@@ -61,10 +81,27 @@ impl App {
             StoreError::Conflict(_) => AppError::LinkInvalid,
             other => other.into(),
         })?;
-        self.audit("setup-link", AuditAction::SetupCompleted, &format!("user:{}", user.id), "success", client,
-            json!({"role": Role::Administrator.as_str()})).await?;
-        let session = self.create_session(&user, SessionState::Enrolling, client).await?;
-        self.audit(&format!("user:{}", user.id), AuditAction::EnrolmentStarted, &format!("user:{}", user.id), "success", client, json!({})).await?;
+        self.audit(
+            "setup-link",
+            AuditAction::SetupCompleted,
+            &format!("user:{}", user.id),
+            "success",
+            client,
+            json!({"role": Role::Administrator.as_str()}),
+        )
+        .await?;
+        let session = self
+            .create_session(&user, SessionState::Enrolling, client)
+            .await?;
+        self.audit(
+            &format!("user:{}", user.id),
+            AuditAction::EnrolmentStarted,
+            &format!("user:{}", user.id),
+            "success",
+            client,
+            json!({}),
+        )
+        .await?;
         Ok(session)
     }
 }

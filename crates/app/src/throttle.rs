@@ -32,13 +32,21 @@ impl ThrottleKeys {
 }
 
 fn count(row: Option<sealroom_store::FailureRow>) -> FailureCount {
-    row.map(|r| FailureCount { failures: r.failures.max(0) as u32, last_failure: Some(Timestamp(r.last_failure)) })
-        .unwrap_or_default()
+    row.map(|r| FailureCount {
+        failures: r.failures.max(0) as u32,
+        last_failure: Some(Timestamp(r.last_failure)),
+    })
+    .unwrap_or_default()
 }
 
 impl App {
     /// Whether an attempt now must be refused without checking the credential.
-    pub(crate) async fn sign_in_must_wait(&self, keys: &ThrottleKeys, user: Option<&UserRow>, client: &Client) -> Result<bool, AppError> {
+    pub(crate) async fn sign_in_must_wait(
+        &self,
+        keys: &ThrottleKeys,
+        user: Option<&UserRow>,
+        client: &Client,
+    ) -> Result<bool, AppError> {
         let now = self.now();
         let store = self.store();
         let known = match user {
@@ -61,29 +69,50 @@ impl App {
     }
 
     /// Count a failed attempt; lock password sign-in when the account reaches the cap.
-    pub(crate) async fn sign_in_failed(&self, keys: &ThrottleKeys, user: Option<&UserRow>, client: &Client) -> Result<(), AppError> {
+    pub(crate) async fn sign_in_failed(
+        &self,
+        keys: &ThrottleKeys,
+        user: Option<&UserRow>,
+        client: &Client,
+    ) -> Result<(), AppError> {
         let now = self.now().as_seconds();
         let store = self.store();
         store.record_failure(&keys.address, now).await?;
         store.record_failure(&keys.pair, now).await?;
         let account_failures = store.record_failure(&keys.account, now).await?;
         if let Some(u) = user {
-            if account_failures >= i64::from(throttle::PASSWORD_LOCKOUT_AFTER) && u.password_locked == 0 {
+            if account_failures >= i64::from(throttle::PASSWORD_LOCKOUT_AFTER)
+                && u.password_locked == 0
+            {
                 store.set_password_locked(&u.id, true, now).await?;
                 self.session_cache().clear();
-                self.audit("system", AuditAction::AccountLocked, &format!("user:{}", u.id), "locked", client,
-                    json!({"consecutive_failures": account_failures})).await?;
+                self.audit(
+                    "system",
+                    AuditAction::AccountLocked,
+                    &format!("user:{}", u.id),
+                    "locked",
+                    client,
+                    json!({"consecutive_failures": account_failures}),
+                )
+                .await?;
             }
         }
         Ok(())
     }
 
     /// A complete sign-in: clear the account's counters and remember the address.
-    pub(crate) async fn sign_in_succeeded(&self, keys: &ThrottleKeys, user: &UserRow, client: &Client) -> Result<(), AppError> {
+    pub(crate) async fn sign_in_succeeded(
+        &self,
+        keys: &ThrottleKeys,
+        user: &UserRow,
+        client: &Client,
+    ) -> Result<(), AppError> {
         let store = self.store();
         store.clear_failures(&keys.account).await?;
         store.clear_failures(&keys.pair).await?;
-        store.remember_address(&user.id, &client.address, self.now().as_seconds()).await?;
+        store
+            .remember_address(&user.id, &client.address, self.now().as_seconds())
+            .await?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! argon2id password hashing (RFC 9106) with configurable cost.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use argon2::password_hash::SaltString;
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use rand::rngs::OsRng;
 
 /// argon2id cost. The defaults are OWASP's minimum recommendation: 19 MiB, 2 passes, 1 lane.
@@ -14,7 +14,11 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        HashCost { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+        HashCost {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -37,7 +41,8 @@ impl PasswordHasherArgon2 {
     pub fn new(cost: HashCost) -> Result<Self, HashError> {
         if cost.memory_kib < 19 * 1024 || cost.iterations < 2 {
             return Err(HashError::Params(
-                "memory must be at least 19456 KiB and iterations at least 2 (OWASP minimum)".into(),
+                "memory must be at least 19456 KiB and iterations at least 2 (OWASP minimum)"
+                    .into(),
             ));
         }
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
@@ -62,7 +67,10 @@ impl PasswordHasherArgon2 {
     /// Verify a password against a stored PHC string, using the parameters stored in it.
     pub fn verify(&self, password: &str, phc: &str) -> Result<bool, HashError> {
         let parsed = PasswordHash::new(phc).map_err(|_| HashError::Corrupt)?;
-        Ok(self.argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(self
+            .argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     }
 }
 
@@ -82,6 +90,11 @@ mod tests {
 
     #[test]
     fn refuses_weak_parameters() {
-        assert!(PasswordHasherArgon2::new(HashCost { memory_kib: 4096, iterations: 2, parallelism: 1 }).is_err());
+        assert!(PasswordHasherArgon2::new(HashCost {
+            memory_kib: 4096,
+            iterations: 2,
+            parallelism: 1
+        })
+        .is_err());
     }
 }

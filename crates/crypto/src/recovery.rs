@@ -24,7 +24,11 @@ pub fn generate() -> Vec<String> {
 
 /// Normalise what a person typed: case, spaces and dashes do not matter.
 pub fn normalise(input: &str) -> String {
-    input.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_uppercase()
+    input
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_uppercase()
 }
 
 /// The stored digest of a code (normalised first).

@@ -26,7 +26,8 @@ pub struct SecretBox {
 
 impl SecretBox {
     pub fn new(master_key: &[u8]) -> Result<Self, SecretBoxError> {
-        let cipher = XChaCha20Poly1305::new_from_slice(master_key).map_err(|_| SecretBoxError::BadKey)?;
+        let cipher =
+            XChaCha20Poly1305::new_from_slice(master_key).map_err(|_| SecretBoxError::BadKey)?;
         Ok(Self { cipher })
     }
 
@@ -44,7 +45,13 @@ impl SecretBox {
         // Encryption with a valid key and in-memory buffers cannot fail.
         let ct = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
         let mut out = Vec::with_capacity(1 + 24 + ct.len());
         out.push(VERSION);

@@ -75,7 +75,12 @@ impl TotpSecret {
 
     /// Check `code` at `unix_seconds`, allowing one step of drift each way, and refusing any
     /// step at or before `last_used_step`. Returns the step that matched, to be stored.
-    pub fn verify(&self, code: &str, unix_seconds: u64, last_used_step: Option<u64>) -> Result<u64, TotpRejected> {
+    pub fn verify(
+        &self,
+        code: &str,
+        unix_seconds: u64,
+        last_used_step: Option<u64>,
+    ) -> Result<u64, TotpRejected> {
         let code = code.trim().replace(' ', "");
         if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(TotpRejected::Malformed);
@@ -117,7 +122,9 @@ mod tests {
             (20000000000, "65353130", "77737706", "47863826"),
         ];
         for (t, c1, c256, c512) in vectors {
-            let gen = |alg, secret: &Vec<u8>| TOTP::new_unchecked(alg, 8, 1, 30, secret.clone(), None, String::new()).generate(t);
+            let gen = |alg, secret: &Vec<u8>| {
+                TOTP::new_unchecked(alg, 8, 1, 30, secret.clone(), None, String::new()).generate(t)
+            };
             assert_eq!(gen(Algorithm::SHA1, &sha1), c1, "SHA1 T={t}");
             assert_eq!(gen(Algorithm::SHA256, &sha256), c256, "SHA256 T={t}");
             assert_eq!(gen(Algorithm::SHA512, &sha512), c512, "SHA512 T={t}");
@@ -134,8 +141,14 @@ mod tests {
         let now = 1_700_000_015;
         assert!(s.verify(&s.code_at(now - 30), now, None).is_ok());
         assert!(s.verify(&s.code_at(now + 30), now, None).is_ok());
-        assert_eq!(s.verify(&s.code_at(now - 60), now, None), Err(TotpRejected::Wrong));
-        assert_eq!(s.verify(&s.code_at(now + 60), now, None), Err(TotpRejected::Wrong));
+        assert_eq!(
+            s.verify(&s.code_at(now - 60), now, None),
+            Err(TotpRejected::Wrong)
+        );
+        assert_eq!(
+            s.verify(&s.code_at(now + 60), now, None),
+            Err(TotpRejected::Wrong)
+        );
         assert_eq!(s.verify("12345", now, None), Err(TotpRejected::Malformed));
         assert_eq!(s.verify("abcdef", now, None), Err(TotpRejected::Malformed));
     }
@@ -146,9 +159,15 @@ mod tests {
         let now = 1_700_000_015;
         let code = s.code_at(now);
         let step = s.verify(&code, now, None).unwrap();
-        assert_eq!(s.verify(&code, now, Some(step)), Err(TotpRejected::Replayed));
+        assert_eq!(
+            s.verify(&code, now, Some(step)),
+            Err(TotpRejected::Replayed)
+        );
         // The previous step's code is older than the used one: refused too.
-        assert_eq!(s.verify(&s.code_at(now - 30), now, Some(step)), Err(TotpRejected::Replayed));
+        assert_eq!(
+            s.verify(&s.code_at(now - 30), now, Some(step)),
+            Err(TotpRejected::Replayed)
+        );
         // The next step's code is fine.
         assert!(s.verify(&s.code_at(now + 30), now, Some(step)).is_ok());
     }

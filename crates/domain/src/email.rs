@@ -30,7 +30,10 @@ impl EmailAddress {
         if trimmed.len() > 254 {
             return Err(InvalidEmail::TooLong);
         }
-        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
+        if trimmed
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        {
             return Err(InvalidEmail::Malformed);
         }
         let (local, domain) = trimmed.rsplit_once('@').ok_or(InvalidEmail::Malformed)?;
@@ -75,8 +78,19 @@ mod tests {
     #[test]
     fn rejects_what_is_not_an_address() {
         assert_eq!(EmailAddress::parse(""), Err(InvalidEmail::Empty));
-        for bad in ["ada", "ada@", "@example.org", "ada@example", "a b@example.org", "ada@ex..org"] {
-            assert_eq!(EmailAddress::parse(bad), Err(InvalidEmail::Malformed), "{bad}");
+        for bad in [
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a b@example.org",
+            "ada@ex..org",
+        ] {
+            assert_eq!(
+                EmailAddress::parse(bad),
+                Err(InvalidEmail::Malformed),
+                "{bad}"
+            );
         }
         let long = format!("{}@example.org", "a".repeat(250));
         assert_eq!(EmailAddress::parse(&long), Err(InvalidEmail::TooLong));

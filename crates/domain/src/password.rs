@@ -32,8 +32,14 @@ fn on_blocklist(lowercased: &str) -> bool {
     let (mut lo, mut hi) = (0usize, bytes.len());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let start = bytes[..mid].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let end = bytes[mid..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| mid + p);
+        let start = bytes[..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let end = bytes[mid..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |p| mid + p);
         let line = &BLOCKLIST[start..end];
         match line.as_bytes().cmp(lowercased.as_bytes()) {
             std::cmp::Ordering::Equal => return true,
@@ -58,7 +64,12 @@ impl PasswordContext<'_> {
     fn words(&self) -> Vec<String> {
         let mut words = Vec::new();
         let (local, domain) = self.email.split_once('@').unwrap_or((self.email, ""));
-        let sources = [self.organization, self.display_name, local, domain.split('.').next().unwrap_or("")];
+        let sources = [
+            self.organization,
+            self.display_name,
+            local,
+            domain.split('.').next().unwrap_or(""),
+        ];
         for source in sources {
             let lower = source.nfkc().collect::<String>().to_lowercase();
             if lower.chars().count() >= 4 {
@@ -88,7 +99,9 @@ pub enum PasswordRejected {
     Mismatch,
     #[error("this password is on the list of common or breached passwords; choose another")]
     Common,
-    #[error("the password must not contain your name, your e-mail address or the organisation's name")]
+    #[error(
+        "the password must not contain your name, your e-mail address or the organisation's name"
+    )]
     ContainsContext,
     #[error("this password is too easy to guess; a few unrelated words make a strong one")]
     TooGuessable,
@@ -112,7 +125,11 @@ pub fn normalise(raw: &str) -> String {
 
 impl NewPassword {
     /// Judge a new password against every rule, with the confirmation the person typed.
-    pub fn choose(raw: &str, confirmation: &str, context: &PasswordContext<'_>) -> Result<Self, PasswordRejected> {
+    pub fn choose(
+        raw: &str,
+        confirmation: &str,
+        context: &PasswordContext<'_>,
+    ) -> Result<Self, PasswordRejected> {
         let password = normalise(raw);
         if password != normalise(confirmation) {
             return Err(PasswordRejected::Mismatch);
@@ -162,10 +179,17 @@ mod tests {
 
     #[test]
     fn blocklist_is_large_and_sorted() {
-        assert!(blocklist_len() >= 100_000, "blocklist has {}", blocklist_len());
+        assert!(
+            blocklist_len() >= 100_000,
+            "blocklist has {}",
+            blocklist_len()
+        );
         let mut prev = "";
         for line in BLOCKLIST.lines() {
-            assert!(line.as_bytes() > prev.as_bytes(), "not sorted/unique at {line:?}");
+            assert!(
+                line.as_bytes() > prev.as_bytes(),
+                "not sorted/unique at {line:?}"
+            );
             prev = line;
         }
     }
@@ -187,7 +211,9 @@ mod tests {
     #[test]
     fn length_bounds() {
         assert_eq!(choose("Xq7#pL2!"), Err(PasswordRejected::TooShort));
-        let long: String = (0..64u32).map(|i| format!("{:04x}", (i * 40503 + 12345) % 65536)).collect();
+        let long: String = (0..64u32)
+            .map(|i| format!("{:04x}", (i * 40503 + 12345) % 65536))
+            .collect();
         assert_eq!(long.chars().count(), 256);
         assert!(choose(&long).is_ok(), "256 characters must be accepted");
         assert_eq!(choose(&format!("{long}x")), Err(PasswordRejected::TooLong));
@@ -197,24 +223,41 @@ mod tests {
     fn refuses_common_passwords_case_insensitively() {
         let common = BLOCKLIST.lines().find(|l| l.chars().count() >= 12).unwrap();
         assert_eq!(choose(common), Err(PasswordRejected::Common));
-        assert_eq!(choose(&common.to_uppercase()), Err(PasswordRejected::Common));
+        assert_eq!(
+            choose(&common.to_uppercase()),
+            Err(PasswordRejected::Common)
+        );
     }
 
     #[test]
     fn refuses_context_words() {
-        assert_eq!(choose("lovelace-rainbow-kettle-42"), Err(PasswordRejected::ContainsContext));
-        assert_eq!(choose("my Hospital tulip garden 9"), Err(PasswordRejected::ContainsContext));
+        assert_eq!(
+            choose("lovelace-rainbow-kettle-42"),
+            Err(PasswordRejected::ContainsContext)
+        );
+        assert_eq!(
+            choose("my Hospital tulip garden 9"),
+            Err(PasswordRejected::ContainsContext)
+        );
     }
 
     #[test]
     fn refuses_guessable() {
-        assert_eq!(choose("aaaaaaaaaaaaaaaa"), Err(PasswordRejected::TooGuessable));
+        assert_eq!(
+            choose("aaaaaaaaaaaaaaaa"),
+            Err(PasswordRejected::TooGuessable)
+        );
     }
 
     #[test]
     fn mismatch_is_reported() {
         assert_eq!(
-            NewPassword::choose("correct horse battery staple", "correct horse battery stapel", &ctx()).map(|_| ()),
+            NewPassword::choose(
+                "correct horse battery staple",
+                "correct horse battery stapel",
+                &ctx()
+            )
+            .map(|_| ()),
             Err(PasswordRejected::Mismatch)
         );
     }
@@ -223,13 +266,23 @@ mod tests {
     fn normalises_unicode_compatibility_forms() {
         // U+FB01 LATIN SMALL LIGATURE FI becomes "fi" under NFKC.
         assert_eq!(normalise("\u{FB01}sh"), "fish");
-        let p = NewPassword::choose("\u{FB01}sh lantern harbour 7203", "fish lantern harbour 7203", &ctx()).unwrap();
+        let p = NewPassword::choose(
+            "\u{FB01}sh lantern harbour 7203",
+            "fish lantern harbour 7203",
+            &ctx(),
+        )
+        .unwrap();
         assert_eq!(p.expose(), "fish lantern harbour 7203");
     }
 
     #[test]
     fn debug_never_shows_the_password() {
-        let p = NewPassword::choose("correct horse battery staple violet 1987", "correct horse battery staple violet 1987", &ctx()).unwrap();
+        let p = NewPassword::choose(
+            "correct horse battery staple violet 1987",
+            "correct horse battery staple violet 1987",
+            &ctx(),
+        )
+        .unwrap();
         assert!(!format!("{p:?}").contains("horse"));
     }
 }

@@ -59,7 +59,12 @@ pub enum SessionExpiry {
 
 impl SessionLimits {
     /// Whether a session created at `created` and last used at `last_seen` is still valid at `now`.
-    pub fn check(&self, created: Timestamp, last_seen: Timestamp, now: Timestamp) -> Result<(), SessionExpiry> {
+    pub fn check(
+        &self,
+        created: Timestamp,
+        last_seen: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), SessionExpiry> {
         if now.since(created) >= self.absolute {
             return Err(SessionExpiry::Absolute);
         }
@@ -87,8 +92,14 @@ mod tests {
     #[test]
     fn idle_limit_ends_a_quiet_session() {
         let t0 = Timestamp(1_000_000);
-        assert_eq!(LIMITS.check(t0, t0, t0.plus(Duration::seconds(899))), Ok(()));
-        assert_eq!(LIMITS.check(t0, t0, t0.plus(Duration::minutes(15))), Err(SessionExpiry::Idle));
+        assert_eq!(
+            LIMITS.check(t0, t0, t0.plus(Duration::seconds(899))),
+            Ok(())
+        );
+        assert_eq!(
+            LIMITS.check(t0, t0, t0.plus(Duration::minutes(15))),
+            Err(SessionExpiry::Idle)
+        );
     }
 
     #[test]
@@ -96,8 +107,14 @@ mod tests {
         let t0 = Timestamp(1_000_000);
         let now = t0.plus(Duration::hours(12));
         let just_used = now.minus(Duration::seconds(1));
-        assert_eq!(LIMITS.check(t0, just_used, now), Err(SessionExpiry::Absolute));
-        assert_eq!(LIMITS.check(t0, just_used, now.minus(Duration::seconds(1))), Ok(()));
+        assert_eq!(
+            LIMITS.check(t0, just_used, now),
+            Err(SessionExpiry::Absolute)
+        );
+        assert_eq!(
+            LIMITS.check(t0, just_used, now.minus(Duration::seconds(1))),
+            Ok(())
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ impl ThrottleRule {
             return Duration(0);
         }
         let doublings = (failures - self.free_failures - 1).min(30);
-        let delay = self.first_delay.as_seconds().saturating_mul(1_i64 << doublings);
+        let delay = self
+            .first_delay
+            .as_seconds()
+            .saturating_mul(1_i64 << doublings);
         Duration(delay.min(self.max_delay.as_seconds()))
     }
 
@@ -91,7 +94,10 @@ mod tests {
     #[test]
     fn must_wait_until_the_delay_has_passed() {
         let t = Timestamp(10_000);
-        let c = FailureCount { failures: 7, last_failure: Some(t) };
+        let c = FailureCount {
+            failures: 7,
+            last_failure: Some(t),
+        };
         assert!(ACCOUNT.must_wait(c, t.plus(Duration(3))));
         assert!(!ACCOUNT.must_wait(c, t.plus(Duration(4))));
         assert!(!ACCOUNT.must_wait(FailureCount::default(), t));
@@ -106,8 +112,15 @@ mod tests {
             if let Some(t) = ACCOUNT.next_allowed(count) {
                 now = now.max(t);
             }
-            count = FailureCount { failures: count.failures + 1, last_failure: Some(now) };
+            count = FailureCount {
+                failures: count.failures + 1,
+                last_failure: Some(now),
+            };
         }
-        assert!(now.as_seconds() > 8 * 3600, "lockout reached after only {}s", now.as_seconds());
+        assert!(
+            now.as_seconds() > 8 * 3600,
+            "lockout reached after only {}s",
+            now.as_seconds()
+        );
     }
 }

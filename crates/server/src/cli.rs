@@ -14,7 +14,11 @@ use sealroom_app::{Client, SystemClock};
 use crate::config::{self, Config, Overrides};
 
 #[derive(Parser, Debug)]
-#[command(name = "sealroom", version, about = "Sealroom: a closed room for health data")]
+#[command(
+    name = "sealroom",
+    version,
+    about = "Sealroom: a closed room for health data"
+)]
 pub struct Cli {
     /// Directory holding the database, keys and certificate.
     #[arg(long, global = true, env = "SEALROOM_DATA_DIR", default_value = "data")]
@@ -114,7 +118,12 @@ pub struct TokenCreate {
 
 impl Cli {
     pub fn overrides(&self) -> Overrides {
-        Overrides { data_dir: Some(self.data_dir.clone()), config_file: self.config.clone(), listen: self.listen.clone(), dev: self.dev }
+        Overrides {
+            data_dir: Some(self.data_dir.clone()),
+            config_file: self.config.clone(),
+            listen: self.listen.clone(),
+            dev: self.dev,
+        }
     }
 }
 
@@ -131,7 +140,14 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
 }
 
 fn operator() -> Actor {
-    Actor { principal: Principal::Operator, stepped_up: true, client: Client { address: "local".into(), user_agent: "sealroom-cli".into() } }
+    Actor {
+        principal: Principal::Operator,
+        stepped_up: true,
+        client: Client {
+            address: "local".into(),
+            user_agent: "sealroom-cli".into(),
+        },
+    }
 }
 
 /// Run a non-serve command; returns the process exit code.
@@ -140,14 +156,20 @@ pub async fn run_task(cli: &Cli, config: &Config) -> anyhow::Result<i32> {
         Command::Serve | Command::Config(_) => Ok(0),
         Command::Audit(AuditCommand::Verify) => {
             let app = crate::serve::open_app(config, Arc::new(SystemClock)).await?;
-            let report = app.verify_audit_chain().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = app
+                .verify_audit_chain()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             match report.first_broken {
                 None => {
                     println!("audit chain intact: {} records verified", report.checked);
                     Ok(0)
                 }
                 Some((seq, why)) => {
-                    println!("audit chain BROKEN at record {seq}: {why} ({} records before it verified)", report.checked);
+                    println!(
+                        "audit chain BROKEN at record {seq}: {why} ({} records before it verified)",
+                        report.checked
+                    );
                     Ok(1)
                 }
             }
@@ -158,18 +180,28 @@ pub async fn run_task(cli: &Cli, config: &Config) -> anyhow::Result<i32> {
             let fail = |e: sealroom_app::AppError| anyhow::anyhow!("{e}");
             match cmd {
                 AdminCommand::CreateUser { email, role, name } => {
-                    let name = name.clone().unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_owned());
-                    let created = app.create_user(&actor, email, &name, role).await.map_err(fail)?;
-                    println!("created {} ({}); enrolment link (single use, expires in {} hours):", created.user.email, created.user.role, config.enrolment_link_hours);
+                    let name = name
+                        .clone()
+                        .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_owned());
+                    let created = app
+                        .create_user(&actor, email, &name, role)
+                        .await
+                        .map_err(fail)?;
+                    println!(
+                        "created {} ({}); enrolment link (single use, expires in {} hours):",
+                        created.user.email, created.user.role, config.enrolment_link_hours
+                    );
                     println!("{}", created.enrolment_link);
                 }
-                AdminCommand::SetupLink => match app.issue_setup_link_if_empty().await.map_err(fail)? {
-                    Some(link) => println!("set-up link: {link}"),
-                    None => {
-                        eprintln!("the server already has accounts; create more with `sealroom admin create-user`");
-                        return Ok(1);
+                AdminCommand::SetupLink => {
+                    match app.issue_setup_link_if_empty().await.map_err(fail)? {
+                        Some(link) => println!("set-up link: {link}"),
+                        None => {
+                            eprintln!("the server already has accounts; create more with `sealroom admin create-user`");
+                            return Ok(1);
+                        }
                     }
-                },
+                }
                 AdminCommand::Unlock { email } => {
                     app.unlock_account(&actor, email).await.map_err(fail)?;
                     println!("unlocked password sign-in for {email}");
@@ -178,16 +210,35 @@ pub async fn run_task(cli: &Cli, config: &Config) -> anyhow::Result<i32> {
                     let owner = match (&t.user, &t.service) {
                         (Some(u), _) => TokenOwner::User { email: u },
                         (None, Some(s)) => TokenOwner::Service { name: s },
-                        (None, None) => return Err(anyhow::anyhow!("give --user EMAIL or --service NAME")),
+                        (None, None) => {
+                            return Err(anyhow::anyhow!("give --user EMAIL or --service NAME"))
+                        }
                     };
-                    let created = app.create_api_token(&actor, owner, &t.name, &t.scopes, t.days).await.map_err(fail)?;
-                    println!("token {} for {} with scopes {}; expires at {} (Unix time). Shown once:", created.summary.id, created.summary.owner, created.summary.scopes.join(","), created.summary.expires_at);
+                    let created = app
+                        .create_api_token(&actor, owner, &t.name, &t.scopes, t.days)
+                        .await
+                        .map_err(fail)?;
+                    println!(
+                        "token {} for {} with scopes {}; expires at {} (Unix time). Shown once:",
+                        created.summary.id,
+                        created.summary.owner,
+                        created.summary.scopes.join(","),
+                        created.summary.expires_at
+                    );
                     println!("{}", created.secret);
                 }
                 AdminCommand::Token(TokenCommand::List) => {
                     for t in app.list_api_tokens(&actor).await.map_err(fail)? {
                         let state = if t.revoked { "revoked" } else { "active" };
-                        println!("{}\t{}\t{}\t{}\texpires {}\t{}", t.id, t.owner, t.name, t.scopes.join(","), t.expires_at, state);
+                        println!(
+                            "{}\t{}\t{}\t{}\texpires {}\t{}",
+                            t.id,
+                            t.owner,
+                            t.name,
+                            t.scopes.join(","),
+                            t.expires_at,
+                            state
+                        );
                     }
                 }
                 AdminCommand::Token(TokenCommand::Revoke { id }) => {

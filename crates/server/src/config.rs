@@ -17,14 +17,37 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ("database", &["url", "url_file"]),
     ("organization", &["name"]),
     ("secrets", &["master_key_file"]),
-    ("passwords", &["argon2_memory_kib", "argon2_iterations", "argon2_parallelism", "max_concurrent_hashes"]),
-    ("sessions", &["staff_idle_minutes", "staff_absolute_minutes", "admin_idle_minutes", "admin_absolute_minutes", "one_session_per_account"]),
+    (
+        "passwords",
+        &[
+            "argon2_memory_kib",
+            "argon2_iterations",
+            "argon2_parallelism",
+            "max_concurrent_hashes",
+        ],
+    ),
+    (
+        "sessions",
+        &[
+            "staff_idle_minutes",
+            "staff_absolute_minutes",
+            "admin_idle_minutes",
+            "admin_absolute_minutes",
+            "one_session_per_account",
+        ],
+    ),
     ("links", &["setup_link_minutes", "enrolment_link_hours"]),
     ("logging", &["level", "format"]),
 ];
 
 /// Environment variables read by the command line itself, not configuration keys.
-const CLI_ENV: &[&str] = &["SEALROOM_DATA_DIR", "SEALROOM_CONFIG", "SEALROOM_LISTEN", "SEALROOM_DEV", "SEALROOM_LOG"];
+const CLI_ENV: &[&str] = &[
+    "SEALROOM_DATA_DIR",
+    "SEALROOM_CONFIG",
+    "SEALROOM_LISTEN",
+    "SEALROOM_DEV",
+    "SEALROOM_LOG",
+];
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -181,13 +204,19 @@ pub struct Overrides {
 }
 
 fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
-    Problem { key: key.into(), message: message.into() }
+    Problem {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 /// Read and check the configuration. `env` is the process environment (passed in for tests).
 pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
-    let data_dir = overrides.data_dir.clone().unwrap_or_else(|| PathBuf::from("data"));
+    let data_dir = overrides
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("data"));
     let file = overrides.config_file.clone().or_else(|| {
         let default = data_dir.join("sealroom.toml");
         default.exists().then_some(default)
@@ -198,9 +227,15 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Con
         match std::fs::read_to_string(path) {
             Ok(text) => match text.parse::<toml::Table>() {
                 Ok(t) => table = t,
-                Err(e) => problems.push(problem(path.display().to_string(), format!("is not valid TOML: {}", e.message()))),
+                Err(e) => problems.push(problem(
+                    path.display().to_string(),
+                    format!("is not valid TOML: {}", e.message()),
+                )),
             },
-            Err(e) => problems.push(problem(path.display().to_string(), format!("cannot be read: {e}"))),
+            Err(e) => problems.push(problem(
+                path.display().to_string(),
+                format!("cannot be read: {e}"),
+            )),
         }
     }
     apply_env(&mut table, env, &mut problems);
@@ -223,7 +258,9 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Con
 
 fn apply_env(table: &mut toml::Table, env: &BTreeMap<String, String>, problems: &mut Vec<Problem>) {
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("SEALROOM_") else { continue };
+        let Some(rest) = name.strip_prefix("SEALROOM_") else {
+            continue;
+        };
         if CLI_ENV.contains(&name.as_str()) || rest.starts_with("TEST_") {
             continue;
         }
@@ -232,9 +269,14 @@ fn apply_env(table: &mut toml::Table, env: &BTreeMap<String, String>, problems: 
             continue;
         };
         let (section, key) = (section.to_lowercase(), key.to_lowercase());
-        let parsed = format!("v = {value}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"));
         let value = parsed.unwrap_or_else(|| toml::Value::String(value.clone()));
-        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         match entry {
             toml::Value::Table(t) => {
                 t.insert(key, value);
@@ -248,7 +290,10 @@ fn check_keys(table: &toml::Table, problems: &mut Vec<Problem>) {
     for (section, value) in table {
         let Some((_, keys)) = SCHEMA.iter().find(|(s, _)| s == section) else {
             let known: Vec<&str> = SCHEMA.iter().map(|(s, _)| *s).collect();
-            problems.push(problem(section, format!("unknown section; known sections: {}", known.join(", "))));
+            problems.push(problem(
+                section,
+                format!("unknown section; known sections: {}", known.join(", ")),
+            ));
             continue;
         };
         let toml::Value::Table(t) = value else {
@@ -257,35 +302,71 @@ fn check_keys(table: &toml::Table, problems: &mut Vec<Problem>) {
         };
         for key in t.keys() {
             if !keys.contains(&key.as_str()) {
-                problems.push(problem(format!("{section}.{key}"), format!("unknown key; known keys in [{section}]: {}", keys.join(", "))));
+                problems.push(problem(
+                    format!("{section}.{key}"),
+                    format!(
+                        "unknown key; known keys in [{section}]: {}",
+                        keys.join(", ")
+                    ),
+                ));
             }
         }
     }
 }
 
 fn relative_to(data_dir: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() { p } else { data_dir.join(p) }
+    if p.is_absolute() {
+        p
+    } else {
+        data_dir.join(p)
+    }
 }
 
-fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathBuf>, problems: &mut Vec<Problem>) -> Config {
+fn resolve(
+    raw: FileConfig,
+    o: &Overrides,
+    data_dir: PathBuf,
+    file: Option<PathBuf>,
+    problems: &mut Vec<Problem>,
+) -> Config {
     let dev = o.dev;
-    let listen = o.listen.clone().or(raw.server.listen).unwrap_or_else(|| "127.0.0.1:8443".to_owned());
+    let listen = o
+        .listen
+        .clone()
+        .or(raw.server.listen)
+        .unwrap_or_else(|| "127.0.0.1:8443".to_owned());
     if listen.parse::<SocketAddr>().is_err() {
-        problems.push(problem("server.listen", format!("'{listen}' is not an address and port such as 127.0.0.1:8443 or [::]:8443")));
+        problems.push(problem(
+            "server.listen",
+            format!("'{listen}' is not an address and port such as 127.0.0.1:8443 or [::]:8443"),
+        ));
     }
-    let public_url = raw.server.public_url.as_deref().and_then(|u| match url::Url::parse(u) {
-        Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
-        _ => {
-            problems.push(problem("server.public_url", format!("'{u}' is not an http(s) URL such as https://sealroom.example.org")));
-            None
-        }
-    });
+    let public_url = raw
+        .server
+        .public_url
+        .as_deref()
+        .and_then(|u| match url::Url::parse(u) {
+            Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
+            _ => {
+                problems.push(problem(
+                    "server.public_url",
+                    format!("'{u}' is not an http(s) URL such as https://sealroom.example.org"),
+                ));
+                None
+            }
+        });
 
     let mut trusted_proxies = Vec::new();
     for a in &raw.proxy.trusted_addresses {
-        match a.parse::<IpNet>().or_else(|_| a.parse::<std::net::IpAddr>().map(IpNet::from)) {
+        match a
+            .parse::<IpNet>()
+            .or_else(|_| a.parse::<std::net::IpAddr>().map(IpNet::from))
+        {
             Ok(n) => trusted_proxies.push(n),
-            Err(_) => problems.push(problem("proxy.trusted_addresses", format!("'{a}' is not an address or network such as 10.0.0.5 or 10.0.0.0/24"))),
+            Err(_) => problems.push(problem(
+                "proxy.trusted_addresses",
+                format!("'{a}' is not an address or network such as 10.0.0.5 or 10.0.0.0/24"),
+            )),
         }
     }
 
@@ -293,9 +374,15 @@ fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathB
         (true, None) => TlsMode::DevPlain,
         (_, None | Some("self-signed")) => TlsMode::SelfSigned,
         (_, Some("files")) => match (raw.tls.cert_file.clone(), raw.tls.key_file.clone()) {
-            (Some(c), Some(k)) => TlsMode::Files { cert: relative_to(&data_dir, c), key: relative_to(&data_dir, k) },
+            (Some(c), Some(k)) => TlsMode::Files {
+                cert: relative_to(&data_dir, c),
+                key: relative_to(&data_dir, k),
+            },
             _ => {
-                problems.push(problem("tls.mode", "'files' needs tls.cert_file and tls.key_file"));
+                problems.push(problem(
+                    "tls.mode",
+                    "'files' needs tls.cert_file and tls.key_file",
+                ));
                 TlsMode::SelfSigned
             }
         },
@@ -306,13 +393,19 @@ fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathB
             TlsMode::Proxy
         }
         (_, Some(other)) => {
-            problems.push(problem("tls.mode", format!("'{other}' is not one of: self-signed, files, proxy")));
+            problems.push(problem(
+                "tls.mode",
+                format!("'{other}' is not one of: self-signed, files, proxy"),
+            ));
             TlsMode::SelfSigned
         }
     };
     if let (TlsMode::DevPlain, Ok(addr)) = (&tls, listen.parse::<SocketAddr>()) {
         if !addr.ip().is_loopback() {
-            problems.push(problem("server.listen", "--dev serves plain HTTP and only listens on a loopback address such as 127.0.0.1"));
+            problems.push(problem(
+                "server.listen",
+                "--dev serves plain HTTP and only listens on a loopback address such as 127.0.0.1",
+            ));
         }
     }
     if let TlsMode::Files { cert, key } = &tls {
@@ -326,7 +419,10 @@ fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathB
 
     let database_url = match (raw.database.url, raw.database.url_file) {
         (Some(_), Some(_)) => {
-            problems.push(problem("database.url", "set either database.url or database.url_file, not both"));
+            problems.push(problem(
+                "database.url",
+                "set either database.url or database.url_file, not both",
+            ));
             String::new()
         }
         (Some(u), None) => u,
@@ -336,18 +432,33 @@ fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathB
             match std::fs::read_to_string(&f) {
                 Ok(s) => s.trim().to_owned(),
                 Err(e) => {
-                    problems.push(problem("database.url_file", format!("{} cannot be read: {e}", f.display())));
+                    problems.push(problem(
+                        "database.url_file",
+                        format!("{} cannot be read: {e}", f.display()),
+                    ));
                     String::new()
                 }
             }
         }
         (None, None) => format!("sqlite://{}", data_dir.join("sealroom.db").display()),
     };
-    if !database_url.is_empty() && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| database_url.starts_with(p)) {
-        problems.push(problem("database.url", "must start with sqlite:// or postgres://"));
+    if !database_url.is_empty()
+        && !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+    {
+        problems.push(problem(
+            "database.url",
+            "must start with sqlite:// or postgres://",
+        ));
     }
 
-    let master_key_file = relative_to(&data_dir, raw.secrets.master_key_file.unwrap_or_else(|| PathBuf::from("master.key")));
+    let master_key_file = relative_to(
+        &data_dir,
+        raw.secrets
+            .master_key_file
+            .unwrap_or_else(|| PathBuf::from("master.key")),
+    );
     if master_key_file.exists() {
         check_private(&master_key_file, "secrets.master_key_file", problems);
     }
@@ -356,19 +467,30 @@ fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathB
     let memory = p.argon2_memory_kib.unwrap_or(19 * 1024);
     let iterations = p.argon2_iterations.unwrap_or(2);
     if memory < 19 * 1024 {
-        problems.push(problem("passwords.argon2_memory_kib", "must be at least 19456 (19 MiB, the OWASP minimum for argon2id)"));
+        problems.push(problem(
+            "passwords.argon2_memory_kib",
+            "must be at least 19456 (19 MiB, the OWASP minimum for argon2id)",
+        ));
     }
     if iterations < 2 {
         problems.push(problem("passwords.argon2_iterations", "must be at least 2"));
     }
     let parallelism = p.argon2_parallelism.unwrap_or(1);
     if !(1..=16).contains(&parallelism) {
-        problems.push(problem("passwords.argon2_parallelism", "must be between 1 and 16"));
+        problems.push(problem(
+            "passwords.argon2_parallelism",
+            "must be between 1 and 16",
+        ));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let max_hashes = p.max_concurrent_hashes.unwrap_or(cores.saturating_sub(1).max(1));
+    let max_hashes = p
+        .max_concurrent_hashes
+        .unwrap_or(cores.saturating_sub(1).max(1));
     if max_hashes == 0 {
-        problems.push(problem("passwords.max_concurrent_hashes", "must be at least 1"));
+        problems.push(problem(
+            "passwords.max_concurrent_hashes",
+            "must be at least 1",
+        ));
     }
 
     let s = raw.sessions;
@@ -379,22 +501,51 @@ fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathB
         }
         v
     };
-    let staff_idle = minutes(s.staff_idle_minutes, 15, "sessions.staff_idle_minutes", problems);
-    let staff_abs = minutes(s.staff_absolute_minutes, 12 * 60, "sessions.staff_absolute_minutes", problems);
-    let admin_idle = minutes(s.admin_idle_minutes, 15, "sessions.admin_idle_minutes", problems);
-    let admin_abs = minutes(s.admin_absolute_minutes, 8 * 60, "sessions.admin_absolute_minutes", problems);
+    let staff_idle = minutes(
+        s.staff_idle_minutes,
+        15,
+        "sessions.staff_idle_minutes",
+        problems,
+    );
+    let staff_abs = minutes(
+        s.staff_absolute_minutes,
+        12 * 60,
+        "sessions.staff_absolute_minutes",
+        problems,
+    );
+    let admin_idle = minutes(
+        s.admin_idle_minutes,
+        15,
+        "sessions.admin_idle_minutes",
+        problems,
+    );
+    let admin_abs = minutes(
+        s.admin_absolute_minutes,
+        8 * 60,
+        "sessions.admin_absolute_minutes",
+        problems,
+    );
     let setup_minutes = raw.links.setup_link_minutes.unwrap_or(60);
     if !(1..=24 * 60).contains(&setup_minutes) {
-        problems.push(problem("links.setup_link_minutes", "must be between 1 and 1440"));
+        problems.push(problem(
+            "links.setup_link_minutes",
+            "must be between 1 and 1440",
+        ));
     }
     let enrol_hours = raw.links.enrolment_link_hours.unwrap_or(72);
     if !(1..=14 * 24).contains(&enrol_hours) {
-        problems.push(problem("links.enrolment_link_hours", "must be between 1 and 336 (14 days)"));
+        problems.push(problem(
+            "links.enrolment_link_hours",
+            "must be between 1 and 336 (14 days)",
+        ));
     }
 
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
-        problems.push(problem("logging.level", "must be one of: error, warn, info, debug, trace"));
+        problems.push(problem(
+            "logging.level",
+            "must be one of: error, warn, info, debug, trace",
+        ));
     }
     let log_json = match raw.logging.format.as_deref() {
         None | Some("text") => false,
@@ -406,7 +557,10 @@ fn resolve(raw: FileConfig, o: &Overrides, data_dir: PathBuf, file: Option<PathB
     };
     let organization_name = raw.organization.name.unwrap_or_else(|| "Sealroom".into());
     if organization_name.trim().is_empty() || organization_name.len() > 120 {
-        problems.push(problem("organization.name", "must have 1 to 120 characters"));
+        problems.push(problem(
+            "organization.name",
+            "must have 1 to 120 characters",
+        ));
     }
 
     Config {
@@ -443,9 +597,14 @@ pub fn check_private(path: &Path, key: &str, problems: &mut Vec<Problem>) {
     if let Ok(meta) = std::fs::metadata(path) {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            problems.push(problem(key, format!(
-                "{} is readable by other users (mode {mode:o}); run: chmod 600 {}", path.display(), path.display()
-            )));
+            problems.push(problem(
+                key,
+                format!(
+                    "{} is readable by other users (mode {mode:o}); run: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                ),
+            ));
         }
     }
 }
@@ -457,17 +616,32 @@ pub fn check_private(_: &Path, _: &str, _: &mut Vec<Problem>) {}
 mod tests {
     use super::*;
 
-    fn load_with(toml_text: &str, env: &[(&str, &str)], dev: bool) -> (Result<Config, Vec<Problem>>, tempfile::TempDir) {
+    fn load_with(
+        toml_text: &str,
+        env: &[(&str, &str)],
+        dev: bool,
+    ) -> (Result<Config, Vec<Problem>>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sealroom.toml");
         std::fs::write(&file, toml_text).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let o = Overrides { data_dir: Some(dir.path().to_owned()), config_file: Some(file), listen: None, dev };
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let o = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            config_file: Some(file),
+            listen: None,
+            dev,
+        };
         (load(&o, &env), dir)
     }
 
     fn keys(r: &Result<Config, Vec<Problem>>) -> Vec<String> {
-        r.as_ref().err().map(|p| p.iter().map(|p| p.key.clone()).collect()).unwrap_or_default()
+        r.as_ref()
+            .err()
+            .map(|p| p.iter().map(|p| p.key.clone()).collect())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -478,7 +652,14 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8443");
         assert!(c.database_url.starts_with("sqlite://"));
         assert!(c.database_url.contains(dir.path().to_str().unwrap()));
-        assert_eq!((c.argon2_memory_kib, c.argon2_iterations, c.argon2_parallelism), (19456, 2, 1));
+        assert_eq!(
+            (
+                c.argon2_memory_kib,
+                c.argon2_iterations,
+                c.argon2_parallelism
+            ),
+            (19456, 2, 1)
+        );
         assert_eq!((c.staff_idle_minutes, c.staff_absolute_minutes), (15, 720));
     }
 
@@ -489,7 +670,10 @@ mod tests {
         assert!(k.contains(&"server.port".to_string()), "{k:?}");
         assert!(k.contains(&"databse".to_string()), "{k:?}");
         assert!(k.contains(&"server.listen".to_string()), "{k:?}");
-        assert!(k.contains(&"passwords.argon2_memory_kib".to_string()), "{k:?}");
+        assert!(
+            k.contains(&"passwords.argon2_memory_kib".to_string()),
+            "{k:?}"
+        );
     }
 
     #[test]
@@ -498,7 +682,11 @@ mod tests {
         let p = r.unwrap_err();
         assert_eq!(p[0].key, "tls.mode");
         assert!(p[0].message.contains("trusted_addresses"));
-        let (r, _d) = load_with("[tls]\nmode = \"proxy\"\n[proxy]\ntrusted_addresses = [\"10.0.0.5\"]\n", &[], false);
+        let (r, _d) = load_with(
+            "[tls]\nmode = \"proxy\"\n[proxy]\ntrusted_addresses = [\"10.0.0.5\"]\n",
+            &[],
+            false,
+        );
         assert_eq!(r.unwrap().tls, TlsMode::Proxy);
     }
 
@@ -512,7 +700,14 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let (r, _d) = load_with("[database]\nurl = \"sqlite://a.db\"\n", &[("SEALROOM_DATABASE__URL", "postgres://db/sealroom"), ("SEALROOM_SESSIONS__STAFF_IDLE_MINUTES", "10")], false);
+        let (r, _d) = load_with(
+            "[database]\nurl = \"sqlite://a.db\"\n",
+            &[
+                ("SEALROOM_DATABASE__URL", "postgres://db/sealroom"),
+                ("SEALROOM_SESSIONS__STAFF_IDLE_MINUTES", "10"),
+            ],
+            false,
+        );
         let c = r.unwrap();
         assert_eq!(c.database_url, "postgres://db/sealroom");
         assert_eq!(c.staff_idle_minutes, 10);
@@ -528,7 +723,10 @@ mod tests {
         let key = dir.path().join("master.key");
         std::fs::write(&key, [0u8; 32]).unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let o = Overrides { data_dir: Some(dir.path().to_owned()), ..Default::default() };
+        let o = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
         let p = load(&o, &BTreeMap::new()).unwrap_err();
         assert_eq!(p[0].key, "secrets.master_key_file");
         assert!(p[0].message.contains("chmod 600"));
@@ -536,7 +734,13 @@ mod tests {
         std::fs::write(&url_file, "postgres://u:secret@db/s\n").unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let env = BTreeMap::from([("SEALROOM_DATABASE__URL_FILE".to_string(), url_file.display().to_string())]);
-        assert_eq!(load(&o, &env).unwrap().database_url, "postgres://u:secret@db/s");
+        let env = BTreeMap::from([(
+            "SEALROOM_DATABASE__URL_FILE".to_string(),
+            url_file.display().to_string(),
+        )]);
+        assert_eq!(
+            load(&o, &env).unwrap().database_url,
+            "postgres://u:secret@db/s"
+        );
     }
 }

@@ -14,8 +14,11 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     f.sync_all().ok();
     Ok(())
 }
@@ -25,7 +28,8 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -41,10 +45,15 @@ pub fn master_key(path: &Path) -> anyhow::Result<Vec<u8>> {
         write_private(path, hex::encode(key).as_bytes())?;
         tracing::info!(file = %path.display(), "generated the master key; back it up apart from the database");
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the master key {}", path.display()))?;
-    let key = hex::decode(text.trim()).with_context(|| format!("{} must hold 64 hexadecimal characters", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the master key {}", path.display()))?;
+    let key = hex::decode(text.trim())
+        .with_context(|| format!("{} must hold 64 hexadecimal characters", path.display()))?;
     if key.len() != 32 {
-        anyhow::bail!("{} must hold 64 hexadecimal characters (a 256-bit key)", path.display());
+        anyhow::bail!(
+            "{} must hold 64 hexadecimal characters (a 256-bit key)",
+            path.display()
+        );
     }
     Ok(key)
 }

@@ -33,8 +33,13 @@ pub fn public_url(config: &Config, bound: SocketAddr) -> anyhow::Result<url::Url
         TlsMode::Proxy => return Err(anyhow!("server.public_url: behind a proxy, set the address people use, such as https://sealroom.example.org")),
         _ => "https",
     };
-    let host = if bound.ip().is_loopback() || bound.ip().is_unspecified() { "localhost".to_owned() } else { bound.ip().to_string() };
-    url::Url::parse(&format!("{scheme}://{host}:{}", bound.port())).context("cannot build the public URL")
+    let host = if bound.ip().is_loopback() || bound.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        bound.ip().to_string()
+    };
+    url::Url::parse(&format!("{scheme}://{host}:{}", bound.port()))
+        .context("cannot build the public URL")
 }
 
 /// Settings for the use cases from the configuration.
@@ -48,8 +53,14 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
             parallelism: config.argon2_parallelism,
         },
         max_concurrent_hashes: config.max_concurrent_hashes,
-        staff_limits: SessionLimits { idle: Duration::minutes(config.staff_idle_minutes), absolute: Duration::minutes(config.staff_absolute_minutes) },
-        admin_limits: SessionLimits { idle: Duration::minutes(config.admin_idle_minutes), absolute: Duration::minutes(config.admin_absolute_minutes) },
+        staff_limits: SessionLimits {
+            idle: Duration::minutes(config.staff_idle_minutes),
+            absolute: Duration::minutes(config.staff_absolute_minutes),
+        },
+        admin_limits: SessionLimits {
+            idle: Duration::minutes(config.admin_idle_minutes),
+            absolute: Duration::minutes(config.admin_absolute_minutes),
+        },
         one_session_per_account: config.one_session_per_account,
         setup_link_validity: Duration::minutes(config.setup_link_minutes),
         enrolment_link_validity: Duration::hours(config.enrolment_link_hours),
@@ -60,9 +71,13 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
 pub async fn open_app(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     crate::files::ensure_data_dir(&config.data_dir)?;
     let key = crate::files::master_key(&config.master_key_file)?;
-    let store = Store::open(&config.database_url).await.context("the database cannot be used")?;
+    let store = Store::open(&config.database_url)
+        .await
+        .context("the database cannot be used")?;
     let bound: SocketAddr = config.listen.parse().context("server.listen")?;
-    let url = public_url(config, bound).unwrap_or_else(|_| url::Url::parse("https://localhost").unwrap_or_else(|_| unreachable_url()));
+    let url = public_url(config, bound).unwrap_or_else(|_| {
+        url::Url::parse("https://localhost").unwrap_or_else(|_| unreachable_url())
+    });
     App::new(store, clock, settings(config, url), &key).map_err(|e| anyhow!("{e}"))
 }
 
@@ -75,13 +90,20 @@ fn unreachable_url() -> url::Url {
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     crate::files::ensure_data_dir(&config.data_dir)?;
     let key = crate::files::master_key(&config.master_key_file)?;
-    let store = Store::open(&config.database_url).await.context("the database cannot be used")?;
+    let store = Store::open(&config.database_url)
+        .await
+        .context("the database cannot be used")?;
 
-    let listener = TcpListener::bind(&config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = TcpListener::bind(&config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let public_url = public_url(config, local_addr)?;
-    let app = App::new(store, clock, settings(config, public_url.clone()), &key).map_err(|e| anyhow!("{e}"))?;
-    let setup_link = app.issue_setup_link_if_empty().await.map_err(|e| anyhow!("cannot issue the set-up link: {e}"))?;
+    let app = App::new(store, clock, settings(config, public_url.clone()), &key)
+        .map_err(|e| anyhow!("{e}"))?;
+    let setup_link = app
+        .issue_setup_link_if_empty()
+        .await
+        .map_err(|e| anyhow!("cannot issue the set-up link: {e}"))?;
 
     let web = WebConfig {
         hsts: !matches!(config.tls, TlsMode::DevPlain),
@@ -89,7 +111,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         trusted_proxies: config.trusted_proxies.clone(),
         panic_probe: config.dev,
     };
-    let service = sealroom_web::router(app.clone(), web).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        sealroom_web::router(app.clone(), web).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let task = match &config.tls {
         TlsMode::DevPlain | TlsMode::Proxy => {
@@ -102,9 +125,20 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
                 _ => crate::tls::ensure_self_signed(&config.data_dir)?,
             };
             let rustls = crate::tls::server_config(&cert, &key)?;
-            let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(rustls)).handle(handle.clone());
+            let server = axum_server::from_tcp_rustls(
+                listener,
+                axum_server::tls_rustls::RustlsConfig::from_config(rustls),
+            )
+            .handle(handle.clone());
             tokio::spawn(server.serve(service))
         }
     };
-    Ok(Running { local_addr, public_url, setup_link, app, handle, task })
+    Ok(Running {
+        local_addr,
+        public_url,
+        setup_link,
+        app,
+        handle,
+        task,
+    })
 }

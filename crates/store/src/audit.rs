@@ -52,7 +52,11 @@ impl AuditRow {
 impl Store {
     /// Append an event; `link` computes the record's hash from its predecessor's hash and the
     /// record (with its sequence number filled in). Returns the stored row.
-    pub async fn append_audit(&self, event: &NewAuditEvent, link: impl Fn(&str, &AuditRow) -> String) -> Result<AuditRow> {
+    pub async fn append_audit(
+        &self,
+        event: &NewAuditEvent,
+        link: impl Fn(&str, &AuditRow) -> String,
+    ) -> Result<AuditRow> {
         let row = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let (seq, prev_hash): (i64, String) = sqlx::query_as(
@@ -103,6 +107,8 @@ impl Store {
 
     /// The chain head as recorded: (last sequence number, last hash).
     pub async fn audit_head(&self) -> Result<(i64, String)> {
-        Ok(on_pool!(self, pool => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?,
+        )
     }
 }

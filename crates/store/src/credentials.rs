@@ -73,7 +73,12 @@ impl Store {
             .bind(user_id).fetch_all(pool).await)?)
     }
 
-    pub async fn update_passkey_after_use(&self, id: &str, passkey_json: &str, now: i64) -> Result<()> {
+    pub async fn update_passkey_after_use(
+        &self,
+        id: &str,
+        passkey_json: &str,
+        now: i64,
+    ) -> Result<()> {
         on_pool!(self, pool => sqlx::query("UPDATE passkeys SET passkey_json = $1, last_used_at = $2 WHERE id = $3")
             .bind(passkey_json).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())

@@ -32,7 +32,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// What went wrong in storage. Messages name the problem, never row contents.
 #[derive(Debug, thiserror::Error)]
@@ -119,16 +121,21 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
-            Ok(Store { backend: Backend::Sqlite(pool) })
+            Ok(Store {
+                backend: Backend::Sqlite(pool),
+            })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let opts =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await
                 .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
-            Ok(Store { backend: Backend::Postgres(pool) })
+            Ok(Store {
+                backend: Backend::Postgres(pool),
+            })
         } else {
             Err(StoreError::BadUrl(
                 "expected a URL starting with sqlite:// or postgres://".to_owned(),

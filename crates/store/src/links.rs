@@ -38,7 +38,12 @@ impl Store {
     }
 
     /// A usable (unspent, unexpired) link, without spending it.
-    pub async fn usable_link(&self, digest: &str, purpose: LinkPurpose, now: i64) -> Result<Option<LinkRow>> {
+    pub async fn usable_link(
+        &self,
+        digest: &str,
+        purpose: LinkPurpose,
+        now: i64,
+    ) -> Result<Option<LinkRow>> {
         Ok(on_pool!(self, pool => sqlx::query_as(
             "SELECT digest, purpose, user_id, created_at, expires_at, used_at FROM one_time_links \
              WHERE digest = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3")
@@ -46,7 +51,12 @@ impl Store {
     }
 
     /// Spend a link. Returns the link only to the one caller whose update took effect.
-    pub async fn spend_link(&self, digest: &str, purpose: LinkPurpose, now: i64) -> Result<Option<LinkRow>> {
+    pub async fn spend_link(
+        &self,
+        digest: &str,
+        purpose: LinkPurpose,
+        now: i64,
+    ) -> Result<Option<LinkRow>> {
         Ok(on_pool!(self, pool => sqlx::query_as(
             "UPDATE one_time_links SET used_at = $1 \
              WHERE digest = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 \
@@ -56,7 +66,12 @@ impl Store {
 
     /// Spend every unspent link of one purpose (for example, older enrolment links of a person
     /// who was sent a new one).
-    pub async fn revoke_links(&self, purpose: LinkPurpose, user_id: Option<&str>, now: i64) -> Result<u64> {
+    pub async fn revoke_links(
+        &self,
+        purpose: LinkPurpose,
+        user_id: Option<&str>,
+        now: i64,
+    ) -> Result<u64> {
         let done = on_pool!(self, pool => sqlx::query(
             "UPDATE one_time_links SET used_at = $1 WHERE purpose = $2 AND used_at IS NULL \
              AND ($3 IS NULL OR user_id = $3)")

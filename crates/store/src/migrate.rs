@@ -4,8 +4,14 @@
 
 use crate::{on_pool, Backend, Result, Store, StoreError};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_staff_sign_in.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_staff_sign_in.sql"))];
+const SQLITE: &[(i64, &str)] = &[(
+    1,
+    include_str!("../migrations/sqlite/0001_staff_sign_in.sql"),
+)];
+const POSTGRES: &[(i64, &str)] = &[(
+    1,
+    include_str!("../migrations/postgres/0001_staff_sign_in.sql"),
+)];
 
 /// Newest SQLite schema this build knows.
 pub const LATEST_SQLITE: i64 = 1;
@@ -21,11 +27,17 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         Backend::Postgres(_) => (POSTGRES, LATEST_POSTGRES),
     };
     if let Backend::Postgres(pool) = &store.backend {
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(pool).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(pool)
+            .await?;
     }
     let result = apply(store, migrations, latest).await;
     if let Backend::Postgres(pool) = &store.backend {
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(pool).await?;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(pool)
+            .await?;
     }
     result
 }
@@ -33,7 +45,10 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
 async fn apply(store: &Store, migrations: &[(i64, &str)], latest: i64) -> Result<()> {
     let current = current_version(store).await?;
     if current > latest {
-        return Err(StoreError::NewerSchema { found: current, supported: latest });
+        return Err(StoreError::NewerSchema {
+            found: current,
+            supported: latest,
+        });
     }
     for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
         on_pool!(store, pool => {
@@ -46,7 +61,11 @@ async fn apply(store: &Store, migrations: &[(i64, &str)], latest: i64) -> Result
                 .await?;
             tx.commit().await?;
         });
-        tracing::info!(version, backend = store.backend_name(), "database schema migrated");
+        tracing::info!(
+            version,
+            backend = store.backend_name(),
+            "database schema migrated"
+        );
     }
     Ok(())
 }
@@ -109,8 +128,7 @@ fn unix_now() -> i64 {
 impl Store {
     /// The schema version recorded in the database.
     pub async fn schema_version(&self) -> Result<i64> {
-        let v: Option<i64> =
-            on_pool!(self, pool => sqlx::query_scalar("SELECT MAX(version) FROM sealroom_schema").fetch_one(pool).await)?;
+        let v: Option<i64> = on_pool!(self, pool => sqlx::query_scalar("SELECT MAX(version) FROM sealroom_schema").fetch_one(pool).await)?;
         Ok(v.unwrap_or(0))
     }
 }

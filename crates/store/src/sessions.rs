@@ -57,7 +57,13 @@ impl Store {
 
     /// Give a session a new token (and state), as at every sign-in step and step-up, so a
     /// token seen before the change is worthless after it.
-    pub async fn rotate_session(&self, id: &str, new_digest: &str, state: &str, stepped_up_at: Option<i64>) -> Result<bool> {
+    pub async fn rotate_session(
+        &self,
+        id: &str,
+        new_digest: &str,
+        state: &str,
+        stepped_up_at: Option<i64>,
+    ) -> Result<bool> {
         let done = on_pool!(self, pool => sqlx::query(
             "UPDATE sessions SET token_digest = $1, state = $2, stepped_up_at = COALESCE($3, stepped_up_at) \
              WHERE id = $4 AND ended_at IS NULL")
@@ -83,7 +89,9 @@ impl Store {
         let current: Option<Option<Vec<u8>>> = on_pool!(self, pool => sqlx::query_scalar(
             "SELECT ceremony FROM sessions WHERE id = $1")
             .bind(id).fetch_optional(pool).await)?;
-        let Some(ceremony) = current.flatten() else { return Ok(None) };
+        let Some(ceremony) = current.flatten() else {
+            return Ok(None);
+        };
         let done = on_pool!(self, pool => sqlx::query(
             "UPDATE sessions SET ceremony = NULL WHERE id = $1 AND ceremony = $2")
             .bind(id).bind(&ceremony).execute(pool).await.map(|r| r.rows_affected()))?;
@@ -99,7 +107,13 @@ impl Store {
     }
 
     /// End every open session of a person except `keep`; returns the ids ended.
-    pub async fn end_sessions_of_user(&self, user_id: &str, keep: Option<&str>, reason: &str, now: i64) -> Result<Vec<String>> {
+    pub async fn end_sessions_of_user(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>> {
         Ok(on_pool!(self, pool => sqlx::query_scalar(
             "UPDATE sessions SET ended_at = $1, end_reason = $2, ceremony = NULL \
              WHERE user_id = $3 AND ended_at IS NULL AND ($4 IS NULL OR id <> $4) RETURNING id")

@@ -47,7 +47,9 @@ const COLUMNS: &str = "id, email, display_name, role, status, password_hash, pas
 
 impl Store {
     pub async fn count_users(&self) -> Result<i64> {
-        Ok(on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)?)
+        Ok(
+            on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)?,
+        )
     }
 
     pub async fn insert_user(&self, u: &UserRow) -> Result<()> {

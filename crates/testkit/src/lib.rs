@@ -30,7 +30,8 @@ pub struct PgDatabase {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("SEALROOM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SEALROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl PgDatabase {
@@ -40,11 +41,18 @@ impl PgDatabase {
             panic!("PostgreSQL is required for this test and cannot be reached at {admin_url}: {e}. Start it (see README) or set SEALROOM_TEST_POSTGRES_URL.")
         });
         let name = format!("sealroom_test_{}", sealroom_crypto::token::new_id());
-        admin.execute_raw(&format!("CREATE DATABASE {name}")).await.unwrap();
+        admin
+            .execute_raw(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
         admin.close().await;
         let mut url = url::Url::parse(&admin_url).unwrap();
         url.set_path(&format!("/{name}"));
-        PgDatabase { url: url.to_string(), name, admin_url }
+        PgDatabase {
+            url: url.to_string(),
+            name,
+            admin_url,
+        }
     }
 }
 
@@ -53,10 +61,15 @@ impl Drop for PgDatabase {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs outside async context: use a small runtime on its own thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(admin) = Store::connect(&admin_url).await {
-                    let _ = admin.execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin
+                        .execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                     admin.close().await;
                 }
             });
@@ -78,11 +91,19 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("sealroom.db").display());
-                TestDatabase { url, _dir: Some(dir), _pg: None }
+                TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                    _pg: None,
+                }
             }
             Backend::Postgres => {
                 let pg = PgDatabase::create().await;
-                TestDatabase { url: pg.url.clone(), _dir: None, _pg: Some(pg) }
+                TestDatabase {
+                    url: pg.url.clone(),
+                    _dir: None,
+                    _pg: Some(pg),
+                }
             }
         }
     }
@@ -123,19 +144,44 @@ impl TestServer {
         let db = TestDatabase::new(backend).await;
         let mut env: std::collections::BTreeMap<String, String> = options.env.into_iter().collect();
         env.insert("SEALROOM_DATABASE__URL".into(), db.url.clone());
-        env.insert("SEALROOM_ORGANIZATION__NAME".into(), "Saint Example Hospital".into());
-        let overrides = Overrides { data_dir: Some(dir.path().to_owned()), config_file: None, listen: Some("127.0.0.1:0".into()), dev: false };
-        let mut config = config::load(&overrides, &env).unwrap_or_else(|p| panic!("test configuration rejected: {p:?}"));
+        env.insert(
+            "SEALROOM_ORGANIZATION__NAME".into(),
+            "Saint Example Hospital".into(),
+        );
+        let overrides = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            config_file: None,
+            listen: Some("127.0.0.1:0".into()),
+            dev: false,
+        };
+        let mut config = config::load(&overrides, &env)
+            .unwrap_or_else(|p| panic!("test configuration rejected: {p:?}"));
         assert_eq!(config.tls, TlsMode::SelfSigned);
         config.dev = true; // serves the panic probe; TLS stays on
         let clock = Arc::new(ManualClock::new(Timestamp(1_800_000_000)));
-        let running = sealroom_server::serve::start(&config, clock.clone()).await.unwrap();
+        let running = sealroom_server::serve::start(&config, clock.clone())
+            .await
+            .unwrap();
         let (cert_path, _) = sealroom_server::tls::self_signed_paths(dir.path());
         let cert_pem = std::fs::read(cert_path).unwrap();
         let base = format!("https://localhost:{}", running.local_addr.port());
         let client = Self::new_client(&cert_pem, running.local_addr);
-        let setup_link = running.setup_link.clone().expect("an empty database prints a set-up link");
-        TestServer { base, running, clock, config, client, cert_pem, setup_link, backend, _db: db, _dir: dir }
+        let setup_link = running
+            .setup_link
+            .clone()
+            .expect("an empty database prints a set-up link");
+        TestServer {
+            base,
+            running,
+            clock,
+            config,
+            client,
+            cert_pem,
+            setup_link,
+            backend,
+            _db: db,
+            _dir: dir,
+        }
     }
 
     /// A fresh browser-like client (own cookie jar) for this server.
@@ -191,7 +237,11 @@ pub fn text_between(html: &str, open: &str, close: &str) -> Option<String> {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&amp;", "&").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&#39;", "'")
+    s.replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
 }
 
 /// The CSRF token of a page.

@@ -17,26 +17,47 @@ use crate::AppState;
 #[derive(Debug, Clone)]
 pub struct InternalCause(pub String);
 
-pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = sealroom_crypto::token::new_id()[..16].to_owned();
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let address = client_address(peer, req.headers(), &state.config.trusted_proxies);
-    let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(200).collect();
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
     let is_api = req.uri().path().starts_with("/api/");
     let method = req.method().clone();
     let route = req.uri().path().to_owned();
-    req.extensions_mut().insert(Client { address, user_agent });
+    req.extensions_mut().insert(Client {
+        address,
+        user_agent,
+    });
 
     let mut response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(r) => r,
         Err(_) => {
             let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            r.extensions_mut().insert(InternalCause("a handler panicked".into()));
+            r.extensions_mut()
+                .insert(InternalCause("a handler panicked".into()));
             r
         }
     };
     if response.status().is_server_error() {
-        let cause = response.extensions().get::<InternalCause>().map_or("unknown", |c| c.0.as_str());
+        let cause = response
+            .extensions()
+            .get::<InternalCause>()
+            .map_or("unknown", |c| c.0.as_str());
         // Routes are logged without their query string: links carry tokens there.
         tracing::error!(request_id = %id, %method, route = %route, status = response.status().as_u16(), cause, "request failed");
         response = crate::error::internal_error_response(&id, is_api, response.status());
@@ -49,8 +70,14 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
 
 /// The client's address: the peer, or when the peer is a trusted proxy, the nearest untrusted
 /// address in `X-Forwarded-For`.
-fn client_address(peer: Option<IpAddr>, headers: &axum::http::HeaderMap, trusted: &[ipnet::IpNet]) -> String {
-    let Some(peer) = peer else { return "unknown".into() };
+fn client_address(
+    peer: Option<IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> String {
+    let Some(peer) = peer else {
+        return "unknown".into();
+    };
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer.to_string();
@@ -62,7 +89,13 @@ fn client_address(peer: Option<IpAddr>, headers: &axum::http::HeaderMap, trusted
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    forwarded.iter().rev().find(|ip| !is_trusted(ip)).copied().unwrap_or(peer).to_string()
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .copied()
+        .unwrap_or(peer)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -72,10 +105,22 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let mut h = axum::http::HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.0.0.2"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 10.0.0.2"),
+        );
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        assert_eq!(client_address(Some("10.0.0.1".parse().unwrap()), &h, &trusted), "203.0.113.9");
-        assert_eq!(client_address(Some("198.51.100.7".parse().unwrap()), &h, &trusted), "198.51.100.7");
-        assert_eq!(client_address(Some("10.0.0.1".parse().unwrap()), &h, &[]), "10.0.0.1");
+        assert_eq!(
+            client_address(Some("10.0.0.1".parse().unwrap()), &h, &trusted),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            client_address(Some("198.51.100.7".parse().unwrap()), &h, &trusted),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            client_address(Some("10.0.0.1".parse().unwrap()), &h, &[]),
+            "10.0.0.1"
+        );
     }
 }

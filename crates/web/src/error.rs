@@ -16,7 +16,10 @@ use crate::pages::layout;
 pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
     match e {
         AppError::SignInFailed => (StatusCode::UNAUTHORIZED, "sign_in_failed"),
-        AppError::InvalidInput(_) | AppError::Password(_) | AppError::Email(_) | AppError::Role(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+        AppError::InvalidInput(_)
+        | AppError::Password(_)
+        | AppError::Email(_)
+        | AppError::Role(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
         AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         AppError::SessionEnded(_) => (StatusCode::UNAUTHORIZED, "session_ended"),
         AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
@@ -66,7 +69,10 @@ pub struct PageError {
 
 impl From<AppError> for PageError {
     fn from(error: AppError) -> Self {
-        PageError { error, return_to: None }
+        PageError {
+            error,
+            return_to: None,
+        }
     }
 }
 
@@ -108,7 +114,11 @@ pub fn internal_error_response(request_id: &str, is_api: bool, status: StatusCod
     let message = format!("Something went wrong on our side. If it happens again, give this request id to your administrator: {request_id}");
     let mut r = message_response(status, is_api, "internal", &message);
     if is_api {
-        r = (status, Json(json!({"error": "internal", "message": message, "request_id": request_id}))).into_response();
+        r = (
+            status,
+            Json(json!({"error": "internal", "message": message, "request_id": request_id})),
+        )
+            .into_response();
     }
     r
 }
@@ -116,5 +126,10 @@ pub fn internal_error_response(request_id: &str, is_api: bool, status: StatusCod
 /// Unknown routes: JSON 404 under `/api`, an HTML 404 elsewhere.
 pub async fn not_found(req: Request) -> Response {
     let is_api = req.uri().path().starts_with("/api/") || req.uri().path() == "/api";
-    message_response(StatusCode::NOT_FOUND, is_api, "not_found", "There is nothing at this address.")
+    message_response(
+        StatusCode::NOT_FOUND,
+        is_api,
+        "not_found",
+        "There is nothing at this address.",
+    )
 }

@@ -32,7 +32,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value for a session-scoped, strict, HTTP-only, secure cookie.
 pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> String {
-    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
     format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}")
 }
 
@@ -41,7 +43,11 @@ pub fn clear_cookie(name: &str) -> String {
 }
 
 fn client(parts: &Parts) -> Client {
-    parts.extensions.get::<Client>().cloned().unwrap_or_default()
+    parts
+        .extensions
+        .get::<Client>()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The client making the request.
@@ -64,7 +70,10 @@ pub struct AnySession(pub CurrentSession);
 
 impl FromRequestParts<AppState> for AnySession {
     type Rejection = PageError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(AnySession(session_from(parts, state).await?))
     }
 }
@@ -74,7 +83,10 @@ pub struct SignedIn(pub CurrentSession);
 
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = PageError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let s = session_from(parts, state).await?;
         if !s.is_signed_in() {
             return Err(AppError::Unauthenticated.into());
@@ -92,13 +104,37 @@ pub struct ApiCaller {
 
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let client = client(parts);
-        let bearer = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let bearer = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         if let Some(secret) = bearer {
-            let route = parts.extensions.get::<axum::extract::MatchedPath>().map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned());
-            let principal = state.app.authenticate_api_token(secret.trim(), &format!("{} {route}", parts.method), &client).await?;
-            return Ok(ApiCaller { actor: Actor { principal, stepped_up: false, client }, session: None });
+            let route = parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned());
+            let principal = state
+                .app
+                .authenticate_api_token(
+                    secret.trim(),
+                    &format!("{} {route}", parts.method),
+                    &client,
+                )
+                .await?;
+            return Ok(ApiCaller {
+                actor: Actor {
+                    principal,
+                    stepped_up: false,
+                    client,
+                },
+                session: None,
+            });
         }
         let session = session_from(parts, state).await?;
         if !session.is_signed_in() {
@@ -106,13 +142,26 @@ impl FromRequestParts<AppState> for ApiCaller {
         }
         let safe = matches!(parts.method, Method::GET | Method::HEAD);
         if !safe {
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !sealroom_crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
-                return Err(ApiError(AppError::InvalidInput("missing or wrong X-CSRF-Token header".into())));
+                return Err(ApiError(AppError::InvalidInput(
+                    "missing or wrong X-CSRF-Token header".into(),
+                )));
             }
         }
         let stepped_up = session.stepped_up(state.app.now());
-        Ok(ApiCaller { actor: Actor { principal: session.principal(), stepped_up, client }, session: Some(session) })
+        Ok(ApiCaller {
+            actor: Actor {
+                principal: session.principal(),
+                stepped_up,
+                client,
+            },
+            session: Some(session),
+        })
     }
 }
 
@@ -131,10 +180,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(r: JsonRejection) -> Response {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return message_response(StatusCode::PAYLOAD_TOO_LARGE, true, "too_large", "the request body is too large");
+        return message_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            true,
+            "too_large",
+            "the request body is too large",
+        );
     }
     let msg = match &r {
-        JsonRejection::MissingJsonContentType(_) => "send the body as JSON with Content-Type: application/json".to_owned(),
+        JsonRejection::MissingJsonContentType(_) => {
+            "send the body as JSON with Content-Type: application/json".to_owned()
+        }
         other => format!("the JSON body is not valid: {}", other.body_text()),
     };
     message_response(StatusCode::BAD_REQUEST, true, "invalid_json", &msg)
@@ -155,9 +211,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
 
 fn form_rejection(r: FormRejection) -> Response {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return message_response(StatusCode::PAYLOAD_TOO_LARGE, false, "too_large", "The form is too large.");
+        return message_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            false,
+            "too_large",
+            "The form is too large.",
+        );
     }
-    message_response(StatusCode::BAD_REQUEST, false, "invalid_form", &format!("The form could not be read: {}", r.body_text()))
+    message_response(
+        StatusCode::BAD_REQUEST,
+        false,
+        "invalid_form",
+        &format!("The form could not be read: {}", r.body_text()),
+    )
 }
 
 /// Check a form's CSRF token against the session's.
@@ -165,6 +231,9 @@ pub fn check_csrf(session: &CurrentSession, sent: &str) -> Result<(), PageError>
     if sealroom_crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
         Ok(())
     } else {
-        Err(AppError::InvalidInput("the form expired or was not sent from this page; reload the page and try again".into()).into())
+        Err(AppError::InvalidInput(
+            "the form expired or was not sent from this page; reload the page and try again".into(),
+        )
+        .into())
     }
 }

@@ -16,8 +16,16 @@ pub async fn healthz() -> Response {
 /// Readiness: the database answers.
 pub async fn readyz(State(s): State<AppState>) -> Response {
     match s.app.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "database": s.app.store().backend_name()}))).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "the database does not answer"}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "database": s.app.store().backend_name()})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "the database does not answer"})),
+        )
+            .into_response(),
     }
 }
 
@@ -25,7 +33,12 @@ pub async fn readyz(State(s): State<AppState>) -> Response {
 /// keeps serving. Only mounted when the server runs with `--dev` or in tests.
 pub async fn panic_probe(State(s): State<AppState>) -> Response {
     if !s.config.panic_probe {
-        return crate::error::message_response(StatusCode::NOT_FOUND, false, "not_found", "There is nothing at this address.");
+        return crate::error::message_response(
+            StatusCode::NOT_FOUND,
+            false,
+            "not_found",
+            "There is nothing at this address.",
+        );
     }
     #[allow(clippy::panic)]
     {

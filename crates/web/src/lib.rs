@@ -49,7 +49,10 @@ pub struct AppState {
 
 /// The whole HTTP application.
 pub fn router(app: App, config: WebConfig) -> Router {
-    let state = AppState { app, config: Arc::new(config) };
+    let state = AppState {
+        app,
+        config: Arc::new(config),
+    };
     Router::new()
         .merge(pages::routes())
         .merge(webauthn::routes())
@@ -60,12 +63,24 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .route("/assets/app.js", get(pages::assets::js))
         .route("/assets/icon.svg", get(pages::assets::icon))
         .route("/favicon.ico", get(pages::assets::icon))
-        .route("/__panic_probe", post(health::panic_probe).get(health::panic_probe))
+        .route(
+            "/__panic_probe",
+            post(health::panic_probe).get(health::panic_probe),
+        )
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(limits::limit_body))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security::check_origin))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), context::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::check_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::request_context,
+        ))
         .with_state(state)
 }

@@ -16,14 +16,26 @@ const DRAIN_LIMIT: usize = 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 pub async fn limit_body(req: Request, next: Next) -> Response {
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > crate::BODY_LIMIT as u64) {
         let is_api = req.uri().path().starts_with("/api/");
         let body = req.into_body();
         let _ = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(body, DRAIN_LIMIT)).await;
-        let mut r = crate::error::message_response(StatusCode::PAYLOAD_TOO_LARGE, is_api, "too_large",
-            &format!("the request body is larger than {} KiB", crate::BODY_LIMIT / 1024));
-        r.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        let mut r = crate::error::message_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            is_api,
+            "too_large",
+            &format!(
+                "the request body is larger than {} KiB",
+                crate::BODY_LIMIT / 1024
+            ),
+        );
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
         return r;
     }
     next.run(req).await

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -16,13 +17,25 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    );
     if state.config.hsts {
-        h.insert("strict-transport-security", HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+        h.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
     }
     if !is_asset {
         h.insert("cache-control", HeaderValue::from_static("no-store"));
@@ -49,8 +62,13 @@ pub async fn check_origin(State(state): State<AppState>, req: Request, next: Nex
         };
         if !allowed {
             let is_api = req.uri().path().starts_with("/api/");
-            return crate::error::message_response(StatusCode::FORBIDDEN, is_api, "cross_origin",
-                "this request came from another site and was refused").into_response();
+            return crate::error::message_response(
+                StatusCode::FORBIDDEN,
+                is_api,
+                "cross_origin",
+                "this request came from another site and was refused",
+            )
+            .into_response();
         }
     }
     next.run(req).await

@@ -34,38 +34,73 @@ fn user(id: &str, email: &str) -> UserRow {
 async fn migrates_a_fresh_database_and_reopens_it(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    let latest = if b == Backend::Sqlite { sealroom_store::LATEST_SQLITE } else { sealroom_store::LATEST_POSTGRES };
+    let latest = if b == Backend::Sqlite {
+        sealroom_store::LATEST_SQLITE
+    } else {
+        sealroom_store::LATEST_POSTGRES
+    };
     assert_eq!(store.schema_version().await.unwrap(), latest);
-    store.insert_user(&user("u1", "a@example.org")).await.unwrap();
+    store
+        .insert_user(&user("u1", "a@example.org"))
+        .await
+        .unwrap();
     store.close().await;
     let again = db.open().await;
     assert_eq!(again.schema_version().await.unwrap(), latest);
-    assert_eq!(again.count_users().await.unwrap(), 1, "reopening keeps the data");
+    assert_eq!(
+        again.count_users().await.unwrap(),
+        1,
+        "reopening keeps the data"
+    );
 }
 
 async fn refuses_a_newer_schema_without_touching_it(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    store.insert_user(&user("u1", "a@example.org")).await.unwrap();
-    store.execute_raw("INSERT INTO sealroom_schema (version, applied_at) VALUES (999, 0)").await.unwrap();
+    store
+        .insert_user(&user("u1", "a@example.org"))
+        .await
+        .unwrap();
+    store
+        .execute_raw("INSERT INTO sealroom_schema (version, applied_at) VALUES (999, 0)")
+        .await
+        .unwrap();
     if b == Backend::Sqlite {
         // Move everything from the write-ahead log into the file, so its bytes are the database.
-        store.execute_raw("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
+        store
+            .execute_raw("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .unwrap();
     }
     store.close().await;
-    let sqlite_file = db.url.strip_prefix("sqlite://").map(std::path::PathBuf::from);
+    let sqlite_file = db
+        .url
+        .strip_prefix("sqlite://")
+        .map(std::path::PathBuf::from);
     let before = sqlite_file.as_ref().map(|p| std::fs::read(p).unwrap());
     match Store::open(&db.url).await {
-        Err(StoreError::NewerSchema { found: 999, supported }) => assert!(supported < 999),
+        Err(StoreError::NewerSchema {
+            found: 999,
+            supported,
+        }) => assert!(supported < 999),
         other => panic!("expected NewerSchema, got {other:?}"),
     }
     let message = Store::open(&db.url).await.unwrap_err().to_string();
-    assert!(message.contains("newer than this server knows") && message.contains("left untouched"), "{message}");
+    assert!(
+        message.contains("newer than this server knows") && message.contains("left untouched"),
+        "{message}"
+    );
     if let (Some(p), Some(before)) = (sqlite_file, before) {
         let after = std::fs::read(&p).unwrap();
-        let diff: Vec<usize> = (0..after.len().min(before.len())).filter(|&i| after[i] != before[i]).take(20).collect();
+        let diff: Vec<usize> = (0..after.len().min(before.len()))
+            .filter(|&i| after[i] != before[i])
+            .take(20)
+            .collect();
         assert_eq!(after.len(), before.len(), "the database file changed size");
-        assert!(diff.is_empty(), "the database file was modified at bytes {diff:?}");
+        assert!(
+            diff.is_empty(),
+            "the database file was modified at bytes {diff:?}"
+        );
     }
     let raw = Store::connect(&db.url).await.unwrap();
     assert_eq!(raw.schema_version().await.unwrap(), 999);
@@ -75,16 +110,27 @@ async fn refuses_a_newer_schema_without_touching_it(b: Backend) {
 async fn refuses_a_database_that_is_not_sealroms(b: Backend) {
     let db = TestDatabase::new(b).await;
     let raw = Store::connect(&db.url).await.unwrap();
-    raw.execute_raw("CREATE TABLE patients (id BIGINT PRIMARY KEY)").await.unwrap();
+    raw.execute_raw("CREATE TABLE patients (id BIGINT PRIMARY KEY)")
+        .await
+        .unwrap();
     raw.close().await;
-    assert!(matches!(Store::open(&db.url).await, Err(StoreError::Foreign)));
+    assert!(matches!(
+        Store::open(&db.url).await,
+        Err(StoreError::Foreign)
+    ));
     if b == Backend::Sqlite {
         // A file that is not a database at all.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("garbage.db");
-        std::fs::write(&path, b"this is not a database, it is a text file that happens to be long enough").unwrap();
+        std::fs::write(
+            &path,
+            b"this is not a database, it is a text file that happens to be long enough",
+        )
+        .unwrap();
         let before = std::fs::read(&path).unwrap();
-        let err = Store::open(&format!("sqlite://{}", path.display())).await.unwrap_err();
+        let err = Store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::CannotOpen(_)), "{err:?}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
@@ -93,23 +139,72 @@ async fn refuses_a_database_that_is_not_sealroms(b: Backend) {
 async fn email_addresses_are_unique(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    store.insert_user(&user("u1", "a@example.org")).await.unwrap();
-    let err = store.insert_user(&user("u2", "a@example.org")).await.unwrap_err();
+    store
+        .insert_user(&user("u1", "a@example.org"))
+        .await
+        .unwrap();
+    let err = store
+        .insert_user(&user("u2", "a@example.org"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert_eq!(store.user_by_email("a@example.org").await.unwrap().unwrap().id, "u1");
+    assert_eq!(
+        store
+            .user_by_email("a@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "u1"
+    );
 }
 
 async fn a_link_is_spent_once_even_under_races(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    store.insert_link(&LinkRow { digest: "d1".into(), purpose: "setup".into(), user_id: None, created_at: 100, expires_at: 200, used_at: None }).await.unwrap();
-    assert!(store.usable_link("d1", LinkPurpose::Setup, 150).await.unwrap().is_some());
-    assert!(store.usable_link("d1", LinkPurpose::Enrolment, 150).await.unwrap().is_none(), "purpose is checked");
-    assert!(store.usable_link("d1", LinkPurpose::Setup, 200).await.unwrap().is_none(), "expired at expires_at");
-    let tasks: Vec<_> = (0..8).map(|_| {
-        let s = store.clone();
-        tokio::spawn(async move { s.spend_link("d1", LinkPurpose::Setup, 150).await.unwrap().is_some() })
-    }).collect();
+    store
+        .insert_link(&LinkRow {
+            digest: "d1".into(),
+            purpose: "setup".into(),
+            user_id: None,
+            created_at: 100,
+            expires_at: 200,
+            used_at: None,
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .usable_link("d1", LinkPurpose::Setup, 150)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .usable_link("d1", LinkPurpose::Enrolment, 150)
+            .await
+            .unwrap()
+            .is_none(),
+        "purpose is checked"
+    );
+    assert!(
+        store
+            .usable_link("d1", LinkPurpose::Setup, 200)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired at expires_at"
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.spend_link("d1", LinkPurpose::Setup, 150)
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
     let mut wins = 0;
     for t in tasks {
         wins += usize::from(t.await.unwrap());
@@ -120,53 +215,115 @@ async fn a_link_is_spent_once_even_under_races(b: Backend) {
 async fn totp_steps_only_move_forward(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    store.insert_user(&user("u1", "a@example.org")).await.unwrap();
+    store
+        .insert_user(&user("u1", "a@example.org"))
+        .await
+        .unwrap();
     assert!(store.put_pending_totp("u1", b"sealed", 1).await.unwrap());
     assert!(store.use_totp_step("u1", 100).await.unwrap());
-    assert!(!store.use_totp_step("u1", 100).await.unwrap(), "same step twice");
+    assert!(
+        !store.use_totp_step("u1", 100).await.unwrap(),
+        "same step twice"
+    );
     assert!(!store.use_totp_step("u1", 99).await.unwrap(), "older step");
     assert!(store.use_totp_step("u1", 101).await.unwrap());
-    assert!(!store.put_pending_totp("u1", b"other", 2).await.unwrap(), "a confirmed secret is never replaced");
-    assert_eq!(store.totp_for("u1").await.unwrap().unwrap().sealed_secret, b"sealed");
+    assert!(
+        !store.put_pending_totp("u1", b"other", 2).await.unwrap(),
+        "a confirmed secret is never replaced"
+    );
+    assert_eq!(
+        store.totp_for("u1").await.unwrap().unwrap().sealed_secret,
+        b"sealed"
+    );
 }
 
 async fn recovery_codes_are_single_use(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    store.insert_user(&user("u1", "a@example.org")).await.unwrap();
-    store.replace_recovery_codes("u1", &["c1".into(), "c2".into()]).await.unwrap();
+    store
+        .insert_user(&user("u1", "a@example.org"))
+        .await
+        .unwrap();
+    store
+        .replace_recovery_codes("u1", &["c1".into(), "c2".into()])
+        .await
+        .unwrap();
     assert!(store.use_recovery_code("u1", "c1", 5).await.unwrap());
     assert!(!store.use_recovery_code("u1", "c1", 6).await.unwrap());
     assert_eq!(store.unused_recovery_codes("u1").await.unwrap(), 1);
-    store.replace_recovery_codes("u1", &["c3".into()]).await.unwrap();
-    assert!(!store.use_recovery_code("u1", "c2", 7).await.unwrap(), "old codes die when replaced");
+    store
+        .replace_recovery_codes("u1", &["c3".into()])
+        .await
+        .unwrap();
+    assert!(
+        !store.use_recovery_code("u1", "c2", 7).await.unwrap(),
+        "old codes die when replaced"
+    );
     assert_eq!(store.unused_recovery_codes("u1").await.unwrap(), 1);
 }
 
 async fn sessions_rotate_and_end_with_a_reason(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    store.insert_user(&user("u1", "a@example.org")).await.unwrap();
+    store
+        .insert_user(&user("u1", "a@example.org"))
+        .await
+        .unwrap();
     let session = |id: &str, digest: &str| SessionRow {
-        id: id.into(), token_digest: digest.into(), user_id: "u1".into(), state: "awaiting_second_factor".into(),
-        csrf_token: "c".into(), created_at: 10, last_seen_at: 10, stepped_up_at: None, client_address: "127.0.0.1".into(),
-        user_agent: "t".into(), ceremony: None, ended_at: None, end_reason: None,
+        id: id.into(),
+        token_digest: digest.into(),
+        user_id: "u1".into(),
+        state: "awaiting_second_factor".into(),
+        csrf_token: "c".into(),
+        created_at: 10,
+        last_seen_at: 10,
+        stepped_up_at: None,
+        client_address: "127.0.0.1".into(),
+        user_agent: "t".into(),
+        ceremony: None,
+        ended_at: None,
+        end_reason: None,
     };
     store.insert_session(&session("s1", "t1")).await.unwrap();
     store.insert_session(&session("s2", "t2")).await.unwrap();
-    assert!(store.rotate_session("s1", "t1b", "passkey", Some(20)).await.unwrap());
-    assert!(store.session_by_digest("t1").await.unwrap().is_none(), "the old token is gone");
+    assert!(store
+        .rotate_session("s1", "t1b", "passkey", Some(20))
+        .await
+        .unwrap());
+    assert!(
+        store.session_by_digest("t1").await.unwrap().is_none(),
+        "the old token is gone"
+    );
     let s1 = store.session_by_digest("t1b").await.unwrap().unwrap();
     assert_eq!((s1.state.as_str(), s1.stepped_up_at), ("passkey", Some(20)));
-    store.set_session_ceremony("s1", Some(b"state")).await.unwrap();
-    assert_eq!(store.take_session_ceremony("s1").await.unwrap().as_deref(), Some(&b"state"[..]));
-    assert_eq!(store.take_session_ceremony("s1").await.unwrap(), None, "a ceremony is taken once");
-    let ended = store.end_sessions_of_user("u1", Some("s1"), "ended_by_owner", 30).await.unwrap();
+    store
+        .set_session_ceremony("s1", Some(b"state"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_session_ceremony("s1").await.unwrap().as_deref(),
+        Some(&b"state"[..])
+    );
+    assert_eq!(
+        store.take_session_ceremony("s1").await.unwrap(),
+        None,
+        "a ceremony is taken once"
+    );
+    let ended = store
+        .end_sessions_of_user("u1", Some("s1"), "ended_by_owner", 30)
+        .await
+        .unwrap();
     assert_eq!(ended, vec!["s2".to_string()]);
     let s2 = store.session_by_digest("t2").await.unwrap().unwrap();
     assert_eq!(s2.end_reason.as_deref(), Some("ended_by_owner"));
     assert_eq!(store.open_sessions_for("u1").await.unwrap().len(), 1);
-    assert!(!store.rotate_session("s2", "t2b", "passkey", None).await.unwrap(), "ended sessions cannot be revived");
+    assert!(
+        !store
+            .rotate_session("s2", "t2b", "passkey", None)
+            .await
+            .unwrap(),
+        "ended sessions cannot be revived"
+    );
 }
 
 async fn concurrent_audit_appends_keep_one_chain(b: Backend) {
@@ -177,13 +334,23 @@ async fn concurrent_audit_appends_keep_one_chain(b: Backend) {
         let refs: Vec<&str> = f.iter().map(String::as_str).collect();
         sealroom_crypto::audit_chain::link(prev, &refs)
     };
-    let tasks: Vec<_> = (0..40).map(|i| {
-        let s = store.clone();
-        tokio::spawn(async move {
-            let e = NewAuditEvent { at: i, actor: format!("user:{i}"), action: "sign_in.failed".into(), subject: "x".into(), outcome: "failure".into(), client_address: "127.0.0.1".into(), details: "{}".into() };
-            s.append_audit(&e, link).await.unwrap()
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let e = NewAuditEvent {
+                    at: i,
+                    actor: format!("user:{i}"),
+                    action: "sign_in.failed".into(),
+                    subject: "x".into(),
+                    outcome: "failure".into(),
+                    client_address: "127.0.0.1".into(),
+                    details: "{}".into(),
+                };
+                s.append_audit(&e, link).await.unwrap()
+            })
         })
-    }).collect();
+        .collect();
     for t in tasks {
         t.await.unwrap();
     }
@@ -208,7 +375,10 @@ async fn failure_counters_count_and_clear(b: Backend) {
     assert_eq!((row.failures, row.last_failure), (2, 6));
     store.clear_failures("k").await.unwrap();
     assert!(store.failures("k").await.unwrap().is_none());
-    store.insert_user(&user("u1", "a@example.org")).await.unwrap();
+    store
+        .insert_user(&user("u1", "a@example.org"))
+        .await
+        .unwrap();
     assert!(!store.is_known_address("u1", "10.0.0.1").await.unwrap());
     store.remember_address("u1", "10.0.0.1", 7).await.unwrap();
     store.remember_address("u1", "10.0.0.1", 8).await.unwrap();

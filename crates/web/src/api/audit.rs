@@ -21,7 +21,10 @@ pub struct Verification {
 
 #[utoipa::path(get, path = "/api/v1/audit/verification", tag = "audit",
     responses((status = 200, body = Verification), (status = 403, body = crate::api::ErrorBody)))]
-pub async fn verify(State(s): State<AppState>, caller: ApiCaller) -> Result<Json<Verification>, ApiError> {
+pub async fn verify(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<Verification>, ApiError> {
     authorize(&caller.actor.principal, Action::ReadAudit)?;
     let r = s.app.verify_audit_chain().await?;
     Ok(Json(Verification {

@@ -18,10 +18,21 @@ use crate::extract::{check_csrf, ClientInfo, PageForm, SignedIn};
 use crate::AppState;
 
 fn actor(s: &AppState, me: &CurrentSession, client: Client) -> Actor {
-    Actor { principal: me.principal(), stepped_up: me.stepped_up(s.app.now()), client }
+    Actor {
+        principal: me.principal(),
+        stepped_up: me.stepped_up(s.app.now()),
+        client,
+    }
 }
 
-async fn render(s: &AppState, me: &CurrentSession, client: Client, status: StatusCode, info: Option<maud::Markup>, error: Option<&str>) -> Result<Response, PageError> {
+async fn render(
+    s: &AppState,
+    me: &CurrentSession,
+    client: Client,
+    status: StatusCode,
+    info: Option<maud::Markup>,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
     let users = s.app.list_users(&actor(s, me, client)).await?;
     let body = html! {
         h1 { "Users" }
@@ -95,7 +106,11 @@ fn link_notice(label: &str, link: &str) -> maud::Markup {
     }
 }
 
-pub async fn list(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo) -> Result<Response, PageError> {
+pub async fn list(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+) -> Result<Response, PageError> {
     render(&s, &me, client, StatusCode::OK, None, None).await
 }
 
@@ -108,31 +123,83 @@ pub struct CreateForm {
     role: String,
 }
 
-async fn problem(s: &AppState, me: &CurrentSession, client: Client, e: AppError) -> Result<Response, PageError> {
+async fn problem(
+    s: &AppState,
+    me: &CurrentSession,
+    client: Client,
+    e: AppError,
+) -> Result<Response, PageError> {
     match e {
-        AppError::Conflict(_) | AppError::InvalidInput(_) | AppError::Email(_) | AppError::Role(_) | AppError::NotFound => {
+        AppError::Conflict(_)
+        | AppError::InvalidInput(_)
+        | AppError::Email(_)
+        | AppError::Role(_)
+        | AppError::NotFound => {
             let (status, _) = crate::error::classify(&e);
             render(s, me, client, status, None, Some(&e.to_string())).await
         }
-        other => Err(PageError { error: other, return_to: Some("/admin/users".into()) }),
+        other => Err(PageError {
+            error: other,
+            return_to: Some("/admin/users".into()),
+        }),
     }
 }
 
-pub async fn create(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<CreateForm>) -> Result<Response, PageError> {
+pub async fn create(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<CreateForm>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
-    match s.app.create_user(&actor(&s, &me, client.clone()), &f.email, &f.display_name, &f.role).await {
+    match s
+        .app
+        .create_user(
+            &actor(&s, &me, client.clone()),
+            &f.email,
+            &f.display_name,
+            &f.role,
+        )
+        .await
+    {
         Ok(created) => {
-            let info = link_notice(&format!("Account created for {}. Their enrolment link:", created.user.email), &created.enrolment_link);
+            let info = link_notice(
+                &format!(
+                    "Account created for {}. Their enrolment link:",
+                    created.user.email
+                ),
+                &created.enrolment_link,
+            );
             render(&s, &me, client, StatusCode::OK, Some(info), None).await
         }
         Err(e) => problem(&s, &me, client, e).await,
     }
 }
 
-pub async fn end_sessions(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, Path(id): Path<String>, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn end_sessions(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
-    match s.app.end_sessions_of(&actor(&s, &me, client.clone()), &id).await {
-        Ok(n) => render(&s, &me, client, StatusCode::OK, Some(notice(Some(&format!("{n} session(s) ended.")))), None).await,
+    match s
+        .app
+        .end_sessions_of(&actor(&s, &me, client.clone()), &id)
+        .await
+    {
+        Ok(n) => {
+            render(
+                &s,
+                &me,
+                client,
+                StatusCode::OK,
+                Some(notice(Some(&format!("{n} session(s) ended.")))),
+                None,
+            )
+            .await
+        }
         Err(e) => problem(&s, &me, client, e).await,
     }
 }
@@ -144,28 +211,74 @@ pub struct RoleForm {
     role: String,
 }
 
-pub async fn change_role(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, Path(id): Path<String>, PageForm(f): PageForm<RoleForm>) -> Result<Response, PageError> {
+pub async fn change_role(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<RoleForm>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
-    match s.app.change_role(&actor(&s, &me, client.clone()), &id, &f.role).await {
+    match s
+        .app
+        .change_role(&actor(&s, &me, client.clone()), &id, &f.role)
+        .await
+    {
         Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
         Err(e) => problem(&s, &me, client, e).await,
     }
 }
 
-pub async fn unlock(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, Path(id): Path<String>, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn unlock(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     let a = actor(&s, &me, client.clone());
-    let email = s.app.list_users(&a).await?.into_iter().find(|u| u.id == id).map(|u| u.email).ok_or(AppError::NotFound)?;
+    let email = s
+        .app
+        .list_users(&a)
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+        .map(|u| u.email)
+        .ok_or(AppError::NotFound)?;
     match s.app.unlock_account(&a, &email).await {
         Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
         Err(e) => problem(&s, &me, client, e).await,
     }
 }
 
-pub async fn reissue_link(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, Path(id): Path<String>, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn reissue_link(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
-    match s.app.reissue_enrolment_link(&actor(&s, &me, client.clone()), &id).await {
-        Ok(link) => render(&s, &me, client, StatusCode::OK, Some(link_notice("New enrolment link (older links no longer work):", &link)), None).await,
+    match s
+        .app
+        .reissue_enrolment_link(&actor(&s, &me, client.clone()), &id)
+        .await
+    {
+        Ok(link) => {
+            render(
+                &s,
+                &me,
+                client,
+                StatusCode::OK,
+                Some(link_notice(
+                    "New enrolment link (older links no longer work):",
+                    &link,
+                )),
+                None,
+            )
+            .await
+        }
         Err(e) => problem(&s, &me, client, e).await,
     }
 }

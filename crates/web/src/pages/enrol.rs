@@ -28,11 +28,19 @@ fn link_gone() -> Response {
     (StatusCode::GONE, page("Link not usable", None, body)).into_response()
 }
 
-pub async fn setup_form(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Result<Response, PageError> {
+pub async fn setup_form(
+    State(s): State<AppState>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, PageError> {
     if !s.app.setup_link_is_usable(&q.token).await? {
         return Ok(link_gone());
     }
-    Ok(page("Set up Sealroom", None, setup_markup(&q.token, None, "", "")).into_response())
+    Ok(page(
+        "Set up Sealroom",
+        None,
+        setup_markup(&q.token, None, "", ""),
+    )
+    .into_response())
 }
 
 fn setup_markup(token: &str, error: Option<&str>, email: &str, name: &str) -> maud::Markup {
@@ -58,8 +66,16 @@ pub struct SetupForm {
     display_name: String,
 }
 
-pub async fn setup_submit(State(s): State<AppState>, ClientInfo(client): ClientInfo, PageForm(f): PageForm<SetupForm>) -> Result<Response, PageError> {
-    match s.app.complete_setup(&f.token, &f.email, &f.display_name, &client).await {
+pub async fn setup_submit(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<SetupForm>,
+) -> Result<Response, PageError> {
+    match s
+        .app
+        .complete_setup(&f.token, &f.email, &f.display_name, &client)
+        .await
+    {
         Ok(session) => Ok(redirect_with_session("/enrol", &session.token)),
         Err(AppError::LinkInvalid) => Ok(link_gone()),
         Err(e @ (AppError::Email(_) | AppError::InvalidInput(_))) => {
@@ -70,7 +86,10 @@ pub async fn setup_submit(State(s): State<AppState>, ClientInfo(client): ClientI
     }
 }
 
-pub async fn accept_form(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Result<Response, PageError> {
+pub async fn accept_form(
+    State(s): State<AppState>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, PageError> {
     let Some(email) = s.app.enrolment_link_email(&q.token).await? else {
         return Ok(link_gone());
     };
@@ -90,7 +109,11 @@ pub struct AcceptForm {
     token: String,
 }
 
-pub async fn accept_submit(State(s): State<AppState>, ClientInfo(client): ClientInfo, PageForm(f): PageForm<AcceptForm>) -> Result<Response, PageError> {
+pub async fn accept_submit(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<AcceptForm>,
+) -> Result<Response, PageError> {
     match s.app.accept_enrolment(&f.token, &client).await {
         Ok(session) => Ok(redirect_with_session("/enrol", &session.token)),
         Err(AppError::LinkInvalid) => Ok(link_gone()),
@@ -106,7 +129,10 @@ fn enrolling(session: &sealroom_app::sessions::CurrentSession) -> Result<(), Pag
     }
 }
 
-fn password_markup(me: &sealroom_app::sessions::CurrentSession, error: Option<&str>) -> maud::Markup {
+fn password_markup(
+    me: &sealroom_app::sessions::CurrentSession,
+    error: Option<&str>,
+) -> maud::Markup {
     html! {
         h1 { "Choose your password" }
         p { "Use at least 12 characters. A few unrelated words make a strong password that is easy to remember. Pasting from a password manager is fine." }
@@ -123,13 +149,21 @@ fn password_markup(me: &sealroom_app::sessions::CurrentSession, error: Option<&s
     }
 }
 
-pub async fn password_form(State(s): State<AppState>, AnySession(me): AnySession) -> Result<Response, PageError> {
+pub async fn password_form(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+) -> Result<Response, PageError> {
     enrolling(&me)?;
     let progress = s.app.enrolment_progress(&me).await?;
     if progress.password_set {
         return Ok(Redirect::to("/enrol/factor").into_response());
     }
-    Ok(page("Choose your password", Some(&me), password_markup(&me, None)).into_response())
+    Ok(page(
+        "Choose your password",
+        Some(&me),
+        password_markup(&me, None),
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -140,17 +174,37 @@ pub struct PasswordForm {
     password_confirm: String,
 }
 
-pub async fn password_submit(State(s): State<AppState>, AnySession(me): AnySession, ClientInfo(client): ClientInfo, PageForm(f): PageForm<PasswordForm>) -> Result<Response, PageError> {
+pub async fn password_submit(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<PasswordForm>,
+) -> Result<Response, PageError> {
     enrolling(&me)?;
     check_csrf(&me, &f.csrf)?;
-    match s.app.set_initial_password(&me, &f.password, &f.password_confirm, &client).await {
+    match s
+        .app
+        .set_initial_password(&me, &f.password, &f.password_confirm, &client)
+        .await
+    {
         Ok(()) => Ok(Redirect::to("/enrol/factor").into_response()),
-        Err(AppError::Password(p)) => Ok((StatusCode::BAD_REQUEST, page("Choose your password", Some(&me), password_markup(&me, Some(&p.to_string())))).into_response()),
+        Err(AppError::Password(p)) => Ok((
+            StatusCode::BAD_REQUEST,
+            page(
+                "Choose your password",
+                Some(&me),
+                password_markup(&me, Some(&p.to_string())),
+            ),
+        )
+            .into_response()),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn factor_choice(State(s): State<AppState>, AnySession(me): AnySession) -> Result<Response, PageError> {
+pub async fn factor_choice(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+) -> Result<Response, PageError> {
     enrolling(&me)?;
     let progress = s.app.enrolment_progress(&me).await?;
     if !progress.password_set {
@@ -178,7 +232,12 @@ pub async fn factor_choice(State(s): State<AppState>, AnySession(me): AnySession
     Ok(page("Add a second factor", Some(&me), body).into_response())
 }
 
-pub fn totp_markup(me: &sealroom_app::sessions::CurrentSession, t: &sealroom_app::enrolment::TotpEnrolment, action: &str, error: Option<&str>) -> maud::Markup {
+pub fn totp_markup(
+    me: &sealroom_app::sessions::CurrentSession,
+    t: &sealroom_app::enrolment::TotpEnrolment,
+    action: &str,
+    error: Option<&str>,
+) -> maud::Markup {
     html! {
         h1 { "Add an authenticator app" }
         ol {
@@ -200,10 +259,18 @@ pub fn totp_markup(me: &sealroom_app::sessions::CurrentSession, t: &sealroom_app
     }
 }
 
-pub async fn totp_form(State(s): State<AppState>, AnySession(me): AnySession) -> Result<Response, PageError> {
+pub async fn totp_form(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+) -> Result<Response, PageError> {
     enrolling(&me)?;
     let t = s.app.start_totp_enrolment(&me).await?;
-    Ok(page("Add an authenticator app", Some(&me), totp_markup(&me, &t, "/enrol/totp", None)).into_response())
+    Ok(page(
+        "Add an authenticator app",
+        Some(&me),
+        totp_markup(&me, &t, "/enrol/totp", None),
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -213,14 +280,27 @@ pub struct CodeForm {
     pub code: String,
 }
 
-pub async fn totp_submit(State(s): State<AppState>, AnySession(me): AnySession, ClientInfo(client): ClientInfo, PageForm(f): PageForm<CodeForm>) -> Result<Response, PageError> {
+pub async fn totp_submit(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
     enrolling(&me)?;
     check_csrf(&me, &f.csrf)?;
     match s.app.confirm_totp(&me, &f.code, &client).await {
         Ok(()) => Ok(Redirect::to("/enrol/recovery-codes").into_response()),
         Err(AppError::InvalidInput(msg)) => {
             let t = s.app.start_totp_enrolment(&me).await?;
-            Ok((StatusCode::BAD_REQUEST, page("Add an authenticator app", Some(&me), totp_markup(&me, &t, "/enrol/totp", Some(&msg)))).into_response())
+            Ok((
+                StatusCode::BAD_REQUEST,
+                page(
+                    "Add an authenticator app",
+                    Some(&me),
+                    totp_markup(&me, &t, "/enrol/totp", Some(&msg)),
+                ),
+            )
+                .into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -239,13 +319,25 @@ pub fn recovery_codes_markup(codes: &[String], done_href: &str) -> maud::Markup 
 }
 
 /// Finishes enrolment (activates the account and signs the session in) and shows the codes.
-pub async fn recovery_codes(State(s): State<AppState>, AnySession(me): AnySession, ClientInfo(client): ClientInfo) -> Result<Response, PageError> {
+pub async fn recovery_codes(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+    ClientInfo(client): ClientInfo,
+) -> Result<Response, PageError> {
     if me.is_signed_in() {
         return Ok(Redirect::to("/me/security").into_response());
     }
     enrolling(&me)?;
     let (token, codes) = s.app.finish_enrolment(&me, &client).await?;
     let me = s.app.check_session(&token, &client).await?;
-    let markup = page("Save your recovery codes", Some(&me), recovery_codes_markup(&codes, "/me/security"));
-    Ok(([(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None))], markup).into_response())
+    let markup = page(
+        "Save your recovery codes",
+        Some(&me),
+        recovery_codes_markup(&codes, "/me/security"),
+    );
+    Ok((
+        [(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None))],
+        markup,
+    )
+        .into_response())
 }

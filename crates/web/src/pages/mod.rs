@@ -20,33 +20,61 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(signin::home))
         .route("/setup", get(enrol::setup_form).post(enrol::setup_submit))
-        .route("/enrol/accept", get(enrol::accept_form).post(enrol::accept_submit))
+        .route(
+            "/enrol/accept",
+            get(enrol::accept_form).post(enrol::accept_submit),
+        )
         .route("/enrol", get(enrol::password_form))
         .route("/enrol/password", post(enrol::password_submit))
         .route("/enrol/factor", get(enrol::factor_choice))
-        .route("/enrol/totp", get(enrol::totp_form).post(enrol::totp_submit))
+        .route(
+            "/enrol/totp",
+            get(enrol::totp_form).post(enrol::totp_submit),
+        )
         .route("/enrol/recovery-codes", get(enrol::recovery_codes))
         .route("/signin", get(signin::form).post(signin::submit))
-        .route("/signin/second-factor", get(signin::second_factor_form).post(signin::totp_submit))
+        .route(
+            "/signin/second-factor",
+            get(signin::second_factor_form).post(signin::totp_submit),
+        )
         .route("/signin/recovery-code", post(signin::recovery_submit))
         .route("/signout", post(signin::sign_out))
         .route("/me/security", get(security::overview))
-        .route("/me/step-up", get(security::step_up_form).post(security::step_up_submit))
+        .route(
+            "/me/step-up",
+            get(security::step_up_form).post(security::step_up_submit),
+        )
         .route("/me/password", post(security::change_password))
-        .route("/me/totp", get(security::totp_form).post(security::totp_submit))
+        .route(
+            "/me/totp",
+            get(security::totp_form).post(security::totp_submit),
+        )
         .route("/me/totp/remove", post(security::remove_totp))
         .route("/me/passkeys/{id}/remove", post(security::remove_passkey))
-        .route("/me/recovery-codes", post(security::regenerate_recovery_codes))
+        .route(
+            "/me/recovery-codes",
+            post(security::regenerate_recovery_codes),
+        )
         .route("/me/sessions/{id}/end", post(security::end_session))
-        .route("/me/sessions/end-others", post(security::end_other_sessions))
+        .route(
+            "/me/sessions/end-others",
+            post(security::end_other_sessions),
+        )
         .route("/admin/users", get(admin::list).post(admin::create))
         .route("/admin/users/{id}/sessions/end", post(admin::end_sessions))
         .route("/admin/users/{id}/role", post(admin::change_role))
         .route("/admin/users/{id}/unlock", post(admin::unlock))
-        .route("/admin/users/{id}/enrolment-link", post(admin::reissue_link))
+        .route(
+            "/admin/users/{id}/enrolment-link",
+            post(admin::reissue_link),
+        )
 }
 
 /// Redirect after a POST, setting a new session cookie.
 pub fn redirect_with_session(to: &str, token: &str) -> Response {
-    ([(SET_COOKIE, set_cookie(SESSION_COOKIE, token, None))], Redirect::to(to)).into_response()
+    (
+        [(SET_COOKIE, set_cookie(SESSION_COOKIE, token, None))],
+        Redirect::to(to),
+    )
+        .into_response()
 }

@@ -24,11 +24,20 @@ pub struct OverviewQuery {
     error: Option<String>,
 }
 
-pub async fn overview(State(s): State<AppState>, SignedIn(me): SignedIn, Query(q): Query<OverviewQuery>) -> Result<Response, PageError> {
+pub async fn overview(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, PageError> {
     render_overview(&s, &me, q, StatusCode::OK).await
 }
 
-async fn render_overview(s: &AppState, me: &CurrentSession, q: OverviewQuery, status: StatusCode) -> Result<Response, PageError> {
+async fn render_overview(
+    s: &AppState,
+    me: &CurrentSession,
+    q: OverviewQuery,
+    status: StatusCode,
+) -> Result<Response, PageError> {
     let o = s.app.security_overview(me).await?;
     let sessions = s.app.my_sessions(me).await?;
     let changed = q.changed.is_some();
@@ -154,7 +163,13 @@ fn local_path(p: Option<&str>) -> String {
     }
 }
 
-fn step_up_markup(me: &CurrentSession, return_to: &str, error: Option<&str>, has_passkey: bool, has_totp: bool) -> maud::Markup {
+fn step_up_markup(
+    me: &CurrentSession,
+    return_to: &str,
+    error: Option<&str>,
+    has_passkey: bool,
+    has_totp: bool,
+) -> maud::Markup {
     html! {
         h1 { "Confirm it is you" }
         p { "This action changes who can reach your account or others', so Sealroom asks you to confirm it is you. It stays confirmed for 5 minutes." }
@@ -181,10 +196,19 @@ fn step_up_markup(me: &CurrentSession, return_to: &str, error: Option<&str>, has
     }
 }
 
-pub async fn step_up_form(State(s): State<AppState>, SignedIn(me): SignedIn, Query(q): Query<StepUpQuery>) -> Result<Response, PageError> {
+pub async fn step_up_form(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    Query(q): Query<StepUpQuery>,
+) -> Result<Response, PageError> {
     let o = s.app.security_overview(&me).await?;
     let back = local_path(q.return_to.as_deref());
-    Ok(page("Confirm it is you", Some(&me), step_up_markup(&me, &back, None, !o.passkeys.is_empty(), o.totp)).into_response())
+    Ok(page(
+        "Confirm it is you",
+        Some(&me),
+        step_up_markup(&me, &back, None, !o.passkeys.is_empty(), o.totp),
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -196,28 +220,71 @@ pub struct StepUpForm {
     code: String,
 }
 
-pub async fn step_up_submit(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<StepUpForm>) -> Result<Response, PageError> {
+pub async fn step_up_submit(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<StepUpForm>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     let back = local_path(f.return_to.as_deref());
-    match s.app.step_up_with_password_and_totp(&me, &f.password, &f.code, &client).await {
+    match s
+        .app
+        .step_up_with_password_and_totp(&me, &f.password, &f.code, &client)
+        .await
+    {
         Ok(token) => Ok(redirect_with_session(&back, &token)),
         Err(e @ AppError::SignInFailed) => {
             let o = s.app.security_overview(&me).await?;
-            Ok((StatusCode::UNAUTHORIZED, page("Confirm it is you", Some(&me), step_up_markup(&me, &back, Some(&e.to_string()), !o.passkeys.is_empty(), o.totp))).into_response())
+            Ok((
+                StatusCode::UNAUTHORIZED,
+                page(
+                    "Confirm it is you",
+                    Some(&me),
+                    step_up_markup(
+                        &me,
+                        &back,
+                        Some(&e.to_string()),
+                        !o.passkeys.is_empty(),
+                        o.totp,
+                    ),
+                ),
+            )
+                .into_response())
         }
         Err(e) => Err(e.into()),
     }
 }
 
 fn step_up_back(e: AppError, back: &str) -> PageError {
-    PageError { error: e, return_to: Some(back.to_owned()) }
+    PageError {
+        error: e,
+        return_to: Some(back.to_owned()),
+    }
 }
 
-async fn problem(s: &AppState, me: &CurrentSession, e: AppError, back: &str) -> Result<Response, PageError> {
+async fn problem(
+    s: &AppState,
+    me: &CurrentSession,
+    e: AppError,
+    back: &str,
+) -> Result<Response, PageError> {
     match e {
-        AppError::Conflict(_) | AppError::InvalidInput(_) | AppError::Password(_) | AppError::NotFound => {
+        AppError::Conflict(_)
+        | AppError::InvalidInput(_)
+        | AppError::Password(_)
+        | AppError::NotFound => {
             let (status, _) = crate::error::classify(&e);
-            render_overview(s, me, OverviewQuery { error: Some(e.to_string()), ..Default::default() }, status).await
+            render_overview(
+                s,
+                me,
+                OverviewQuery {
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                },
+                status,
+            )
+            .await
         }
         other => Err(step_up_back(other, back)),
     }
@@ -232,34 +299,79 @@ pub struct PasswordChange {
     new_password_confirm: String,
 }
 
-pub async fn change_password(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<PasswordChange>) -> Result<Response, PageError> {
+pub async fn change_password(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<PasswordChange>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
-    match s.app.change_password(&me, &f.current_password, &f.new_password, &f.new_password_confirm, &client).await {
+    match s
+        .app
+        .change_password(
+            &me,
+            &f.current_password,
+            &f.new_password,
+            &f.new_password_confirm,
+            &client,
+        )
+        .await
+    {
         Ok(()) => Ok(Redirect::to("/me/security?changed=password").into_response()),
         Err(e) => problem(&s, &me, e, "/me/security").await,
     }
 }
 
-pub async fn totp_form(State(s): State<AppState>, SignedIn(me): SignedIn) -> Result<Response, PageError> {
+pub async fn totp_form(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+) -> Result<Response, PageError> {
     match s.app.start_totp_enrolment(&me).await {
-        Ok(t) => Ok(page("Add an authenticator app", Some(&me), totp_markup(&me, &t, "/me/totp", None)).into_response()),
+        Ok(t) => Ok(page(
+            "Add an authenticator app",
+            Some(&me),
+            totp_markup(&me, &t, "/me/totp", None),
+        )
+        .into_response()),
         Err(e) => problem(&s, &me, e, "/me/totp").await,
     }
 }
 
-pub async fn totp_submit(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<CodeForm>) -> Result<Response, PageError> {
+pub async fn totp_submit(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     match s.app.confirm_totp(&me, &f.code, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?changed=totp").into_response()),
         Err(AppError::InvalidInput(msg)) => {
-            let t = s.app.start_totp_enrolment(&me).await.map_err(|e| step_up_back(e, "/me/totp"))?;
-            Ok((StatusCode::BAD_REQUEST, page("Add an authenticator app", Some(&me), totp_markup(&me, &t, "/me/totp", Some(&msg)))).into_response())
+            let t = s
+                .app
+                .start_totp_enrolment(&me)
+                .await
+                .map_err(|e| step_up_back(e, "/me/totp"))?;
+            Ok((
+                StatusCode::BAD_REQUEST,
+                page(
+                    "Add an authenticator app",
+                    Some(&me),
+                    totp_markup(&me, &t, "/me/totp", Some(&msg)),
+                ),
+            )
+                .into_response())
         }
         Err(e) => problem(&s, &me, e, "/me/totp").await,
     }
 }
 
-pub async fn remove_totp(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn remove_totp(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     match s.app.remove_totp(&me, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?changed=totp").into_response()),
@@ -267,7 +379,13 @@ pub async fn remove_totp(State(s): State<AppState>, SignedIn(me): SignedIn, Clie
     }
 }
 
-pub async fn remove_passkey(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, Path(id): Path<String>, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn remove_passkey(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     match s.app.remove_passkey(&me, &id, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?changed=passkey").into_response()),
@@ -275,15 +393,31 @@ pub async fn remove_passkey(State(s): State<AppState>, SignedIn(me): SignedIn, C
     }
 }
 
-pub async fn regenerate_recovery_codes(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn regenerate_recovery_codes(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     match s.app.regenerate_recovery_codes(&me, &client).await {
-        Ok(codes) => Ok(page("Save your recovery codes", Some(&me), recovery_codes_markup(&codes, "/me/security")).into_response()),
+        Ok(codes) => Ok(page(
+            "Save your recovery codes",
+            Some(&me),
+            recovery_codes_markup(&codes, "/me/security"),
+        )
+        .into_response()),
         Err(e) => problem(&s, &me, e, "/me/security").await,
     }
 }
 
-pub async fn end_session(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, Path(id): Path<String>, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn end_session(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     match s.app.end_my_session(&me, &id, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?ended=1").into_response()),
@@ -291,7 +425,12 @@ pub async fn end_session(State(s): State<AppState>, SignedIn(me): SignedIn, Clie
     }
 }
 
-pub async fn end_other_sessions(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn end_other_sessions(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     let n = s.app.end_my_other_sessions(&me, &client).await?;
     Ok(Redirect::to(&format!("/me/security?ended={n}")).into_response())

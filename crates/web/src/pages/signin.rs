@@ -12,10 +12,16 @@ use serde::Deserialize;
 use super::layout::{alert, csrf, notice, page};
 use super::redirect_with_session;
 use crate::error::PageError;
-use crate::extract::{check_csrf, clear_cookie, cookie, AnySession, ClientInfo, PageForm, SignedIn, SESSION_COOKIE};
+use crate::extract::{
+    check_csrf, clear_cookie, cookie, AnySession, ClientInfo, PageForm, SignedIn, SESSION_COOKIE,
+};
 use crate::AppState;
 
-pub async fn home(State(s): State<AppState>, headers: HeaderMap, ClientInfo(client): ClientInfo) -> Response {
+pub async fn home(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ClientInfo(client): ClientInfo,
+) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         if let Ok(session) = s.app.check_session(token, &client).await {
             return match session.state {
@@ -51,13 +57,24 @@ fn form_markup(error: Option<&str>, info: Option<&str>, email: &str) -> maud::Ma
     }
 }
 
-pub async fn form(State(s): State<AppState>, headers: HeaderMap, ClientInfo(client): ClientInfo, Query(q): Query<SignInQuery>) -> Response {
+pub async fn form(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ClientInfo(client): ClientInfo,
+    Query(q): Query<SignInQuery>,
+) -> Response {
     // Tell a person whose session ended why, without revealing anything to anyone else.
     let mut info = None;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         match s.app.check_session(token, &client).await {
-            Ok(session) if session.is_signed_in() => return Redirect::to("/me/security").into_response(),
-            Err(AppError::SessionEnded(why)) => info = Some(format!("Your session has ended: {why}. Please sign in again.")),
+            Ok(session) if session.is_signed_in() => {
+                return Redirect::to("/me/security").into_response()
+            }
+            Err(AppError::SessionEnded(why)) => {
+                info = Some(format!(
+                    "Your session has ended: {why}. Please sign in again."
+                ))
+            }
             _ => {}
         }
     } else if q.ended.is_some() {
@@ -73,17 +90,38 @@ pub struct SignInForm {
     password: String,
 }
 
-pub async fn submit(State(s): State<AppState>, ClientInfo(client): ClientInfo, PageForm(f): PageForm<SignInForm>) -> Result<Response, PageError> {
-    match s.app.sign_in_with_password(&f.email, &f.password, &client).await {
-        Ok(session) => Ok(redirect_with_session("/signin/second-factor", &session.token)),
-        Err(e @ AppError::SignInFailed) => {
-            Ok((StatusCode::UNAUTHORIZED, page("Sign in", None, form_markup(Some(&e.to_string()), None, &f.email))).into_response())
-        }
+pub async fn submit(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<SignInForm>,
+) -> Result<Response, PageError> {
+    match s
+        .app
+        .sign_in_with_password(&f.email, &f.password, &client)
+        .await
+    {
+        Ok(session) => Ok(redirect_with_session(
+            "/signin/second-factor",
+            &session.token,
+        )),
+        Err(e @ AppError::SignInFailed) => Ok((
+            StatusCode::UNAUTHORIZED,
+            page(
+                "Sign in",
+                None,
+                form_markup(Some(&e.to_string()), None, &f.email),
+            ),
+        )
+            .into_response()),
         Err(e) => Err(e.into()),
     }
 }
 
-fn second_factor_markup(me: &sealroom_app::sessions::CurrentSession, f: sealroom_app::sign_in::SecondFactors, error: Option<&str>) -> maud::Markup {
+fn second_factor_markup(
+    me: &sealroom_app::sessions::CurrentSession,
+    f: sealroom_app::sign_in::SecondFactors,
+    error: Option<&str>,
+) -> maud::Markup {
     html! {
         h1 { "Confirm it is you" }
         (alert(error))
@@ -124,26 +162,51 @@ fn awaiting(me: &sealroom_app::sessions::CurrentSession) -> Result<(), PageError
     }
 }
 
-pub async fn second_factor_form(State(s): State<AppState>, AnySession(me): AnySession) -> Result<Response, PageError> {
+pub async fn second_factor_form(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+) -> Result<Response, PageError> {
     if me.is_signed_in() {
         return Ok(Redirect::to("/me/security").into_response());
     }
     awaiting(&me)?;
     let f = s.app.second_factors(&me).await?;
-    Ok(page("Confirm it is you", Some(&me), second_factor_markup(&me, f, None)).into_response())
+    Ok(page(
+        "Confirm it is you",
+        Some(&me),
+        second_factor_markup(&me, f, None),
+    )
+    .into_response())
 }
 
-async fn second_factor_failed(s: &AppState, me: &sealroom_app::sessions::CurrentSession, e: AppError) -> Result<Response, PageError> {
+async fn second_factor_failed(
+    s: &AppState,
+    me: &sealroom_app::sessions::CurrentSession,
+    e: AppError,
+) -> Result<Response, PageError> {
     match e {
         AppError::SignInFailed => {
             let f = s.app.second_factors(me).await?;
-            Ok((StatusCode::UNAUTHORIZED, page("Confirm it is you", Some(me), second_factor_markup(me, f, Some(&e.to_string())))).into_response())
+            Ok((
+                StatusCode::UNAUTHORIZED,
+                page(
+                    "Confirm it is you",
+                    Some(me),
+                    second_factor_markup(me, f, Some(&e.to_string())),
+                ),
+            )
+                .into_response())
         }
         other => Err(other.into()),
     }
 }
 
-pub async fn totp_submit(State(s): State<AppState>, AnySession(me): AnySession, ClientInfo(client): ClientInfo, PageForm(f): PageForm<super::enrol::CodeForm>) -> Result<Response, PageError> {
+pub async fn totp_submit(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<super::enrol::CodeForm>,
+) -> Result<Response, PageError> {
     awaiting(&me)?;
     check_csrf(&me, &f.csrf)?;
     match s.app.sign_in_with_totp(&me, &f.code, &client).await {
@@ -159,10 +222,19 @@ pub struct RecoveryForm {
     recovery_code: String,
 }
 
-pub async fn recovery_submit(State(s): State<AppState>, AnySession(me): AnySession, ClientInfo(client): ClientInfo, PageForm(f): PageForm<RecoveryForm>) -> Result<Response, PageError> {
+pub async fn recovery_submit(
+    State(s): State<AppState>,
+    AnySession(me): AnySession,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<RecoveryForm>,
+) -> Result<Response, PageError> {
     awaiting(&me)?;
     check_csrf(&me, &f.csrf)?;
-    match s.app.sign_in_with_recovery_code(&me, &f.recovery_code, &client).await {
+    match s
+        .app
+        .sign_in_with_recovery_code(&me, &f.recovery_code, &client)
+        .await
+    {
         Ok(token) => Ok(redirect_with_session("/me/security?recovered=1", &token)),
         Err(e) => second_factor_failed(&s, &me, e).await,
     }
@@ -174,8 +246,17 @@ pub struct CsrfOnly {
     pub csrf: String,
 }
 
-pub async fn sign_out(State(s): State<AppState>, SignedIn(me): SignedIn, ClientInfo(client): ClientInfo, PageForm(f): PageForm<CsrfOnly>) -> Result<Response, PageError> {
+pub async fn sign_out(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
     check_csrf(&me, &f.csrf)?;
     s.app.sign_out(&me, &client).await?;
-    Ok(([(SET_COOKIE, clear_cookie(SESSION_COOKIE))], Redirect::to("/signin")).into_response())
+    Ok((
+        [(SET_COOKIE, clear_cookie(SESSION_COOKIE))],
+        Redirect::to("/signin"),
+    )
+        .into_response())
 }
