@@ -1,6 +1,6 @@
 //! The `sealroom` binary as an operator uses it: configuration checks, refusal to start on bad
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! configuration or a newer database, and command-line tasks while the server runs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
