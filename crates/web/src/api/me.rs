@@ -44,6 +44,17 @@ pub async fn me(State(s): State<AppState>, caller: ApiCaller) -> Result<Json<Me>
             scopes,
         } => {
             authorize(&principal, Action::ReadOwnAccount)?;
+            // A browser session already carries the person's details, checked this request.
+            if let Some(session) = &caller.session {
+                let u = &session.user;
+                return Ok(Json(Me {
+                    principal: caller.actor.name(),
+                    email: Some(u.email.clone()),
+                    display_name: Some(u.display_name.clone()),
+                    role: Some(role.as_str().into()),
+                    scopes: None,
+                }));
+            }
             let u = s
                 .app
                 .store()
