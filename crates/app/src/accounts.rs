@@ -150,23 +150,34 @@ impl App {
         actor: &Actor,
         user_id: &str,
     ) -> Result<String, AppError> {
-        authorize(
-            &actor.principal,
-            Action::CreateUser {
-                role: Role::Clinician,
-            },
-        )?;
         let user = self
             .store()
             .user_by_id(user_id)
             .await?
             .ok_or(AppError::NotFound)?;
+        let role: Role = user.role.parse()?;
+        // Whoever can enrol the account can become it: the same rules as creating it.
+        authorize(&actor.principal, Action::CreateUser { role })?;
+        if role.is_administrator() {
+            actor.require_step_up()?;
+        }
         if UserStatus::parse(&user.status) != Some(UserStatus::Enrolling) {
             return Err(AppError::Conflict(
                 "this account has already enrolled".into(),
             ));
         }
+        self.reset_enrolment(&user.id).await?;
         self.issue_enrolment_link(&user.id).await
+    }
+
+    /// Forget a half-done enrolment: factors, password and enrolling sessions of an account
+    /// that has not finished enrolling. A new link starts from nothing, so whoever used an
+    /// earlier link (perhaps intercepted) keeps no foothold.
+    async fn reset_enrolment(&self, user_id: &str) -> Result<(), AppError> {
+        let now = self.now().as_seconds();
+        self.store().reset_enrolment(user_id, now).await?;
+        self.session_cache().remove_user(user_id);
+        Ok(())
     }
 
     async fn issue_enrolment_link(&self, user_id: &str) -> Result<String, AppError> {
@@ -234,6 +245,7 @@ impl App {
             .await?
             .filter(|u| UserStatus::parse(&u.status) == Some(UserStatus::Enrolling))
             .ok_or(AppError::LinkInvalid)?;
+        self.reset_enrolment(&user.id).await?;
         let session = self
             .create_session(&user, SessionState::Enrolling, client)
             .await?;

@@ -123,14 +123,21 @@ impl App {
             .user_by_id(&me.user.id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        // Guessing the current password here is throttled like signing in.
+        let mut keys = crate::throttle::ThrottleKeys::new(&user.email, client);
+        let allowed =
+            self.begin_attempt(&mut keys, Some(&user), client).await? && user.password_locked == 0;
         let ok = self
             .passwords()
             .verify(
                 sealroom_domain::password::normalise(current),
-                user.password_hash.clone(),
+                allowed.then(|| user.password_hash.clone()).flatten(),
             )
             .await?;
         if !ok {
+            if allowed {
+                self.attempt_failed(&keys, Some(&user), client).await?;
+            }
             self.audit(
                 &me.actor(),
                 AuditAction::PasswordChanged,
@@ -144,6 +151,7 @@ impl App {
                 "the current password is not correct".into(),
             ));
         }
+        self.attempt_succeeded(&keys, &user, client).await?;
         let chosen = NewPassword::choose(new, confirmation, &self.password_context(me))?;
         let hash = self.passwords().hash(chosen.expose().to_owned()).await?;
         self.store()

@@ -11,7 +11,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sealroom_crypto::token;
 use sealroom_domain::{AuditAction, SessionState, SignInMethod};
-use sealroom_store::{PasskeyRow, UserRow, UserStatus};
+use sealroom_store::{LinkPurpose, LinkRow, PasskeyRow, UserRow, UserStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
@@ -70,6 +70,8 @@ struct Sealed<T> {
 
 #[derive(Serialize, Deserialize)]
 struct SignInCeremony {
+    /// Spent on the server when answered, so a captured cookie and answer cannot be replayed.
+    nonce: String,
     user_id: Option<String>,
     state: Option<PasskeyAuthentication>,
 }
@@ -325,7 +327,7 @@ impl App {
             return Err(e);
         }
         let keys = crate::throttle::ThrottleKeys::new(&user.email, client);
-        self.sign_in_succeeded(&keys, &user, client).await?;
+        self.attempt_succeeded(&keys, &user, client).await?;
         self.complete_sign_in(me, &user, SignInMethod::PasswordAndPasskey, client)
             .await
     }
@@ -387,6 +389,7 @@ impl App {
         email: &str,
     ) -> Result<(serde_json::Value, String), AppError> {
         let email = email.trim().to_lowercase();
+        let nonce = token::issue("").secret;
         let user = match sealroom_domain::EmailAddress::parse(&email) {
             Ok(e) => self.store().user_by_email(e.as_str()).await?,
             Err(_) => None,
@@ -405,6 +408,7 @@ impl App {
             (
                 serde_json::to_value(challenge).map_err(AppError::internal)?,
                 SignInCeremony {
+                    nonce: nonce.clone(),
                     user_id: Some(u.id.clone()),
                     state: Some(state),
                 },
@@ -430,12 +434,24 @@ impl App {
                 json!({"publicKey": {"challenge": challenge, "timeout": 300000, "rpId": rp_id,
                 "allowCredentials": allow, "userVerification": "required"}}),
                 SignInCeremony {
+                    nonce: nonce.clone(),
                     user_id: None,
                     state: None,
                 },
             )
         };
         let sealed = self.seal_ceremony("passkey-sign-in", ceremony)?;
+        let now = self.now();
+        self.store()
+            .insert_link(&LinkRow {
+                digest: token::digest(&nonce),
+                purpose: LinkPurpose::PasskeySignIn.as_str().to_owned(),
+                user_id: None,
+                created_at: now.as_seconds(),
+                expires_at: now.as_seconds() + CEREMONY_SECONDS,
+                used_at: None,
+            })
+            .await?;
         Ok((challenge, URL_SAFE_NO_PAD.encode(sealed)))
     }
 
@@ -449,6 +465,17 @@ impl App {
             .decode(sealed.as_bytes())
             .map_err(|_| AppError::SignInFailed)?;
         let ceremony: SignInCeremony = self.open_ceremony("passkey-sign-in", &bytes)?;
+        let spent = self
+            .store()
+            .spend_link(
+                &token::digest(&ceremony.nonce),
+                LinkPurpose::PasskeySignIn,
+                self.now().as_seconds(),
+            )
+            .await?;
+        if spent.is_none() {
+            return Err(AppError::SignInFailed);
+        }
         let (Some(user_id), Some(state)) = (ceremony.user_id, ceremony.state) else {
             return Err(AppError::SignInFailed);
         };
@@ -473,7 +500,7 @@ impl App {
             .create_session(&user, SessionState::SignedIn(SignInMethod::Passkey), client)
             .await?;
         let keys = crate::throttle::ThrottleKeys::new(&user.email, client);
-        self.sign_in_succeeded(&keys, &user, client).await?;
+        self.attempt_succeeded(&keys, &user, client).await?;
         if user.password_locked != 0 {
             // A phishing-resistant sign-in proves the person: lift the password lock.
             self.store()

@@ -170,12 +170,6 @@ impl SessionCache {
             map.retain(|_, c| c.session.user.id != user_id);
         }
     }
-
-    pub(crate) fn clear(&self) {
-        if let Ok(mut map) = self.entries.write() {
-            map.clear();
-        }
-    }
 }
 
 /// A session handed to the browser: the cookie value is shown here only.
@@ -239,7 +233,14 @@ impl App {
         let stepped = stepped_up.then(|| self.now().as_seconds());
         if !self
             .store()
-            .rotate_session(&session.id, &issued.digest, state.as_str(), stepped)
+            .rotate_session(
+                &session.id,
+                &session.digest,
+                &issued.digest,
+                &token::issue("").secret,
+                state.as_str(),
+                stepped,
+            )
             .await?
         {
             return Err(AppError::SessionEnded(EndReason::message(None)));
@@ -256,8 +257,10 @@ impl App {
         method: sealroom_domain::SignInMethod,
         client: &Client,
     ) -> Result<String, AppError> {
+        // A recovery code proves less than a second factor: it never counts as a step-up.
+        let stepped_up = method != sealroom_domain::SignInMethod::PasswordAndRecoveryCode;
         let token = self
-            .rotate_session(session, SessionState::SignedIn(method), true)
+            .rotate_session(session, SessionState::SignedIn(method), stepped_up)
             .await?;
         self.after_sign_in(&session.id, user, method, client)
             .await?;
@@ -396,7 +399,10 @@ impl App {
             self.store().touch_session(&session.id, now).await?;
             written = now;
         }
-        cache.put(session.clone(), now, written, fresh_fetch);
+        // Within one second nothing the cache holds changes: skip the write lock.
+        if fresh_fetch.is_some() || now != last_seen || written != last_written {
+            cache.put(session.clone(), now, written, fresh_fetch);
+        }
         Ok(session)
     }
 

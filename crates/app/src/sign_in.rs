@@ -3,7 +3,7 @@
 
 use sealroom_domain::password::normalise;
 use sealroom_domain::{AuditAction, EmailAddress, SessionState, SignInMethod};
-use sealroom_store::UserStatus;
+use sealroom_store::{DelaySchedule, UserRow, UserStatus};
 use serde_json::json;
 
 use crate::sessions::{CurrentSession, IssuedSession};
@@ -28,14 +28,14 @@ impl App {
         password: &str,
         client: &Client,
     ) -> Result<IssuedSession, AppError> {
-        let keys = ThrottleKeys::new(email, client);
+        let mut keys = ThrottleKeys::new(email, client);
         let user = match EmailAddress::parse(email) {
             Ok(e) => self.store().user_by_email(e.as_str()).await?,
             Err(_) => None,
         };
-        let throttled = self.sign_in_must_wait(&keys, user.as_ref(), client).await?;
+        let allowed = self.begin_attempt(&mut keys, user.as_ref(), client).await?;
         let usable = user.as_ref().filter(|u| {
-            !throttled
+            allowed
                 && u.password_locked == 0
                 && UserStatus::parse(&u.status) == Some(UserStatus::Active)
         });
@@ -51,23 +51,30 @@ impl App {
             || "account:unknown".to_owned(),
             |u| format!("user:{}", u.id),
         );
-        match (ok, usable) {
+        // The lock may have been set while this attempt was being checked.
+        let still_unlocked = match usable {
+            Some(u) => self
+                .store()
+                .user_by_id(&u.id)
+                .await?
+                .is_some_and(|fresh| fresh.password_locked == 0),
+            None => false,
+        };
+        match (ok && still_unlocked, usable) {
             (true, Some(u)) => {
-                let session = self
-                    .create_session(u, SessionState::AwaitingSecondFactor, client)
-                    .await?;
-                Ok(session)
+                self.create_session(u, SessionState::AwaitingSecondFactor, client)
+                    .await
             }
             _ => {
-                let (action, outcome) = if throttled {
+                let (action, outcome) = if !allowed {
                     (AuditAction::SignInThrottled, "throttled")
                 } else if user.as_ref().is_some_and(|u| u.password_locked != 0) {
                     (AuditAction::SignInFailed, "locked")
                 } else {
                     (AuditAction::SignInFailed, "failure")
                 };
-                if !throttled {
-                    self.sign_in_failed(&keys, user.as_ref(), client).await?;
+                if allowed {
+                    self.attempt_failed(&keys, user.as_ref(), client).await?;
                 }
                 self.audit(
                     "anonymous",
@@ -93,15 +100,43 @@ impl App {
         Ok(SecondFactors { totp, passkey })
     }
 
+    /// Count a second-factor try on the pending session (before checking it) and on the
+    /// throttle counters. Returns the account and keys, or the failure to answer with.
+    async fn begin_second_factor(
+        &self,
+        me: &CurrentSession,
+        client: &Client,
+    ) -> Result<(UserRow, ThrottleKeys), AppError> {
+        if me.state != SessionState::AwaitingSecondFactor {
+            return Err(AppError::Unauthenticated);
+        }
+        let tries_key = format!("second-factor:{}", me.id);
+        let tries = self
+            .store()
+            .count_attempt(&tries_key, self.now().as_seconds(), 0, &no_delay(), false)
+            .await?
+            .unwrap_or(i64::MAX);
+        if tries > SECOND_FACTOR_TRIES {
+            self.drop_pending_session(me).await?;
+            return Err(AppError::SignInFailed);
+        }
+        let user = self.active_user(&me.user.id).await?;
+        let mut keys = ThrottleKeys::new(&user.email, client);
+        if !self.begin_attempt(&mut keys, Some(&user), client).await? || user.password_locked != 0 {
+            return Err(AppError::SignInFailed);
+        }
+        Ok((user, keys))
+    }
+
     async fn second_factor_failed(
         &self,
         me: &CurrentSession,
+        user: &UserRow,
+        keys: &ThrottleKeys,
         factor: &str,
         client: &Client,
     ) -> Result<AppError, AppError> {
-        let user = self.store().user_by_id(&me.user.id).await?;
-        let keys = ThrottleKeys::new(&me.user.email, client);
-        self.sign_in_failed(&keys, user.as_ref(), client).await?;
+        self.attempt_failed(keys, Some(user), client).await?;
         self.audit(
             "anonymous",
             AuditAction::SecondFactorFailed,
@@ -116,12 +151,8 @@ impl App {
             .failures(&format!("second-factor:{}", me.id))
             .await?
             .map_or(0, |r| r.failures);
-        if tries + 1 >= SECOND_FACTOR_TRIES {
+        if tries >= SECOND_FACTOR_TRIES {
             self.drop_pending_session(me).await?;
-        } else {
-            self.store()
-                .record_failure(&format!("second-factor:{}", me.id), self.now().as_seconds())
-                .await?;
         }
         Ok(AppError::SignInFailed)
     }
@@ -133,17 +164,13 @@ impl App {
         code: &str,
         client: &Client,
     ) -> Result<String, AppError> {
-        if me.state != SessionState::AwaitingSecondFactor {
-            return Err(AppError::Unauthenticated);
+        let (user, keys) = self.begin_second_factor(me, client).await?;
+        if self.spend_totp_code(&user.id, code, true).await.is_err() {
+            return Err(self
+                .second_factor_failed(me, &user, &keys, "totp", client)
+                .await?);
         }
-        let user = self.active_user(&me.user.id).await?;
-        let keys = ThrottleKeys::new(&user.email, client);
-        if self.sign_in_must_wait(&keys, Some(&user), client).await?
-            || self.spend_totp_code(&user.id, code, true).await.is_err()
-        {
-            return Err(self.second_factor_failed(me, "totp", client).await?);
-        }
-        self.sign_in_succeeded(&keys, &user, client).await?;
+        self.attempt_succeeded(&keys, &user, client).await?;
         self.complete_sign_in(me, &user, SignInMethod::PasswordAndTotp, client)
             .await
     }
@@ -156,20 +183,15 @@ impl App {
         code: &str,
         client: &Client,
     ) -> Result<String, AppError> {
-        if me.state != SessionState::AwaitingSecondFactor {
-            return Err(AppError::Unauthenticated);
-        }
-        let user = self.active_user(&me.user.id).await?;
-        let keys = ThrottleKeys::new(&user.email, client);
+        let (user, keys) = self.begin_second_factor(me, client).await?;
         let digest = sealroom_crypto::recovery::digest(code);
-        if self.sign_in_must_wait(&keys, Some(&user), client).await?
-            || !self
-                .store()
-                .use_recovery_code(&user.id, &digest, self.now().as_seconds())
-                .await?
+        if !self
+            .store()
+            .use_recovery_code(&user.id, &digest, self.now().as_seconds())
+            .await?
         {
             return Err(self
-                .second_factor_failed(me, "recovery_code", client)
+                .second_factor_failed(me, &user, &keys, "recovery_code", client)
                 .await?);
         }
         let left = self.store().unused_recovery_codes(&user.id).await?;
@@ -182,7 +204,7 @@ impl App {
             json!({"remaining": left}),
         )
         .await?;
-        self.sign_in_succeeded(&keys, &user, client).await?;
+        self.attempt_succeeded(&keys, &user, client).await?;
         self.complete_sign_in(me, &user, SignInMethod::PasswordAndRecoveryCode, client)
             .await
     }
@@ -199,18 +221,21 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         let user = self.active_user(&me.user.id).await?;
-        let keys = ThrottleKeys::new(&user.email, client);
-        let throttled = self.sign_in_must_wait(&keys, Some(&user), client).await?;
+        let mut keys = ThrottleKeys::new(&user.email, client);
+        let allowed =
+            self.begin_attempt(&mut keys, Some(&user), client).await? && user.password_locked == 0;
         let password_ok = self
             .passwords()
             .verify(
                 normalise(password),
-                (!throttled).then(|| user.password_hash.clone()).flatten(),
+                allowed.then(|| user.password_hash.clone()).flatten(),
             )
             .await?;
         let ok = password_ok && self.spend_totp_code(&user.id, code, true).await.is_ok();
         if !ok {
-            self.sign_in_failed(&keys, Some(&user), client).await?;
+            if allowed {
+                self.attempt_failed(&keys, Some(&user), client).await?;
+            }
             self.audit(
                 &me.actor(),
                 AuditAction::StepUpFailed,
@@ -222,6 +247,7 @@ impl App {
             .await?;
             return Err(AppError::SignInFailed);
         }
+        self.attempt_succeeded(&keys, &user, client).await?;
         self.audit(
             &me.actor(),
             AuditAction::StepUpSucceeded,
@@ -232,5 +258,14 @@ impl App {
         )
         .await?;
         self.rotate_session(me, me.state, true).await
+    }
+}
+
+/// A counter with no delay (used to count second-factor tries on one pending session).
+fn no_delay() -> DelaySchedule {
+    DelaySchedule {
+        free: u32::MAX,
+        steps: Vec::new(),
+        max: 0,
     }
 }

@@ -40,6 +40,12 @@ pub const ADDRESS: ThrottleRule = ThrottleRule {
     max_delay: Duration::minutes(15),
 };
 
+/// A counter that saw no failure for this long starts again from zero (so one address's
+/// occasional typos never add up to a lock-out of everyone behind it).
+pub const QUIET_RESET: Duration = Duration::hours(24);
+/// The same for the per-address counter, which many people can share behind one NAT.
+pub const ADDRESS_QUIET_RESET: Duration = Duration::hours(1);
+
 /// Consecutive failures on one account after which password sign-in is locked until an
 /// administrator unlocks it or the person signs in with a passkey. Well below NIST's 100.
 pub const PASSWORD_LOCKOUT_AFTER: u32 = 50;
@@ -63,6 +69,21 @@ impl ThrottleRule {
             .as_seconds()
             .saturating_mul(1_i64 << doublings);
         Duration(delay.min(self.max_delay.as_seconds()))
+    }
+
+    /// The delays as steps: `(n, delay after n failures)` from the first delayed failure up to
+    /// (not including) the first that reaches the cap.
+    pub fn steps(&self) -> Vec<(u32, i64)> {
+        let mut steps = Vec::new();
+        let mut n = self.free_failures + 1;
+        loop {
+            let d = self.delay_after(n);
+            if d >= self.max_delay || n > 64 {
+                return steps;
+            }
+            steps.push((n, d.as_seconds()));
+            n += 1;
+        }
     }
 
     /// When the next attempt may be made.
@@ -89,6 +110,25 @@ mod tests {
         assert_eq!(ACCOUNT.delay_after(7), Duration(4));
         assert_eq!(ACCOUNT.delay_after(15), Duration(900));
         assert_eq!(ACCOUNT.delay_after(1000), Duration(900));
+    }
+
+    #[test]
+    fn steps_list_the_delays_below_the_cap() {
+        assert_eq!(
+            ACCOUNT.steps(),
+            vec![
+                (6, 2),
+                (7, 4),
+                (8, 8),
+                (9, 16),
+                (10, 32),
+                (11, 64),
+                (12, 128),
+                (13, 256),
+                (14, 512)
+            ]
+        );
+        assert_eq!(ACCOUNT.delay_after(15), ACCOUNT.max_delay);
     }
 
     #[test]

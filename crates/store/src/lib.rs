@@ -24,7 +24,7 @@ pub use credentials::{PasskeyRow, TotpRow};
 pub use links::{LinkPurpose, LinkRow};
 pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};
 pub use sessions::SessionRow;
-pub use throttle::FailureRow;
+pub use throttle::{DelaySchedule, FailureRow};
 pub use tokens::ApiTokenRow;
 pub use users::{UserRow, UserStatus};
 

@@ -7,6 +7,8 @@ use crate::{on_pool, Result, Store};
 pub enum LinkPurpose {
     Setup,
     Enrolment,
+    /// A started passkey sign-in, answered at most once.
+    PasskeySignIn,
 }
 
 impl LinkPurpose {
@@ -14,6 +16,7 @@ impl LinkPurpose {
         match self {
             LinkPurpose::Setup => "setup",
             LinkPurpose::Enrolment => "enrolment",
+            LinkPurpose::PasskeySignIn => "passkey_sign_in",
         }
     }
 }

@@ -22,25 +22,41 @@ pub const LATEST_POSTGRES: i64 = 1;
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
-    let (migrations, latest) = match store.backend {
-        Backend::Sqlite(_) => (SQLITE, LATEST_SQLITE),
-        Backend::Postgres(_) => (POSTGRES, LATEST_POSTGRES),
-    };
-    if let Backend::Postgres(pool) = &store.backend {
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(PG_MIGRATION_LOCK)
-            .execute(pool)
-            .await?;
+    match &store.backend {
+        Backend::Sqlite(_) => apply(store, SQLITE, LATEST_SQLITE).await,
+        Backend::Postgres(pool) => {
+            // A session-level lock lives on one connection: take and release it on the same
+            // dedicated connection, so it never stays behind in the pool.
+            let mut conn = pool.acquire().await?;
+            let deadline = std::time::Instant::now() + LOCK_WAIT;
+            loop {
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(PG_MIGRATION_LOCK)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if got {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(StoreError::CannotOpen(format!(
+                        "another Sealroom instance has been migrating this database for more than {} seconds; try again when it has finished",
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            let result = apply(store, POSTGRES, LATEST_POSTGRES).await;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PG_MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+            result
+        }
     }
-    let result = apply(store, migrations, latest).await;
-    if let Backend::Postgres(pool) = &store.backend {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(PG_MIGRATION_LOCK)
-            .execute(pool)
-            .await?;
-    }
-    result
 }
+
+/// How long to wait for another instance's migration.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn apply(store: &Store, migrations: &[(i64, &str)], latest: i64) -> Result<()> {
     let current = current_version(store).await?;

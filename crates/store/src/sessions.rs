@@ -55,19 +55,24 @@ impl Store {
         Ok(())
     }
 
-    /// Give a session a new token (and state), as at every sign-in step and step-up, so a
-    /// token seen before the change is worthless after it.
+    /// Give a session a new token, CSRF token and state, as at every sign-in step and step-up,
+    /// so a token seen before the change is worthless after it. Only the holder of the current
+    /// token can rotate (two requests racing with the same old token: one wins).
+    #[allow(clippy::too_many_arguments)]
     pub async fn rotate_session(
         &self,
         id: &str,
+        old_digest: &str,
         new_digest: &str,
+        new_csrf: &str,
         state: &str,
         stepped_up_at: Option<i64>,
     ) -> Result<bool> {
         let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE sessions SET token_digest = $1, state = $2, stepped_up_at = COALESCE($3, stepped_up_at) \
-             WHERE id = $4 AND ended_at IS NULL")
-            .bind(new_digest).bind(state).bind(stepped_up_at).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+            "UPDATE sessions SET token_digest = $1, csrf_token = $2, state = $3, stepped_up_at = COALESCE($4, stepped_up_at) \
+             WHERE id = $5 AND token_digest = $6 AND ended_at IS NULL")
+            .bind(new_digest).bind(new_csrf).bind(state).bind(stepped_up_at).bind(id).bind(old_digest)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 

@@ -108,4 +108,28 @@ impl Store {
             .bind(i64::from(on)).bind(now).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
+
+    /// Remove everything a person set up during an unfinished enrolment and end their
+    /// enrolling sessions, in one transaction. Only acts on accounts still enrolling.
+    pub async fn reset_enrolment(&self, user_id: &str, now: i64) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let enrolling: Option<String> = sqlx::query_scalar("SELECT status FROM users WHERE id = $1 AND status = 'enrolling'")
+                .bind(user_id).fetch_optional(&mut *tx).await?;
+            if enrolling.is_some() {
+                for sql in [
+                    "DELETE FROM passkeys WHERE user_id = $1",
+                    "DELETE FROM totp_credentials WHERE user_id = $1",
+                    "DELETE FROM recovery_codes WHERE user_id = $1",
+                    "UPDATE users SET password_hash = NULL WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE sessions SET ended_at = $1, end_reason = 'enrolment_restarted', ceremony = NULL WHERE user_id = $2 AND ended_at IS NULL")
+                    .bind(now).bind(user_id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
 }

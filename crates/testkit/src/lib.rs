@@ -196,6 +196,8 @@ impl TestServer {
             .resolve("localhost", addr)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            // A hung request fails its test instead of stalling the suite.
+            .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap()
     }

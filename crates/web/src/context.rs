@@ -75,7 +75,8 @@ fn client_address(
     headers: &axum::http::HeaderMap,
     trusted: &[ipnet::IpNet],
 ) -> String {
-    let Some(peer) = peer else {
+    // `::ffff:10.0.0.5` is 10.0.0.5: compare and record the canonical form.
+    let Some(peer) = peer.map(|p| p.to_canonical()) else {
         return "unknown".into();
     };
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
@@ -87,7 +88,7 @@ fn client_address(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical()))
         .collect();
     forwarded
         .iter()

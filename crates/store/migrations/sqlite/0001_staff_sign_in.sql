@@ -68,7 +68,8 @@ CREATE INDEX sessions_user ON sessions(user_id);
 CREATE TABLE sign_in_failures (
     key TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
-    last_failure INTEGER NOT NULL
+    last_failure INTEGER NOT NULL,
+    next_allowed_at INTEGER NOT NULL
 );
 
 CREATE TABLE known_sign_in_addresses (

@@ -119,6 +119,21 @@ async fn step_up_guards_sensitive_actions_for_five_minutes(b: Backend) {
         r.headers().get("set-cookie").is_some(),
         "step-up rotates the session token"
     );
+    // The CSRF token rotated with the session: the old one is refused, the new one works.
+    let r = post_form(&admin.client, &s, "/admin/users", &create_admin).await;
+    assert_eq!(
+        r.status(),
+        400,
+        "a CSRF token from before the step-up still works"
+    );
+    let (_, page) = get_page(&admin.client, &s, "/admin/users").await;
+    let csrf = csrf_of(&page);
+    let create_admin = [
+        ("_csrf", csrf.as_str()),
+        ("email", "second@example.org"),
+        ("display_name", "Second Admin"),
+        ("role", "administrator"),
+    ];
     let r = post_form(&admin.client, &s, "/admin/users", &create_admin).await;
     assert_eq!(r.status(), 200, "administrator created after step-up");
     // Five minutes later the step-up has lapsed.

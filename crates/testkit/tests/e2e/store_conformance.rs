@@ -1,6 +1,8 @@
 //! The storage conformance suite: the same behaviour from SQLite and PostgreSQL.
 
-use sealroom_store::{LinkPurpose, LinkRow, NewAuditEvent, SessionRow, Store, StoreError, UserRow};
+use sealroom_store::{
+    DelaySchedule, LinkPurpose, LinkRow, NewAuditEvent, SessionRow, Store, StoreError, UserRow,
+};
 use sealroom_testkit::{Backend, TestDatabase};
 
 both_backends!(
@@ -44,8 +46,12 @@ async fn migrates_a_fresh_database_and_reopens_it(b: Backend) {
         .insert_user(&user("u1", "a@example.org"))
         .await
         .unwrap();
+    // A second instance opens the same database while the first is still connected (the
+    // migration lock must not stay behind in the first one's pool).
+    let again = tokio::time::timeout(std::time::Duration::from_secs(30), db.open())
+        .await
+        .expect("opening a database another instance holds open hung");
     store.close().await;
-    let again = db.open().await;
     assert_eq!(again.schema_version().await.unwrap(), latest);
     assert_eq!(
         again.count_users().await.unwrap(),
@@ -287,7 +293,7 @@ async fn sessions_rotate_and_end_with_a_reason(b: Backend) {
     store.insert_session(&session("s1", "t1")).await.unwrap();
     store.insert_session(&session("s2", "t2")).await.unwrap();
     assert!(store
-        .rotate_session("s1", "t1b", "passkey", Some(20))
+        .rotate_session("s1", "t1", "t1b", "c2", "passkey", Some(20))
         .await
         .unwrap());
     assert!(
@@ -319,7 +325,7 @@ async fn sessions_rotate_and_end_with_a_reason(b: Backend) {
     assert_eq!(store.open_sessions_for("u1").await.unwrap().len(), 1);
     assert!(
         !store
-            .rotate_session("s2", "t2b", "passkey", None)
+            .rotate_session("s2", "t2", "t2b", "c3", "passkey", None)
             .await
             .unwrap(),
         "ended sessions cannot be revived"
@@ -369,12 +375,87 @@ async fn concurrent_audit_appends_keep_one_chain(b: Backend) {
 async fn failure_counters_count_and_clear(b: Backend) {
     let db = TestDatabase::new(b).await;
     let store = db.open().await;
-    assert_eq!(store.record_failure("k", 5).await.unwrap(), 1);
-    assert_eq!(store.record_failure("k", 6).await.unwrap(), 2);
-    let row = store.failures("k").await.unwrap().unwrap();
-    assert_eq!((row.failures, row.last_failure), (2, 6));
+    // 2 free failures, then 10 s, 20 s, capped at 30 s.
+    let schedule = DelaySchedule {
+        free: 2,
+        steps: vec![(3, 10), (4, 20)],
+        max: 30,
+    };
+    let count = |now: i64, only_if_allowed: bool| {
+        let (store, schedule) = (store.clone(), schedule.clone());
+        async move {
+            store
+                .count_attempt("k", now, 0, &schedule, only_if_allowed)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(100, true).await, Some(1));
+    assert_eq!(count(100, true).await, Some(2));
+    assert_eq!(
+        count(100, true).await,
+        Some(3),
+        "the third attempt is counted and sets a 10 s delay"
+    );
+    assert_eq!(count(105, true).await, None, "refused during the delay");
+    assert_eq!(
+        store.failures("k").await.unwrap().unwrap().failures,
+        3,
+        "a refused attempt is not counted"
+    );
+    assert_eq!(count(110, true).await, Some(4));
+    assert_eq!(
+        store.failures("k").await.unwrap().unwrap().next_allowed_at,
+        130
+    );
+    assert_eq!(
+        count(111, false).await,
+        Some(5),
+        "counted regardless when asked"
+    );
+    assert_eq!(
+        store.failures("k").await.unwrap().unwrap().next_allowed_at,
+        141,
+        "capped at 30 s"
+    );
+    store.uncount_attempt("k").await.unwrap();
+    assert_eq!(store.failures("k").await.unwrap().unwrap().failures, 4);
+    // A counter quiet since before `quiet_since` starts again from one.
+    assert_eq!(
+        store
+            .count_attempt("k", 500, 400, &schedule, true)
+            .await
+            .unwrap(),
+        Some(1)
+    );
     store.clear_failures("k").await.unwrap();
     assert!(store.failures("k").await.unwrap().is_none());
+
+    // A burst of simultaneous attempts cannot slip past: with no free attempts and a delay
+    // after the first, exactly one of 30 concurrent attempts is let through.
+    let strict = DelaySchedule {
+        free: 0,
+        steps: vec![],
+        max: 60,
+    };
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (store, strict) = (store.clone(), strict.clone());
+            tokio::spawn(async move {
+                store
+                    .count_attempt("burst", 1000, 0, &strict, true)
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        allowed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(allowed, 1, "{allowed} simultaneous attempts got through");
+
     store
         .insert_user(&user("u1", "a@example.org"))
         .await

@@ -80,6 +80,6 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::when(1_795_000_000), "2026-11-18 09:06 UTC");
+        assert_eq!(super::when(1_795_000_000), "2026-11-18 11:06 UTC");
     }
 }

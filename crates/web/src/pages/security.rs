@@ -20,7 +20,8 @@ use crate::AppState;
 pub struct OverviewQuery {
     changed: Option<String>,
     recovered: Option<String>,
-    ended: Option<String>,
+    ended: Option<u32>,
+    #[serde(skip)]
     error: Option<String>,
 }
 
@@ -41,7 +42,7 @@ async fn render_overview(
     let o = s.app.security_overview(me).await?;
     let sessions = s.app.my_sessions(me).await?;
     let changed = q.changed.is_some();
-    let info = match (q.recovered.is_some(), changed, q.ended.as_deref()) {
+    let info = match (q.recovered.is_some(), changed, q.ended) {
         (true, _, _) => Some("You signed in with a recovery code. Add a new passkey or authenticator app now, and regenerate your recovery codes.".to_owned()),
         (_, true, _) => Some("Your security settings changed. If you did not expect other devices to be signed in, end the other sessions below.".to_owned()),
         (_, _, Some(n)) => Some(format!("{n} session(s) ended.")),
@@ -155,10 +156,19 @@ pub struct StepUpQuery {
     return_to: Option<String>,
 }
 
-/// Only local paths are accepted as a place to return to.
+/// Only plain local paths are accepted as a place to return to: a leading `/`, no second `/`
+/// or `\` after it, and nothing but URL-safe characters (browsers drop tabs and newlines, so
+/// `/\t/evil.example` would otherwise become `//evil.example`).
 fn local_path(p: Option<&str>) -> String {
+    let safe = |p: &str| {
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p.starts_with("/\\")
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_.?=&%".contains(c))
+    };
     match p {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        Some(p) if safe(p) => p.to_owned(),
         _ => "/me/security".to_owned(),
     }
 }
@@ -434,4 +444,30 @@ pub async fn end_other_sessions(
     check_csrf(&me, &f.csrf)?;
     let n = s.app.end_my_other_sessions(&me, &client).await?;
     Ok(Redirect::to(&format!("/me/security?ended={n}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_plain_local_paths_are_returned_to() {
+        assert_eq!(local_path(Some("/admin/users")), "/admin/users");
+        assert_eq!(
+            local_path(Some("/me/security?changed=totp")),
+            "/me/security?changed=totp"
+        );
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\t/evil",
+            "/\n/evil",
+            "https://evil.example",
+            "/\\evil",
+            "evil",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/me/security", "{bad:?}");
+        }
+        assert_eq!(local_path(None), "/me/security");
+    }
 }
