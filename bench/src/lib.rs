@@ -33,6 +33,42 @@ pub fn client_info() -> Client {
     }
 }
 
+/// Create and fully enrol a clinician (password + TOTP); returns a signed-in session token.
+pub async fn enrol(app: &sealroom_app::App, email: &str) -> (String, TotpSecret) {
+    let operator = Actor {
+        principal: Principal::Operator,
+        stepped_up: true,
+        client: client_info(),
+    };
+    let created = app
+        .create_user(&operator, email, "Bench Person", "clinician")
+        .await
+        .unwrap();
+    let link_token = created
+        .enrolment_link
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let c = client_info();
+    let issued = app.accept_enrolment(&link_token, &c).await.unwrap();
+    let me = app.check_session(&issued.token, &c).await.unwrap();
+    app.set_initial_password(&me, PASSWORD, PASSWORD, &c)
+        .await
+        .unwrap();
+    let t = app.start_totp_enrolment(&me).await.unwrap();
+    let totp = TotpSecret::from_bytes(
+        data_encoding::BASE32_NOPAD
+            .decode(t.secret_base32.as_bytes())
+            .unwrap(),
+    );
+    app.confirm_totp(&me, &totp.code_at(app.now().as_seconds() as u64), &c)
+        .await
+        .unwrap();
+    let (session_token, _codes) = app.finish_enrolment(&me, &c).await.unwrap();
+    (session_token, totp)
+}
+
 impl Fixture {
     pub async fn start() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
@@ -49,39 +85,8 @@ impl Fixture {
         let running = sealroom_server::serve::start(&config, Arc::new(SystemClock))
             .await
             .unwrap();
-        let app = running.app.clone();
         let email = "bench@example.org".to_owned();
-        let operator = Actor {
-            principal: Principal::Operator,
-            stepped_up: true,
-            client: client_info(),
-        };
-        let created = app
-            .create_user(&operator, &email, "Bench Person", "clinician")
-            .await
-            .unwrap();
-        let link_token = created
-            .enrolment_link
-            .split("token=")
-            .nth(1)
-            .unwrap()
-            .to_owned();
-        let c = client_info();
-        let issued = app.accept_enrolment(&link_token, &c).await.unwrap();
-        let me = app.check_session(&issued.token, &c).await.unwrap();
-        app.set_initial_password(&me, PASSWORD, PASSWORD, &c)
-            .await
-            .unwrap();
-        let t = app.start_totp_enrolment(&me).await.unwrap();
-        let totp = TotpSecret::from_bytes(
-            data_encoding::BASE32_NOPAD
-                .decode(t.secret_base32.as_bytes())
-                .unwrap(),
-        );
-        app.confirm_totp(&me, &totp.code_at(app.now().as_seconds() as u64), &c)
-            .await
-            .unwrap();
-        let (session_token, _codes) = app.finish_enrolment(&me, &c).await.unwrap();
+        let (session_token, totp) = enrol(&running.app, &email).await;
         let (cert, _) = sealroom_server::tls::self_signed_paths(dir.path());
         let cert_pem = std::fs::read(cert).unwrap();
         let base = format!("https://localhost:{}", running.local_addr.port());

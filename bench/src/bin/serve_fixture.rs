@@ -1,5 +1,5 @@
 //! Serves the benchmark fixture and prints its URL and a session cookie, for load tools such as
-//! wrk. Stops when standard input closes.
+//! wrk. Stops on SIGINT (`kill -INT`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sealroom_bench::Fixture;
@@ -13,9 +13,5 @@ async fn main() {
     let (cert, _) = sealroom_server::tls::self_signed_paths(&f.config.data_dir);
     println!("CERT={}", cert.display());
     println!("READY");
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-    })
-    .await;
+    let _ = tokio::signal::ctrl_c().await;
 }

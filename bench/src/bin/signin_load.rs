@@ -29,9 +29,23 @@ async fn probe_until(
     v
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    // 50 different people from 50 different addresses: the fixture declares loopback a trusted
+    // proxy and each sign-in carries its own X-Forwarded-For.
+    std::env::set_var("SEALROOM_PROXY__TRUSTED_ADDRESSES", "[\"127.0.0.1\"]");
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
+}
+
+async fn run() {
     let f = Fixture::start().await;
+    for i in 0..50 {
+        sealroom_bench::enrol(&f.running.app, &format!("person{i}@example.org")).await;
+    }
     let client = f.client();
     let me = format!("{}/api/v1/me", f.base);
     println!(
@@ -53,12 +67,17 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let signins: Vec<_> = (0..50)
-        .map(|_| {
-            let (client, url, email) = (f.client(), format!("{}/signin", f.base), f.email.clone());
+        .map(|i| {
+            let (client, url, email) = (
+                f.client(),
+                format!("{}/signin", f.base),
+                format!("person{i}@example.org"),
+            );
             tokio::spawn(async move {
                 let t = Instant::now();
                 let r = client
                     .post(url)
+                    .header("x-forwarded-for", format!("198.51.100.{}", i + 1))
                     .form(&[("email", email.as_str()), ("password", PASSWORD)])
                     .send()
                     .await
