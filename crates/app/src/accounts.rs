@@ -106,7 +106,7 @@ impl App {
         let display_name = parse_display_name(display_name)?;
         let role: Role = role.parse()?;
         authorize(&actor.principal, Action::CreateUser { role })?;
-        if role.is_administrator() {
+        if role.is_privileged() {
             actor.require_step_up()?;
         }
         let now = self.now().as_seconds();
@@ -158,7 +158,7 @@ impl App {
         let role: Role = user.role.parse()?;
         // Whoever can enrol the account can become it: the same rules as creating it.
         authorize(&actor.principal, Action::CreateUser { role })?;
-        if role.is_administrator() {
+        if role.is_privileged() {
             actor.require_step_up()?;
         }
         if UserStatus::parse(&user.status) != Some(UserStatus::Enrolling) {

@@ -80,9 +80,10 @@ pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
             scope_ok && role_ok
         }
         Principal::Service { scopes, .. } => {
-            // Integrations may read and provision ordinary staff, never create administrators.
+            // Integrations may read and provision ordinary staff, never create administrators or
+            // security officers.
             let creates_admin =
-                matches!(action, Action::CreateUser { role } if role.is_administrator());
+                matches!(action, Action::CreateUser { role } if role.is_privileged());
             !creates_admin
                 && action != Action::ReadOwnAccount
                 && scopes.iter().any(|x| x == action.scope())
@@ -148,6 +149,10 @@ mod tests {
             }
         )
         .is_err());
+        let officer = Action::CreateUser {
+            role: Role::SecurityOfficer,
+        };
+        assert!(authorize(&svc, officer).is_err());
         assert!(authorize(&svc, Action::ReadAudit).is_err());
     }
 }

@@ -56,6 +56,12 @@ impl Role {
         matches!(self, Role::Administrator)
     }
 
+    /// Roles that govern others (administer accounts, review audit, approve grants): creating
+    /// one needs a step-up, and integrations may never create them.
+    pub const fn is_privileged(self) -> bool {
+        matches!(self, Role::Administrator | Role::SecurityOfficer)
+    }
+
     /// Default session limits. Every staff role gets the defaults (15 minutes idle,
     /// 12 hours absolute); administrators and security officers are held tighter because
     /// their sessions can change who may see what.

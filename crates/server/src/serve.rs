@@ -67,13 +67,45 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
     }
 }
 
-/// Open the application (database, master key) without serving, for command-line tasks.
-pub async fn open_app(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+/// Open the database, then the master key. A new key is generated only for a database that
+/// holds no account yet: with accounts, a missing key file is an error (a new key would make
+/// every sealed secret, such as authenticator-app keys, unreadable).
+async fn open_store_and_key(config: &Config) -> anyhow::Result<(Store, Vec<u8>)> {
     crate::files::ensure_data_dir(&config.data_dir)?;
-    let key = crate::files::master_key(&config.master_key_file)?;
     let store = Store::open(&config.database_url)
         .await
         .context("the database cannot be used")?;
+    if !config.master_key_file.exists()
+        && store
+            .count_users()
+            .await
+            .context("the database cannot be read")?
+            > 0
+    {
+        store.close().await;
+        return Err(anyhow!(
+            "the master key file {} is missing, but the database holds accounts; restore the key from your backup \
+             (secrets.master_key_file). A new key would make every authenticator app and pending passkey request unreadable",
+            config.master_key_file.display()
+        ));
+    }
+    let key = crate::files::master_key(&config.master_key_file)?;
+    Ok((store, key))
+}
+
+/// Open the application (database, master key) without serving, for command-line tasks.
+pub async fn open_app(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    // A task on a data directory that holds no database is almost always a wrong --data-dir:
+    // say so instead of creating an empty one.
+    if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+        if !std::path::Path::new(path).exists() {
+            return Err(anyhow!(
+                "there is no database at {path}; is --data-dir (now {}) right? Start the server once to create it",
+                config.data_dir.display()
+            ));
+        }
+    }
+    let (store, key) = open_store_and_key(config).await?;
     let bound: SocketAddr = config.listen.parse().context("server.listen")?;
     let url = public_url(config, bound).unwrap_or_else(|_| {
         url::Url::parse("https://localhost").unwrap_or_else(|_| unreachable_url())
@@ -88,11 +120,7 @@ fn unreachable_url() -> url::Url {
 
 /// Start serving. Returns once the listener is bound.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    crate::files::ensure_data_dir(&config.data_dir)?;
-    let key = crate::files::master_key(&config.master_key_file)?;
-    let store = Store::open(&config.database_url)
-        .await
-        .context("the database cannot be used")?;
+    let (store, key) = open_store_and_key(config).await?;
 
     let listener = TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -266,3 +266,35 @@ async fn a_database_from_a_newer_release_stops_start_up() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_master_key_is_never_silently_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sealroom.db").display());
+    let store = sealroom_store::Store::open(&url).await.unwrap();
+    store
+        .execute_raw("INSERT INTO users (id, email, display_name, role, status, password_locked, one_session_only, created_at, updated_at) VALUES ('u1', 'a@example.org', 'A', 'nurse', 'active', 0, 0, 1, 1)")
+        .await
+        .unwrap();
+    store.close().await;
+    let out = sealroom(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("master key file"), "{}", text(&out));
+    assert!(
+        !dir.path().join("master.key").exists(),
+        "a new key was generated over an existing database"
+    );
+}
+
+#[test]
+fn tasks_refuse_a_data_directory_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sealroom(&dir.path().join("typo"), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("there is no database at"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("typo").join("sealroom.db").exists());
+}
