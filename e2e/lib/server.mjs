@@ -43,6 +43,13 @@ export function serverBinary() {
     : path.resolve(E2E_DIR, '..', 'target', 'debug', 'sealroom');
 }
 
+// The harness's own variable must not reach the server: Sealroom refuses SEALROOM_* variables
+// that are not settings (a typo there would otherwise be silently ignored).
+function serverEnv() {
+  const { SEALROOM_BIN: _harnessOnly, ...rest } = process.env;
+  return rest;
+}
+
 export async function startServer({ timeoutMs = START_TIMEOUT_MS, extraArgs = [], env = {} } = {}) {
   const bin = serverBinary();
   if (!existsSync(bin)) {
@@ -56,7 +63,7 @@ export async function startServer({ timeoutMs = START_TIMEOUT_MS, extraArgs = []
 
   const child = spawn(bin, args, {
     cwd: E2E_DIR,
-    env: { ...process.env, NO_COLOR: '1', ...env },
+    env: { ...serverEnv(), NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);

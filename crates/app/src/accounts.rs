@@ -71,6 +71,27 @@ pub struct CreatedUser {
     pub enrolment_link: String,
 }
 
+/// A new account, waiting for its owner to enrol.
+pub(crate) fn new_enrolling_user(
+    email: &EmailAddress,
+    display_name: String,
+    role: Role,
+    now: i64,
+) -> UserRow {
+    UserRow {
+        id: token::new_id(),
+        email: email.as_str().to_owned(),
+        display_name,
+        role: role.as_str().to_owned(),
+        status: UserStatus::Enrolling.as_str().to_owned(),
+        password_hash: None,
+        password_locked: 0,
+        one_session_only: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 pub(crate) fn parse_display_name(input: &str) -> Result<String, AppError> {
     let name = input.trim();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
@@ -110,18 +131,7 @@ impl App {
             actor.require_step_up()?;
         }
         let now = self.now().as_seconds();
-        let user = UserRow {
-            id: token::new_id(),
-            email: email.as_str().to_owned(),
-            display_name,
-            role: role.as_str().to_owned(),
-            status: UserStatus::Enrolling.as_str().to_owned(),
-            password_hash: None,
-            password_locked: 0,
-            one_session_only: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let user = new_enrolling_user(&email, display_name, role, now);
         self.store().insert_user(&user).await.map_err(|e| match e {
             StoreError::Conflict(_) => {
                 AppError::Conflict("an account with this e-mail address already exists".into())

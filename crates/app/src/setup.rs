@@ -3,7 +3,7 @@
 
 use sealroom_crypto::token;
 use sealroom_domain::{AuditAction, EmailAddress, Role, SessionState};
-use sealroom_store::{LinkPurpose, LinkRow, StoreError, UserRow, UserStatus};
+use sealroom_store::{LinkPurpose, LinkRow, StoreError};
 use serde_json::json;
 
 use crate::sessions::IssuedSession;
@@ -65,18 +65,8 @@ impl App {
             .spend_link(&token::digest(token_secret), LinkPurpose::Setup, now)
             .await?
             .ok_or(AppError::LinkInvalid)?;
-        let user = UserRow {
-            id: token::new_id(),
-            email: email.as_str().to_owned(),
-            display_name,
-            role: Role::Administrator.as_str().to_owned(),
-            status: UserStatus::Enrolling.as_str().to_owned(),
-            password_hash: None,
-            password_locked: 0,
-            one_session_only: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let user =
+            crate::accounts::new_enrolling_user(&email, display_name, Role::Administrator, now);
         self.store().insert_user(&user).await.map_err(|e| match e {
             StoreError::Conflict(_) => AppError::LinkInvalid,
             other => other.into(),

@@ -140,18 +140,8 @@ impl FromRequestParts<AppState> for ApiCaller {
         if !session.is_signed_in() {
             return Err(AppError::Unauthenticated.into());
         }
-        let safe = matches!(parts.method, Method::GET | Method::HEAD);
-        if !safe {
-            let sent = parts
-                .headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !sealroom_crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
-                return Err(ApiError(AppError::InvalidInput(
-                    "missing or wrong X-CSRF-Token header".into(),
-                )));
-            }
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            check_csrf_header(&parts.headers, &session)?;
         }
         let stepped_up = session.stepped_up(state.app.now());
         Ok(ApiCaller {
@@ -224,6 +214,21 @@ fn form_rejection(r: FormRejection) -> Response {
         "invalid_form",
         &format!("The form could not be read: {}", r.body_text()),
     )
+}
+
+/// Check the `X-CSRF-Token` header of a script's request against the session's token.
+pub fn check_csrf_header(headers: &HeaderMap, session: &CurrentSession) -> Result<(), ApiError> {
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if sealroom_crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError(AppError::InvalidInput(
+            "missing or wrong X-CSRF-Token header".into(),
+        )))
+    }
 }
 
 /// Check a form's CSRF token against the session's.

@@ -48,16 +48,7 @@ impl FromRequestParts<AppState> for CeremonySession {
             .cloned()
             .unwrap_or_default();
         let session = state.app.check_session(token, &client).await?;
-        let sent = parts
-            .headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !sealroom_crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
-            return Err(ApiError(AppError::InvalidInput(
-                "missing or wrong X-CSRF-Token header".into(),
-            )));
-        }
+        crate::extract::check_csrf_header(&parts.headers, &session)?;
         Ok(CeremonySession(session))
     }
 }
