@@ -181,6 +181,37 @@ test('staff sign-in journey: set-up, passkey, TOTP, sign-in, replay refused, no 
     assertNoConsoleErrors(admin);
   });
 
+  await step('admin signs in again with password, then the passkey as second factor', async () => {
+    await signOut(admin);
+    await admin.fill('form#signin input[name=email]', ADMIN.email);
+    await admin.fill('form#signin input[name=password]', ADMIN.password);
+    await clickAndWaitFor(admin, 'button#signin-submit', '/signin/second-factor');
+    await clickAndWaitFor(admin, 'button#passkey-second-factor', '/me/security');
+    await assertMySecurity(admin);
+    assertNoConsoleErrors(admin);
+  });
+
+  await step('admin adds an authenticator app after enrolment (fresh sign-in counts as step-up)', async () => {
+    await admin.goto(`${server.baseUrl}/me/totp`);
+    assert.equal(new URL(admin.url()).pathname, '/me/totp');
+    const secret = (await text(admin, 'code#totp-secret')).replace(/\s+/g, '').toUpperCase();
+    secrets.adminTotpSecret = secret;
+    const code = totp(secret, Math.floor(Date.now() / 1000));
+    secrets.totpCodes.push(code);
+    await admin.fill('form#confirm-totp input[name=code]', code);
+    await clickAndWaitFor(admin, 'form#confirm-totp button[type=submit]', '/me/security');
+    assert.match(await text(admin, '#totp-status'), /authenticator app is set up/);
+    assertNoConsoleErrors(admin);
+  });
+
+  await step('admin removes the passkey, keeping the authenticator app', async () => {
+    assert.equal(await admin.locator('ul#passkeys li').count(), 1);
+    await clickAndWaitFor(admin, 'ul#passkeys li form button[type=submit]', '/me/security');
+    assert.equal(await admin.locator('ul#passkeys li').count(), 0, 'the passkey is still listed');
+    assert.match(await text(admin, '#totp-status'), /authenticator app is set up/);
+    assertNoConsoleErrors(admin);
+  });
+
   // ---- Admin creates a clinician ----
 
   const enrolmentLink = await step('admin creates a clinician and gets an enrolment link', async () => {
@@ -325,6 +356,9 @@ test('staff sign-in journey: set-up, passkey, TOTP, sign-in, replay refused, no 
         check(hay, 'password, form-encoded', pw.replaceAll(' ', '+'));
         check(hay, 'password, percent-encoded', encodeURIComponent(pw));
       }
+    }
+    if (secrets.adminTotpSecret) {
+      for (const hay of [raw, clean]) check(hay, 'admin TOTP secret', secrets.adminTotpSecret.replace(/=+$/, ''));
     }
     const s = secrets.totpSecret;
     assert.ok(s, 'the TOTP secret was never read');

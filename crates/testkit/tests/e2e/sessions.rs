@@ -151,6 +151,33 @@ async fn step_up_guards_sensitive_actions_for_five_minutes(b: Backend) {
     )
     .await;
     assert!(location(&r).starts_with("/me/step-up"));
+    // Changing a role is guarded too.
+    let cleo = s
+        .app()
+        .store()
+        .user_by_email("cleo@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = post_form(
+        &admin.client,
+        &s,
+        &format!("/admin/users/{}/role", cleo.id),
+        &[("_csrf", &csrf), ("role", "administrator")],
+    )
+    .await;
+    assert!(
+        location(&r).starts_with("/me/step-up"),
+        "role changed without step-up"
+    );
+    let still = s
+        .app()
+        .store()
+        .user_by_email("cleo@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.role, "clinician");
     // Removing a factor is guarded too.
     let r = post_form(&admin.client, &s, "/me/totp/remove", &[("_csrf", &csrf)]).await;
     assert!(location(&r).starts_with("/me/step-up"));
