@@ -362,26 +362,4 @@ impl App {
         }
         Ok(ended.len())
     }
-
-    /// Require one session at a time for a person.
-    pub async fn set_one_session_only(
-        &self,
-        actor: &Actor,
-        user_id: &str,
-        on: bool,
-    ) -> Result<(), AppError> {
-        authorize(&actor.principal, Action::ChangeRole)?;
-        self.store()
-            .set_one_session_only(user_id, on, self.now().as_seconds())
-            .await?;
-        self.audit(
-            &actor.name(),
-            AuditAction::RoleChanged,
-            &format!("user:{user_id}"),
-            "success",
-            &actor.client,
-            json!({"one_session_only": on}),
-        )
-        .await
-    }
 }

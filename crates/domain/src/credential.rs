@@ -41,11 +41,3 @@ impl SignInMethod {
         .find(|m| m.as_str() == s)
     }
 }
-
-/// A second factor a staff member can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StaffFactor {
-    Totp,
-    Passkey,
-}

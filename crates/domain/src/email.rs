@@ -51,11 +51,6 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The part before `@`, used as a context word when judging passwords.
-    pub fn local_part(&self) -> &str {
-        self.0.split('@').next().unwrap_or_default()
-    }
 }
 
 impl fmt::Display for EmailAddress {
@@ -72,7 +67,6 @@ mod tests {
     fn accepts_and_lowercases() {
         let e = EmailAddress::parse("  Ada.Admin@Example.ORG ").unwrap();
         assert_eq!(e.as_str(), "ada.admin@example.org");
-        assert_eq!(e.local_part(), "ada.admin");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod throttle;
 pub mod time;
 
 pub use audit::AuditAction;
-pub use credential::{SignInMethod, StaffFactor};
+pub use credential::SignInMethod;
 pub use email::{EmailAddress, InvalidEmail};
 pub use password::{NewPassword, PasswordContext, PasswordRejected};
 pub use role::{Role, UnknownRole};

@@ -6,7 +6,7 @@
 //! failures; a success clears the account and pair counters. After a free allowance, each new
 //! failure pushes the next allowed attempt further away, doubling up to a cap.
 
-use crate::time::{Duration, Timestamp};
+use crate::time::Duration;
 
 /// A counter's allowance and growth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +50,6 @@ pub const ADDRESS_QUIET_RESET: Duration = Duration::hours(1);
 /// administrator unlocks it or the person signs in with a passkey. Well below NIST's 100.
 pub const PASSWORD_LOCKOUT_AFTER: u32 = 50;
 
-/// A counter as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FailureCount {
-    pub failures: u32,
-    pub last_failure: Option<Timestamp>,
-}
-
 impl ThrottleRule {
     /// The delay imposed after `failures` consecutive failures.
     pub fn delay_after(&self, failures: u32) -> Duration {
@@ -84,18 +77,6 @@ impl ThrottleRule {
             steps.push((n, d.as_seconds()));
             n += 1;
         }
-    }
-
-    /// When the next attempt may be made.
-    pub fn next_allowed(&self, count: FailureCount) -> Option<Timestamp> {
-        let last = count.last_failure?;
-        let delay = self.delay_after(count.failures);
-        (delay.as_seconds() > 0).then(|| last.plus(delay))
-    }
-
-    /// Whether an attempt at `now` must wait.
-    pub fn must_wait(&self, count: FailureCount, now: Timestamp) -> bool {
-        self.next_allowed(count).is_some_and(|t| now < t)
     }
 }
 
@@ -132,30 +113,12 @@ mod tests {
     }
 
     #[test]
-    fn must_wait_until_the_delay_has_passed() {
-        let t = Timestamp(10_000);
-        let c = FailureCount {
-            failures: 7,
-            last_failure: Some(t),
-        };
-        assert!(ACCOUNT.must_wait(c, t.plus(Duration(3))));
-        assert!(!ACCOUNT.must_wait(c, t.plus(Duration(4))));
-        assert!(!ACCOUNT.must_wait(FailureCount::default(), t));
-    }
-
-    #[test]
     fn reaching_the_lockout_takes_hours_not_seconds() {
+        use crate::time::Timestamp;
         // An attacker who waits exactly as long as allowed between guesses.
         let mut now = Timestamp(0);
-        let mut count = FailureCount::default();
-        while count.failures < PASSWORD_LOCKOUT_AFTER {
-            if let Some(t) = ACCOUNT.next_allowed(count) {
-                now = now.max(t);
-            }
-            count = FailureCount {
-                failures: count.failures + 1,
-                last_failure: Some(now),
-            };
+        for failures in 1..PASSWORD_LOCKOUT_AFTER {
+            now = now.plus(ACCOUNT.delay_after(failures));
         }
         assert!(
             now.as_seconds() > 8 * 3600,

@@ -76,12 +76,6 @@ impl Store {
         Ok(done == 1)
     }
 
-    pub async fn set_session_step_up(&self, id: &str, now: i64) -> Result<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE sessions SET stepped_up_at = $1 WHERE id = $2")
-            .bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
     pub async fn set_session_ceremony(&self, id: &str, ceremony: Option<&[u8]>) -> Result<()> {
         on_pool!(self, pool => sqlx::query("UPDATE sessions SET ceremony = $1 WHERE id = $2")
             .bind(ceremony).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;

@@ -103,12 +103,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_one_session_only(&self, user_id: &str, on: bool, now: i64) -> Result<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE users SET one_session_only = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(on)).bind(now).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
     /// Remove everything a person set up during an unfinished enrolment and end their
     /// enrolling sessions, in one transaction. Only acts on accounts still enrolling.
     pub async fn reset_enrolment(&self, user_id: &str, now: i64) -> Result<()> {
