@@ -5,7 +5,7 @@ use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use sealroom_app::accounts::Actor;
 use sealroom_app::sessions::CurrentSession;
 use sealroom_app::{AppError, Client};
@@ -240,5 +240,63 @@ pub fn check_csrf(session: &CurrentSession, sent: &str) -> Result<(), PageError>
             "the form expired or was not sent from this page; reload the page and try again".into(),
         )
         .into())
+    }
+}
+
+/// A form that carries the session's CSRF token in its `_csrf` field.
+pub trait CsrfField {
+    fn csrf(&self) -> &str;
+}
+
+/// Implement [`CsrfField`] for form structs with a `csrf` field (renamed `_csrf`).
+macro_rules! csrf_forms {
+    ($($form:ty),* $(,)?) => {
+        $(impl $crate::extract::CsrfField for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+pub(crate) use csrf_forms;
+
+/// A form posted by a signed-in person, its CSRF token already checked: a handler taking this
+/// cannot forget the check.
+pub struct SignedInForm<T>(pub CurrentSession, pub T);
+
+/// A form posted in any session state (enrolment, second factor), CSRF token already checked.
+pub struct SessionForm<T>(pub CurrentSession, pub T);
+
+async fn checked_form<T: DeserializeOwned + CsrfField>(
+    req: Request,
+    state: &AppState,
+    signed_in: bool,
+) -> Result<(CurrentSession, T), Response> {
+    let (parts, body) = req.into_parts();
+    let session = session_from(&parts, state)
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
+    if signed_in && !session.is_signed_in() {
+        return Err(PageError::from(AppError::Unauthenticated).into_response());
+    }
+    let PageForm(form) =
+        PageForm::<T>::from_request(Request::from_parts(parts, body), state).await?;
+    check_csrf(&session, form.csrf()).map_err(IntoResponse::into_response)?;
+    Ok((session, form))
+}
+
+impl<T: DeserializeOwned + CsrfField + Send> FromRequest<AppState> for SignedInForm<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (session, form) = checked_form(req, state, true).await?;
+        Ok(SignedInForm(session, form))
+    }
+}
+
+impl<T: DeserializeOwned + CsrfField + Send> FromRequest<AppState> for SessionForm<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (session, form) = checked_form(req, state, false).await?;
+        Ok(SessionForm(session, form))
     }
 }

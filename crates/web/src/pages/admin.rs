@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::layout::{alert, csrf, notice, page, when};
 use super::signin::CsrfOnly;
 use crate::error::PageError;
-use crate::extract::{check_csrf, ClientInfo, PageForm, SignedIn};
+use crate::extract::{ClientInfo, SignedIn, SignedInForm};
 use crate::AppState;
 
 fn actor(s: &AppState, me: &CurrentSession, client: Client) -> Actor {
@@ -147,11 +147,9 @@ async fn problem(
 
 pub async fn create(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<CreateForm>,
+    SignedInForm(me, f): SignedInForm<CreateForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s
         .app
         .create_user(
@@ -178,12 +176,10 @@ pub async fn create(
 
 pub async fn end_sessions(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
     Path(id): Path<String>,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s
         .app
         .end_sessions_of(&actor(&s, &me, client.clone()), &id)
@@ -213,12 +209,10 @@ pub struct RoleForm {
 
 pub async fn change_role(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
     Path(id): Path<String>,
-    PageForm(f): PageForm<RoleForm>,
+    SignedInForm(me, f): SignedInForm<RoleForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s
         .app
         .change_role(&actor(&s, &me, client.clone()), &id, &f.role)
@@ -231,12 +225,10 @@ pub async fn change_role(
 
 pub async fn unlock(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
     Path(id): Path<String>,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     let a = actor(&s, &me, client.clone());
     let email = s
         .app
@@ -254,12 +246,10 @@ pub async fn unlock(
 
 pub async fn reissue_link(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
     Path(id): Path<String>,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s
         .app
         .reissue_enrolment_link(&actor(&s, &me, client.clone()), &id)
@@ -282,3 +272,5 @@ pub async fn reissue_link(
         Err(e) => problem(&s, &me, client, e).await,
     }
 }
+
+crate::extract::csrf_forms!(CreateForm, RoleForm);

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::layout::{alert, csrf, page};
 use super::redirect_with_session;
 use crate::error::PageError;
-use crate::extract::{check_csrf, set_cookie, AnySession, ClientInfo, PageForm, SESSION_COOKIE};
+use crate::extract::{set_cookie, AnySession, ClientInfo, PageForm, SessionForm, SESSION_COOKIE};
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -176,12 +176,10 @@ pub struct PasswordForm {
 
 pub async fn password_submit(
     State(s): State<AppState>,
-    AnySession(me): AnySession,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<PasswordForm>,
+    SessionForm(me, f): SessionForm<PasswordForm>,
 ) -> Result<Response, PageError> {
     enrolling(&me)?;
-    check_csrf(&me, &f.csrf)?;
     match s
         .app
         .set_initial_password(&me, &f.password, &f.password_confirm, &client)
@@ -282,12 +280,10 @@ pub struct CodeForm {
 
 pub async fn totp_submit(
     State(s): State<AppState>,
-    AnySession(me): AnySession,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<CodeForm>,
+    SessionForm(me, f): SessionForm<CodeForm>,
 ) -> Result<Response, PageError> {
     enrolling(&me)?;
-    check_csrf(&me, &f.csrf)?;
     match s.app.confirm_totp(&me, &f.code, &client).await {
         Ok(()) => Ok(Redirect::to("/enrol/recovery-codes").into_response()),
         Err(AppError::InvalidInput(msg)) => {
@@ -341,3 +337,5 @@ pub async fn recovery_codes(
     )
         .into_response())
 }
+
+crate::extract::csrf_forms!(PasswordForm, CodeForm);

@@ -13,7 +13,7 @@ use super::layout::{alert, csrf, notice, page, when};
 use super::redirect_with_session;
 use super::signin::CsrfOnly;
 use crate::error::PageError;
-use crate::extract::{check_csrf, ClientInfo, PageForm, SignedIn};
+use crate::extract::{ClientInfo, SignedIn, SignedInForm};
 use crate::AppState;
 
 #[derive(Deserialize, Default)]
@@ -232,11 +232,9 @@ pub struct StepUpForm {
 
 pub async fn step_up_submit(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<StepUpForm>,
+    SignedInForm(me, f): SignedInForm<StepUpForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     let back = local_path(f.return_to.as_deref());
     match s
         .app
@@ -311,11 +309,9 @@ pub struct PasswordChange {
 
 pub async fn change_password(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<PasswordChange>,
+    SignedInForm(me, f): SignedInForm<PasswordChange>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s
         .app
         .change_password(
@@ -349,11 +345,9 @@ pub async fn totp_form(
 
 pub async fn totp_submit(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<CodeForm>,
+    SignedInForm(me, f): SignedInForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s.app.confirm_totp(&me, &f.code, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?changed=totp").into_response()),
         Err(AppError::InvalidInput(msg)) => {
@@ -378,11 +372,9 @@ pub async fn totp_submit(
 
 pub async fn remove_totp(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s.app.remove_totp(&me, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?changed=totp").into_response()),
         Err(e) => problem(&s, &me, e, "/me/security").await,
@@ -391,12 +383,10 @@ pub async fn remove_totp(
 
 pub async fn remove_passkey(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
     Path(id): Path<String>,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s.app.remove_passkey(&me, &id, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?changed=passkey").into_response()),
         Err(e) => problem(&s, &me, e, "/me/security").await,
@@ -405,11 +395,9 @@ pub async fn remove_passkey(
 
 pub async fn regenerate_recovery_codes(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s.app.regenerate_recovery_codes(&me, &client).await {
         Ok(codes) => Ok(page(
             "Save your recovery codes",
@@ -423,12 +411,10 @@ pub async fn regenerate_recovery_codes(
 
 pub async fn end_session(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
     Path(id): Path<String>,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     match s.app.end_my_session(&me, &id, &client).await {
         Ok(()) => Ok(Redirect::to("/me/security?ended=1").into_response()),
         Err(e) => problem(&s, &me, e, "/me/security").await,
@@ -437,14 +423,14 @@ pub async fn end_session(
 
 pub async fn end_other_sessions(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     let n = s.app.end_my_other_sessions(&me, &client).await?;
     Ok(Redirect::to(&format!("/me/security?ended={n}")).into_response())
 }
+
+crate::extract::csrf_forms!(StepUpForm, PasswordChange);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,8 @@ use super::layout::{alert, csrf, notice, page};
 use super::redirect_with_session;
 use crate::error::PageError;
 use crate::extract::{
-    check_csrf, clear_cookie, cookie, AnySession, ClientInfo, PageForm, SignedIn, SESSION_COOKIE,
+    clear_cookie, cookie, AnySession, ClientInfo, PageForm, SessionForm, SignedInForm,
+    SESSION_COOKIE,
 };
 use crate::AppState;
 
@@ -203,12 +204,10 @@ async fn second_factor_failed(
 
 pub async fn totp_submit(
     State(s): State<AppState>,
-    AnySession(me): AnySession,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<super::enrol::CodeForm>,
+    SessionForm(me, f): SessionForm<super::enrol::CodeForm>,
 ) -> Result<Response, PageError> {
     awaiting(&me)?;
-    check_csrf(&me, &f.csrf)?;
     match s.app.sign_in_with_totp(&me, &f.code, &client).await {
         Ok(token) => Ok(redirect_with_session("/me/security", &token)),
         Err(e) => second_factor_failed(&s, &me, e).await,
@@ -224,12 +223,10 @@ pub struct RecoveryForm {
 
 pub async fn recovery_submit(
     State(s): State<AppState>,
-    AnySession(me): AnySession,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<RecoveryForm>,
+    SessionForm(me, f): SessionForm<RecoveryForm>,
 ) -> Result<Response, PageError> {
     awaiting(&me)?;
-    check_csrf(&me, &f.csrf)?;
     match s
         .app
         .sign_in_with_recovery_code(&me, &f.recovery_code, &client)
@@ -248,11 +245,9 @@ pub struct CsrfOnly {
 
 pub async fn sign_out(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    PageForm(f): PageForm<CsrfOnly>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    check_csrf(&me, &f.csrf)?;
     s.app.sign_out(&me, &client).await?;
     Ok((
         [(SET_COOKIE, clear_cookie(SESSION_COOKIE))],
@@ -260,3 +255,5 @@ pub async fn sign_out(
     )
         .into_response())
 }
+
+crate::extract::csrf_forms!(RecoveryForm, CsrfOnly);
