@@ -41,6 +41,15 @@ impl App {
         Ok(())
     }
 
+    /// Append several events in one transaction (a list of patients read at once).
+    pub(crate) async fn audit_batch(&self, events: &[NewAuditEvent]) -> Result<(), AppError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.store().append_audit_batch(events, link).await?;
+        Ok(())
+    }
+
     /// Check every record against its predecessor and its own hash, and the chain head
     /// against the last record; name the first record that does not fit.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport, AppError> {

@@ -6,14 +6,19 @@
 //! the web layer turns requests into calls here, and responses from what comes back.
 //! Time comes from the [`clock::Clock`] held by [`App`], so tests move time instead of sleeping.
 
+pub mod access_policy;
 pub mod accounts;
 pub mod audit;
 pub mod clock;
 pub mod enrolment;
 pub mod error;
 pub mod factors;
+pub mod grants;
+pub mod organization;
 pub mod passkeys;
 pub mod passwords;
+pub mod patient_access;
+pub mod patients;
 pub mod policy;
 pub mod sessions;
 pub mod setup;
@@ -55,6 +60,28 @@ pub struct Settings {
     pub one_session_per_account: bool,
     pub setup_link_validity: Duration,
     pub enrolment_link_validity: Duration,
+    pub access: AccessSettings,
+}
+
+/// Settings of need-to-know access.
+#[derive(Debug, Clone)]
+pub struct AccessSettings {
+    /// How long a department keeps read access after a patient is transferred or discharged.
+    pub previous_care_window: Duration,
+    /// How long a break-glass opening lasts.
+    pub break_glass_duration: Duration,
+    /// Roles beyond the built-in ones (validated by the configuration).
+    pub custom_roles: Vec<String>,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            previous_care_window: Duration::hours(24 * 30),
+            break_glass_duration: Duration::hours(4),
+            custom_roles: Vec::new(),
+        }
+    }
 }
 
 impl Settings {
@@ -80,6 +107,9 @@ struct Inner {
     secrets: SecretBox,
     passkeys: passkeys::PasskeyCeremonies,
     sessions: sessions::SessionCache,
+    policy: Arc<access_policy::PolicyEngine>,
+    /// Key for blind indexes (exact lookup of sealed identifiers), derived from the master key.
+    blind_index: hmac::Hmac<sha2::Sha256>,
 }
 
 impl App {
@@ -93,6 +123,13 @@ impl App {
         let passwords =
             passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
         let passkeys = passkeys::PasskeyCeremonies::new(&settings, master_key)?;
+        let policy = access_policy::PolicyEngine::default_policy()
+            .map_err(|e| AppError::Config(format!("the access policy is not valid: {e}")))?;
+        let blind_index = {
+            use hmac::Mac;
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&crypto_blind_index_key(master_key))
+                .map_err(|e| AppError::Config(e.to_string()))?
+        };
         Ok(App {
             inner: Arc::new(Inner {
                 store,
@@ -102,6 +139,8 @@ impl App {
                 secrets,
                 passkeys,
                 sessions: sessions::SessionCache::default(),
+                policy: Arc::new(policy),
+                blind_index,
             }),
         })
     }
@@ -134,6 +173,23 @@ impl App {
         &self.inner.sessions
     }
 
+    /// The validated access policy in force.
+    pub fn policy_engine(&self) -> &access_policy::PolicyEngine {
+        &self.inner.policy
+    }
+
+    /// A keyed blind index of `value` under `purpose` (HMAC-SHA-256, hex): equal inputs give
+    /// equal indexes, but without the master key the index reveals nothing and cannot be
+    /// brute-forced from the small space of national numbers or birth dates.
+    pub(crate) fn blind_index(&self, purpose: &str, value: &str) -> String {
+        use hmac::Mac;
+        let mut mac = self.inner.blind_index.clone();
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// Build a link under the public URL.
     pub fn link(&self, path_and_query: &str) -> String {
         let base = self
@@ -144,4 +200,16 @@ impl App {
             .trim_end_matches('/');
         format!("{base}{path_and_query}")
     }
+}
+
+/// Derive the blind-index key from the master key (HMAC with a fixed label), so the master key
+/// itself is never used for two purposes.
+fn crypto_blind_index_key(master_key: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut out = [0u8; 32];
+    if let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master_key) {
+        mac.update(b"sealroom blind index key v1");
+        out.copy_from_slice(&mac.finalize().into_bytes());
+    }
+    out
 }

@@ -1,6 +1,7 @@
-//! The policy decision point for account administration: every use case asks here, and
-//! anything not listed is denied. (Access to patient data gets its own policy engine in a
-//! later issue; it will be called from the same place.)
+//! The policy decision point for administration (accounts, departments, assignments, security
+//! review): every use case asks here, and anything not listed is denied. Access to patient
+//! data is decided by the Cedar policies in [`crate::access_policy`], through
+//! [`crate::patient_access`].
 
 use sealroom_domain::Role;
 
@@ -25,13 +26,25 @@ pub enum Principal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ListUsers,
-    CreateUser { role: Role },
+    CreateUser {
+        role: Role,
+    },
     ChangeRole,
     UnlockAccount,
     EndAnyonesSessions,
     ManageApiTokens,
     ReadAudit,
     ReadOwnAccount,
+    /// Create departments, assign staff, end assignments.
+    ManageOrganization,
+    /// See departments and assignments.
+    ReadOrganization,
+    /// Review break-glass openings and security alerts.
+    ReviewSecurity,
+    /// Use patient data at all (the Cedar policy then decides what). Only staff.
+    UsePatientData {
+        write: bool,
+    },
 }
 
 impl Action {
@@ -46,36 +59,51 @@ impl Action {
             Action::ManageApiTokens => "tokens:write",
             Action::ReadAudit => "audit:read",
             Action::ReadOwnAccount => "me:read",
+            Action::ManageOrganization => "organization:write",
+            Action::ReadOrganization => "organization:read",
+            Action::ReviewSecurity => "security:review",
+            Action::UsePatientData { write: false } => "patients:read",
+            Action::UsePatientData { write: true } => "patients:write",
         }
     }
 }
 
 /// Every scope an API token may carry.
-pub const SCOPES: [&str; 5] = [
+pub const SCOPES: [&str; 10] = [
     "me:read",
     "users:read",
     "users:write",
     "tokens:write",
     "audit:read",
+    "organization:read",
+    "organization:write",
+    "security:review",
+    "patients:read",
+    "patients:write",
 ];
 
 /// Decide. Deny unless a rule below allows.
 pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
     let allowed = match who {
-        Principal::Operator => true,
+        // The operator's command line administers; it never reads patient data.
+        Principal::Operator => !matches!(action, Action::UsePatientData { .. }),
         Principal::Staff { role, scopes, .. } => {
             let scope_ok = scopes
                 .as_ref()
                 .is_none_or(|s| s.iter().any(|x| x == action.scope()));
             let role_ok = match action {
-                Action::ReadOwnAccount => true,
+                Action::ReadOwnAccount
+                | Action::ReadOrganization
+                | Action::UsePatientData { .. } => true,
                 Action::ReadAudit => matches!(role, Role::Administrator | Role::SecurityOfficer),
+                Action::ReviewSecurity => *role == Role::SecurityOfficer,
                 Action::ListUsers
                 | Action::CreateUser { .. }
                 | Action::ChangeRole
                 | Action::UnlockAccount
                 | Action::EndAnyonesSessions
-                | Action::ManageApiTokens => role.is_administrator(),
+                | Action::ManageApiTokens
+                | Action::ManageOrganization => role.is_administrator(),
             };
             scope_ok && role_ok
         }
@@ -86,6 +114,10 @@ pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
                 matches!(action, Action::CreateUser { role } if role.is_privileged());
             !creates_admin
                 && action != Action::ReadOwnAccount
+                && !matches!(
+                    action,
+                    Action::UsePatientData { .. } | Action::ReviewSecurity
+                )
                 && scopes.iter().any(|x| x == action.scope())
         }
     };

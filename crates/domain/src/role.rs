@@ -95,6 +95,53 @@ impl fmt::Display for Role {
     }
 }
 
+/// Check the name of a custom role from configuration: lowercase letters, digits and
+/// underscores, 2 to 40 characters, starting with a letter, and not a built-in role's name.
+pub fn check_custom_role(name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let starts = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    if !(2..=40).contains(&name.len()) || !ok_chars || !starts {
+        return Err(format!(
+            "'{}' is not a valid role name: use 2 to 40 lowercase letters, digits and underscores, starting with a letter",
+            name.chars().take(40).collect::<String>()
+        ));
+    }
+    if Role::ALL.iter().any(|r| r.as_str() == name) {
+        return Err(format!(
+            "'{name}' is a built-in role; custom roles need other names"
+        ));
+    }
+    Ok(())
+}
+
+/// The role of a staff assignment in a department: a built-in role or a custom role the
+/// configuration declares. What a role may do is decided by policy, not here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct AssignmentRole(String);
+
+impl AssignmentRole {
+    /// Parse against the built-in roles and the configured custom ones.
+    pub fn parse(name: &str, custom: &[String]) -> Result<AssignmentRole, UnknownRole> {
+        let name = name.trim();
+        if Role::ALL.iter().any(|r| r.as_str() == name) || custom.iter().any(|c| c == name) {
+            Ok(AssignmentRole(name.to_owned()))
+        } else {
+            Err(UnknownRole(name.chars().take(40).collect()))
+        }
+    }
+
+    pub fn builtin(role: Role) -> AssignmentRole {
+        AssignmentRole(role.as_str().to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

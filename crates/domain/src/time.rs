@@ -38,8 +38,35 @@ impl Timestamp {
     pub const fn minus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_sub(d.0))
     }
+    /// The UTC calendar date, `YYYY-MM-DD` (proleptic Gregorian; H. Hinnant's civil_from_days).
+    pub fn date(self) -> String {
+        let z = self.0.div_euclid(86_400) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
     /// How long from `earlier` to `self` (negative if `earlier` is later).
     pub const fn since(self, earlier: Timestamp) -> Duration {
         Duration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_timestamps() {
+        assert_eq!(Timestamp(0).date(), "1970-01-01");
+        assert_eq!(Timestamp(951_782_400).date(), "2000-02-29");
+        assert_eq!(Timestamp(1_800_000_000).date(), "2027-01-15");
+        assert_eq!(Timestamp(-86_400).date(), "1969-12-31");
     }
 }

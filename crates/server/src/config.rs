@@ -37,6 +37,10 @@ const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("links", &["setup_link_minutes", "enrolment_link_hours"]),
+    (
+        "access",
+        &["previous_care_days", "break_glass_hours", "custom_roles"],
+    ),
     ("logging", &["level", "format"]),
 ];
 
@@ -125,6 +129,14 @@ pub struct LoggingSection {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
+pub struct AccessSection {
+    pub previous_care_days: Option<i64>,
+    pub break_glass_hours: Option<i64>,
+    pub custom_roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
 struct FileConfig {
     server: ServerSection,
     tls: TlsSection,
@@ -135,6 +147,7 @@ struct FileConfig {
     passwords: PasswordsSection,
     sessions: SessionsSection,
     links: LinksSection,
+    access: AccessSection,
     logging: LoggingSection,
 }
 
@@ -173,6 +186,12 @@ pub struct Config {
     pub one_session_per_account: bool,
     pub setup_link_minutes: i64,
     pub enrolment_link_hours: i64,
+    /// How long a department keeps read access after a patient leaves it.
+    pub previous_care_days: i64,
+    /// How long a break-glass opening lasts.
+    pub break_glass_hours: i64,
+    /// Roles beyond the built-in ones; the policy grants them nothing until it names them.
+    pub custom_roles: Vec<String>,
     pub log_level: String,
     pub log_json: bool,
     pub dev: bool,
@@ -540,6 +559,26 @@ fn resolve(
         ));
     }
 
+    let previous_care_days = raw.access.previous_care_days.unwrap_or(30);
+    if !(0..=3650).contains(&previous_care_days) {
+        problems.push(problem(
+            "access.previous_care_days",
+            "must be between 0 and 3650",
+        ));
+    }
+    let break_glass_hours = raw.access.break_glass_hours.unwrap_or(4);
+    if !(1..=72).contains(&break_glass_hours) {
+        problems.push(problem(
+            "access.break_glass_hours",
+            "must be between 1 and 72",
+        ));
+    }
+    for r in &raw.access.custom_roles {
+        if let Err(e) = sealroom_domain::role::check_custom_role(r) {
+            problems.push(problem("access.custom_roles", e));
+        }
+    }
+
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         problems.push(problem(
@@ -583,6 +622,9 @@ fn resolve(
         one_session_per_account: s.one_session_per_account.unwrap_or(false),
         setup_link_minutes: setup_minutes,
         enrolment_link_hours: enrol_hours,
+        previous_care_days,
+        break_glass_hours,
+        custom_roles: raw.access.custom_roles,
         log_level,
         log_json,
         dev,

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use sealroom_app::{App, Clock, Settings};
+use sealroom_app::{AccessSettings, App, Clock, Settings};
 use sealroom_crypto::password_hash::HashCost;
 use sealroom_domain::{Duration, SessionLimits};
 use sealroom_store::Store;
@@ -64,6 +64,11 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
         one_session_per_account: config.one_session_per_account,
         setup_link_validity: Duration::minutes(config.setup_link_minutes),
         enrolment_link_validity: Duration::hours(config.enrolment_link_hours),
+        access: AccessSettings {
+            previous_care_window: Duration::hours(24 * config.previous_care_days),
+            break_glass_duration: Duration::hours(config.break_glass_hours),
+            custom_roles: config.custom_roles.clone(),
+        },
     }
 }
 

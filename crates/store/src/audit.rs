@@ -89,6 +89,60 @@ impl Store {
         Ok(row)
     }
 
+    /// Append several events in one transaction, chained in order.
+    pub async fn append_audit_batch(
+        &self,
+        events: &[NewAuditEvent],
+        link: impl Fn(&str, &AuditRow) -> String,
+    ) -> Result<()> {
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let (last_seq, mut prev_hash): (i64, String) = sqlx::query_as(
+                "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+                .bind(count).fetch_one(&mut *tx).await?;
+            for (seq, event) in (last_seq - count + 1..).zip(events.iter()) {
+                let mut row = AuditRow {
+                    seq,
+                    at: event.at,
+                    actor: event.actor.clone(),
+                    action: event.action.clone(),
+                    subject: event.subject.clone(),
+                    outcome: event.outcome.clone(),
+                    client_address: event.client_address.clone(),
+                    details: event.details.clone(),
+                    prev_hash: prev_hash.clone(),
+                    hash: String::new(),
+                };
+                row.hash = link(&row.prev_hash, &row);
+                sqlx::query(
+                    "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, client_address, details, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(row.seq).bind(row.at).bind(&row.actor).bind(&row.action).bind(&row.subject)
+                    .bind(&row.outcome).bind(&row.client_address).bind(&row.details)
+                    .bind(&row.prev_hash).bind(&row.hash)
+                    .execute(&mut *tx).await?;
+                prev_hash = row.hash;
+            }
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Events about one subject (a patient's access history), oldest first, after `after_seq`.
+    pub async fn audit_of_subject(
+        &self,
+        subject: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT seq, at, actor, action, subject, outcome, client_address, details, prev_hash, hash \
+             FROM audit_events WHERE subject = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+            .bind(subject).bind(after_seq).bind(limit).fetch_all(pool).await)?)
+    }
+
     /// Records with `seq > after`, in order, at most `limit` (for verification in pages).
     pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(on_pool!(self, pool => sqlx::query_as(

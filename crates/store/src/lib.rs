@@ -12,8 +12,11 @@
 
 mod audit;
 mod credentials;
+mod grants;
 mod links;
 mod migrate;
+mod organization;
+mod patients;
 mod sessions;
 mod throttle;
 mod tokens;
@@ -21,8 +24,11 @@ mod users;
 
 pub use audit::{AuditRow, NewAuditEvent};
 pub use credentials::{PasskeyRow, TotpRow};
+pub use grants::{AlertRow, BreakGlassRow, GrantRow};
 pub use links::{LinkPurpose, LinkRow};
 pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};
+pub use organization::{AssignmentRow, DepartmentRow};
+pub use patients::{CurrentPatientRow, EpisodeRow, PatientRow, RecordRow, TestRow};
 pub use sessions::SessionRow;
 pub use throttle::{DelaySchedule, FailureRow};
 pub use tokens::ApiTokenRow;

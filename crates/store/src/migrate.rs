@@ -4,19 +4,31 @@
 
 use crate::{on_pool, Backend, Result, Store, StoreError};
 
-const SQLITE: &[(i64, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_staff_sign_in.sql"),
-)];
-const POSTGRES: &[(i64, &str)] = &[(
-    1,
-    include_str!("../migrations/postgres/0001_staff_sign_in.sql"),
-)];
+const SQLITE: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_staff_sign_in.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_need_to_know.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/postgres/0001_staff_sign_in.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_need_to_know.sql"),
+    ),
+];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 1;
+pub const LATEST_SQLITE: i64 = 2;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 1;
+pub const LATEST_POSTGRES: i64 = 2;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -20,6 +20,7 @@ macro_rules! both_backends {
     };
 }
 
+mod access;
 mod api;
 mod audit;
 mod http_basics;

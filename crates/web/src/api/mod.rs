@@ -7,10 +7,13 @@
 
 mod audit;
 mod me;
+mod organization;
+mod patients;
+mod security;
 mod tokens;
 mod users;
 
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -29,6 +32,52 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/tokens", get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/audit/verification", get(audit::verify))
+        .route(
+            "/v1/departments",
+            get(organization::list_departments).post(organization::create_department),
+        )
+        .route(
+            "/v1/users/{id}/assignments",
+            get(organization::list_assignments).post(organization::assign),
+        )
+        .route("/v1/users/{id}/offboarding", post(organization::offboard))
+        .route("/v1/assignments/{id}", delete(organization::end))
+        .route(
+            "/v1/assignments/{id}/confirmation",
+            post(organization::confirm),
+        )
+        .route("/v1/patients", post(patients::register))
+        .route("/v1/patients/.search", post(patients::search))
+        .route("/v1/patients/mine", get(patients::mine))
+        .route("/v1/patients/{id}", get(patients::show))
+        .route("/v1/patients/{id}/admission", post(patients::admit))
+        .route("/v1/patients/{id}/transfer", post(patients::transfer))
+        .route("/v1/patients/{id}/discharge", post(patients::discharge))
+        .route("/v1/patients/{id}/tests", post(patients::order_test))
+        .route(
+            "/v1/patients/{id}/records",
+            get(patients::records).post(patients::add_record),
+        )
+        .route(
+            "/v1/patients/{id}/grants",
+            get(patients::grants).post(patients::create_grant),
+        )
+        .route(
+            "/v1/patients/{id}/access-history",
+            get(patients::access_history),
+        )
+        .route("/v1/grants", get(patients::my_grants))
+        .route("/v1/grants/{id}", delete(patients::revoke_grant))
+        .route(
+            "/v1/break-glass",
+            get(security::reviews).post(security::open),
+        )
+        .route("/v1/break-glass/{id}/review", post(security::review))
+        .route("/v1/alerts", get(security::alerts))
+        .route(
+            "/v1/alerts/{id}/acknowledgement",
+            post(security::acknowledge),
+        )
 }
 
 /// An error answer.
@@ -54,9 +103,17 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Sealroom API", description = "Staff accounts, sessions, API tokens and audit of a Sealroom server."),
-    paths(me::me, me::sessions, me::end_session, users::list, users::create, users::end_sessions, tokens::list, tokens::revoke, audit::verify),
-    components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification)),
+    info(title = "Sealroom API", description = "Staff accounts, sessions, API tokens, departments and assignments, patients with need-to-know access, grants, break-glass, and audit of a Sealroom server."),
+    paths(me::me, me::sessions, me::end_session, users::list, users::create, users::end_sessions, tokens::list, tokens::revoke, audit::verify,
+        organization::list_departments, organization::create_department, organization::list_assignments, organization::assign,
+        organization::confirm, organization::end, organization::offboard,
+        patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
+        patients::order_test, patients::records, patients::add_record, patients::grants, patients::create_grant, patients::my_grants,
+        patients::revoke_grant, patients::access_history,
+        security::open, security::reviews, security::review, security::alerts, security::acknowledge),
+    components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
+        organization::NewDepartment, organization::NewAssignmentBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
+        patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

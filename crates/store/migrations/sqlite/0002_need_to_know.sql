@@ -1,0 +1,123 @@
+-- Departments, staff assignments, patients, care episodes, tests, records, grants,
+-- break-glass openings and alerts: the facts every access decision is made from.
+-- Personal data is sealed by the server (XChaCha20-Poly1305 under the master key, bound to the
+-- row id); exact lookups go through keyed blind indexes (HMAC-SHA-256), never plaintext.
+CREATE TABLE departments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE assignments (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    department_id TEXT NOT NULL REFERENCES departments(id),
+    role TEXT NOT NULL,
+    valid_from INTEGER NOT NULL,
+    valid_until INTEGER,
+    temporary INTEGER NOT NULL,
+    confirmed INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    CHECK (temporary = 0 OR valid_until IS NOT NULL),
+    CHECK (valid_until IS NULL OR valid_until > valid_from)
+);
+CREATE INDEX assignments_user ON assignments(user_id);
+CREATE INDEX assignments_department ON assignments(department_id);
+
+CREATE TABLE patients (
+    id TEXT PRIMARY KEY,
+    mrn TEXT NOT NULL UNIQUE,
+    demographics_sealed BLOB NOT NULL,
+    name_birth_index TEXT NOT NULL,
+    national_id_sealed BLOB,
+    national_id_index TEXT UNIQUE,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX patients_name_birth ON patients(name_birth_index);
+
+CREATE TABLE care_episodes (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    department_id TEXT NOT NULL REFERENCES departments(id),
+    admitted_at INTEGER NOT NULL,
+    admitted_by TEXT NOT NULL,
+    ended_at INTEGER,
+    end_reason TEXT,
+    ended_by TEXT
+);
+CREATE INDEX care_episodes_patient ON care_episodes(patient_id);
+CREATE INDEX care_episodes_department_open ON care_episodes(department_id, ended_at);
+-- A patient is in at most one department at a time.
+CREATE UNIQUE INDEX care_episodes_one_open ON care_episodes(patient_id) WHERE ended_at IS NULL;
+
+CREATE TABLE tests (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    laboratory_department_id TEXT NOT NULL REFERENCES departments(id),
+    ordered_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    closed_at INTEGER
+);
+CREATE INDEX tests_patient ON tests(patient_id);
+
+CREATE TABLE patient_records (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    category TEXT NOT NULL,
+    author_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body_sealed BLOB NOT NULL
+);
+CREATE INDEX patient_records_patient ON patient_records(patient_id, category);
+
+CREATE TABLE access_grants (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    grantee_user_id TEXT REFERENCES users(id),
+    grantee_department_id TEXT REFERENCES departments(id),
+    categories TEXT NOT NULL,
+    actions TEXT NOT NULL,
+    purpose_sealed BLOB NOT NULL,
+    valid_from INTEGER NOT NULL,
+    valid_until INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    revoked_by TEXT,
+    CHECK ((grantee_user_id IS NULL) <> (grantee_department_id IS NULL))
+);
+CREATE INDEX access_grants_patient ON access_grants(patient_id);
+CREATE INDEX access_grants_user ON access_grants(grantee_user_id);
+CREATE INDEX access_grants_creator ON access_grants(created_by);
+
+CREATE TABLE break_glass (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    reason_sealed BLOB NOT NULL,
+    opened_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    review_state TEXT NOT NULL,
+    reviewed_by TEXT,
+    reviewed_at INTEGER,
+    review_comment_sealed BLOB
+);
+CREATE INDEX break_glass_patient_user ON break_glass(patient_id, user_id);
+CREATE INDEX break_glass_review ON break_glass(review_state, opened_at);
+
+-- In-application alerts for the security officer. Identifiers only.
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    acknowledged_at INTEGER,
+    acknowledged_by TEXT
+);
+CREATE INDEX alerts_open ON alerts(acknowledged_at, created_at);
+
+-- A patient's access history is read by subject.
+CREATE INDEX audit_events_subject ON audit_events(subject, seq);
