@@ -9,6 +9,7 @@
 pub mod access_policy;
 pub mod accounts;
 pub mod audit;
+pub mod audit_export;
 pub mod clock;
 pub mod enrolment;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod passwords;
 pub mod patient_access;
 pub mod patients;
 pub mod policy;
+pub mod policy_versions;
 pub mod sessions;
 pub mod setup;
 pub mod sign_in;
@@ -107,7 +109,7 @@ struct Inner {
     secrets: SecretBox,
     passkeys: passkeys::PasskeyCeremonies,
     sessions: sessions::SessionCache,
-    policy: Arc<access_policy::PolicyEngine>,
+    policy: policy_versions::PolicyHolder,
     /// Key for blind indexes (exact lookup of sealed identifiers), derived from the master key.
     blind_index: hmac::Hmac<sha2::Sha256>,
 }
@@ -139,7 +141,7 @@ impl App {
                 secrets,
                 passkeys,
                 sessions: sessions::SessionCache::default(),
-                policy: Arc::new(policy),
+                policy: policy_versions::PolicyHolder::new(policy),
                 blind_index,
             }),
         })
@@ -174,7 +176,11 @@ impl App {
     }
 
     /// The validated access policy in force.
-    pub fn policy_engine(&self) -> &access_policy::PolicyEngine {
+    pub fn policy_engine(&self) -> Arc<access_policy::PolicyEngine> {
+        self.inner.policy.engine()
+    }
+
+    pub(crate) fn policy_holder(&self) -> &policy_versions::PolicyHolder {
         &self.inner.policy
     }
 

@@ -171,6 +171,7 @@ impl App {
         categories: &[DataCategory],
         action: AccessAction,
     ) -> Result<AccessOutcome, AppError> {
+        self.refresh_access_policy().await?;
         let facts = self.access_facts(user_id, patient_id).await?;
         let now = self.now();
         let caps = capacities(&facts, now, self.settings().access.previous_care_window);

@@ -50,6 +50,10 @@ pub enum AuditAction {
     BreakGlassReviewRead,
     AlertAcknowledged,
     AccessHistoryRead,
+    PolicyProposed,
+    PolicyApproved,
+    PolicyRejected,
+    AuditExported,
 }
 
 impl AuditAction {
@@ -101,6 +105,10 @@ impl AuditAction {
             AuditAction::BreakGlassReviewRead => "break_glass.review_read",
             AuditAction::AlertAcknowledged => "alert.acknowledged",
             AuditAction::AccessHistoryRead => "access_history.read",
+            AuditAction::PolicyProposed => "policy.proposed",
+            AuditAction::PolicyApproved => "policy.approved",
+            AuditAction::PolicyRejected => "policy.rejected",
+            AuditAction::AuditExported => "audit.exported",
         }
     }
 }

@@ -115,7 +115,11 @@ pub async fn open_app(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let url = public_url(config, bound).unwrap_or_else(|_| {
         url::Url::parse("https://localhost").unwrap_or_else(|_| unreachable_url())
     });
-    App::new(store, clock, settings(config, url), &key).map_err(|e| anyhow!("{e}"))
+    let app = App::new(store, clock, settings(config, url), &key).map_err(|e| anyhow!("{e}"))?;
+    app.load_access_policy()
+        .await
+        .map_err(|e| anyhow!("cannot load the access policy: {e}"))?;
+    Ok(app)
 }
 
 #[allow(clippy::expect_used)]
@@ -133,6 +137,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let public_url = public_url(config, local_addr)?;
     let app = App::new(store, clock, settings(config, public_url.clone()), &key)
         .map_err(|e| anyhow!("{e}"))?;
+    app.load_access_policy()
+        .await
+        .map_err(|e| anyhow!("cannot load the access policy: {e}"))?;
     let setup_link = app
         .issue_setup_link_if_empty()
         .await

@@ -121,3 +121,18 @@ CREATE INDEX alerts_open ON alerts(acknowledged_at, created_at);
 
 -- A patient's access history is read by subject.
 CREATE INDEX audit_events_subject ON audit_events(subject, seq);
+
+-- Versions of the access policy. A proposed version becomes active only when a second person
+-- approves it; the previous active version is then superseded. Nothing is deleted.
+CREATE TABLE policy_versions (
+    version INTEGER PRIMARY KEY,
+    policy_text TEXT NOT NULL,
+    state TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    proposed_by TEXT NOT NULL,
+    proposed_at INTEGER NOT NULL,
+    decided_by TEXT,
+    decided_at INTEGER
+);
+-- At most one active version.
+CREATE UNIQUE INDEX policy_versions_one_active ON policy_versions(state) WHERE state = 'active';

@@ -18,10 +18,13 @@ both_backends!(
     break_glass_is_limited_alerted_and_reviewed,
     leavers_and_temporary_staff_lose_access_on_time,
     every_patient_endpoint_denies_by_default_and_audits_what_it_grants,
+    policy_changes_need_a_second_person_and_keep_every_version,
+    the_audit_log_exports_as_json_lines_and_fhir_audit_events,
 );
 
 const ALL_SCOPES: &[&str] = &[
     "me:read",
+    "audit:read",
     "organization:read",
     "organization:write",
     "patients:read",
@@ -1128,4 +1131,293 @@ async fn every_patient_endpoint_denies_by_default_and_audits_what_it_grants(b: B
     )
     .await;
     assert_eq!(st, 201);
+}
+
+async fn policy_changes_need_a_second_person_and_keep_every_version(b: Backend) {
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![(
+                "SEALROOM_ACCESS__CUSTOM_ROLES".into(),
+                "[\"dietitian\"]".into(),
+            )],
+        },
+    )
+    .await;
+    let h = hospital(&s).await;
+    let p = register(&s, &h.reception, "Kowalski", "Jan", "1966-06-06").await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{id}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{id}/records"),
+        json!({"category": "results", "text": "Albumin 31 g/L"}),
+    )
+    .await;
+    let dietitian = person(&s, "diet@example.org", "nurse").await;
+    assign(&s, &h.admin, &dietitian, &h.im, "dietitian").await;
+    let records = format!("/api/v1/patients/{id}/records?category=results");
+    assert_eq!(get(&s, &dietitian, &records).await.0, 404);
+
+    let (_, versions) = get(&s, &h.officer, "/api/v1/policies").await;
+    assert_eq!(versions.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            versions[0]["version"].as_i64(),
+            versions[0]["state"].as_str()
+        ),
+        (Some(1), Some("active"))
+    );
+    let current = versions[0]["policy_text"].as_str().unwrap().to_owned();
+
+    // A proposal that does not fit the schema is refused with the validator's reason.
+    let (st, e) = post(&s, &h.admin, "/api/v1/policies", json!({"policy_text": format!("{current}\n@id(\"x\") permit (principal, action, resource) when {{ context.department == \"im\" }};"), "summary": "typo"})).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("schema"), "{e}");
+    let addition = "\n@id(\"dietitian-current-care-results\")\npermit (principal, action == Sealroom::Action::\"read\", resource)\nwhen { context.role == \"dietitian\" && context.relation == \"current_care\" && context.category == \"results\" };\n";
+    let (st, prop) = post(&s, &h.admin, "/api/v1/policies", json!({"policy_text": format!("{current}{addition}"), "summary": "Dietitians read results of their ward's patients"})).await;
+    assert_eq!(st, 201, "{prop}");
+    assert_eq!(
+        (prop["version"].as_i64(), prop["state"].as_str()),
+        (Some(2), Some("proposed"))
+    );
+    assert_eq!(
+        get(&s, &dietitian, &records).await.0,
+        404,
+        "a proposal changes nothing"
+    );
+    for who in [&h.im_doctor, &h.reception] {
+        assert_eq!(
+            post(
+                &s,
+                who,
+                "/api/v1/policies",
+                json!({"policy_text": current, "summary": "x"})
+            )
+            .await
+            .0,
+            403
+        );
+        assert_eq!(
+            post(&s, who, "/api/v1/policies/2/approval", json!({}))
+                .await
+                .0,
+            403
+        );
+    }
+    let (st, e) = post(&s, &h.admin, "/api/v1/policies/2/approval", json!({})).await;
+    assert_eq!(st, 409, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("second person"));
+    let (st, v) = post(&s, &h.officer, "/api/v1/policies/2/approval", json!({})).await;
+    assert_eq!(
+        (st, v["state"].as_str()),
+        (StatusCode::OK, Some("active")),
+        "{v}"
+    );
+    let (st, r) = get(&s, &dietitian, &records).await;
+    assert_eq!(
+        (st, r["records"][0]["text"].as_str()),
+        (StatusCode::OK, Some("Albumin 31 g/L"))
+    );
+    let events = patient_events(&s, &id).await;
+    assert!(events
+        .iter()
+        .any(|e| e.0 == format!("user:{}", dietitian.id)
+            && e.3["reasons"][0]["policy"] == "dietitian-current-care-results"));
+    let (_, versions) = get(&s, &h.officer, "/api/v1/policies").await;
+    let states: Vec<_> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![(2, "active".to_owned()), (1, "superseded".to_owned())]
+    );
+    assert_eq!(
+        post(&s, &h.officer, "/api/v1/policies/2/approval", json!({}))
+            .await
+            .0,
+        409
+    );
+    // A rejected proposal never takes effect.
+    let (_, p3) = post(
+        &s,
+        &h.admin,
+        "/api/v1/policies",
+        json!({"policy_text": current, "summary": "Revert"}),
+    )
+    .await;
+    assert_eq!(
+        post(
+            &s,
+            &h.officer,
+            &format!("/api/v1/policies/{}/rejection", p3["version"]),
+            json!({})
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(get(&s, &dietitian, &records).await.0, 200);
+    // The version in force survives a restart of the application (it is read from the database).
+    let reopened = sealroom_server::serve::open_app(&s.config, s.clock.clone())
+        .await
+        .unwrap();
+    assert!(
+        reopened.policy_engine().len() > PolicyEngineLen::default_len(),
+        "version 2 has one more policy"
+    );
+    let actions: Vec<String> = s
+        .app()
+        .store()
+        .recent_audit(200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for a in ["policy.proposed", "policy.approved", "policy.rejected"] {
+        assert!(actions.iter().any(|x| x == a), "{a}");
+    }
+}
+
+struct PolicyEngineLen;
+impl PolicyEngineLen {
+    fn default_len() -> usize {
+        sealroom_app::access_policy::PolicyEngine::default_policy()
+            .unwrap()
+            .len()
+    }
+}
+
+async fn the_audit_log_exports_as_json_lines_and_fhir_audit_events(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let p = register(&s, &h.reception, "Nowak", "Eva", "1975-04-04").await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{id}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    get(&s, &h.im_doctor, &format!("/api/v1/patients/{id}")).await;
+
+    assert_eq!(get(&s, &h.im_doctor, "/api/v1/audit/events").await.0, 403);
+    let r = s
+        .client
+        .get(s.url("/api/v1/audit/events?limit=10000"))
+        .bearer_auth(&h.officer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let text = r.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 20);
+    for pair in lines.windows(2) {
+        assert_eq!(
+            pair[1]["seq"].as_i64().unwrap(),
+            pair[0]["seq"].as_i64().unwrap() + 1
+        );
+        assert_eq!(
+            pair[1]["prev_hash"], pair[0]["hash"],
+            "the export carries the chain"
+        );
+    }
+    let read = lines
+        .iter()
+        .find(|l| l["action"] == "patient.read" && l["subject"] == format!("patient:{id}"))
+        .unwrap();
+    assert_eq!(read["details"]["purpose"], "TREAT");
+    assert!(read["time"].as_str().unwrap().ends_with('Z'));
+    assert!(!text.contains("Nowak") && !text.contains("1975-04-04"));
+    // Paging.
+    let (_, page) = call(
+        &s,
+        &h.officer,
+        Method::GET,
+        "/api/v1/audit/events?after=5&limit=3",
+        None,
+    )
+    .await;
+    let page = page
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(page, vec![6, 7, 8]);
+    assert_eq!(
+        get(&s, &h.officer, "/api/v1/audit/events?limit=0").await.0,
+        400
+    );
+    assert_eq!(
+        get(&s, &h.officer, "/api/v1/audit/events?format=xml")
+            .await
+            .0,
+        400
+    );
+
+    let r = s
+        .client
+        .get(s.url("/api/v1/audit/events?format=fhir&limit=10000"))
+        .bearer_auth(&h.officer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/fhir+json");
+    let bundle: Value = r.json().await.unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    let events: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    assert!(events.iter().all(|e| e["resourceType"] == "AuditEvent"
+        && e["recorded"].is_string()
+        && e["agent"].is_array()));
+    let read = events
+        .iter()
+        .find(|e| {
+            e["subtype"][0]["code"] == "patient.read"
+                && e["entity"][0]["what"]["identifier"]["value"] == id.as_str()
+        })
+        .unwrap();
+    assert_eq!(read["type"]["code"], "110110");
+    assert_eq!(read["action"], "R");
+    assert_eq!(read["outcome"], "0");
+    assert_eq!(read["purposeOfEvent"][0]["coding"][0]["code"], "TREAT");
+    assert_eq!(
+        read["agent"][0]["policy"][0],
+        "urn:sealroom:policy:clinician-current-care"
+    );
+    assert_eq!(
+        read["agent"][0]["who"]["identifier"]["value"],
+        format!("user:{}", h.im_doctor.id)
+    );
 }

@@ -38,7 +38,9 @@ async fn every_documented_endpoint_refuses_anonymous_callers(b: Backend) {
     assert!(paths.len() >= 7, "{paths:?}");
     let mut checked = 0;
     for (path, item) in paths {
-        let concrete = path.replace("{id}", "0123456789abcdef0123456789abcdef");
+        let concrete = path
+            .replace("{id}", "0123456789abcdef0123456789abcdef")
+            .replace("{version}", "1");
         for method in item.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = s

@@ -9,6 +9,7 @@ mod audit;
 mod me;
 mod organization;
 mod patients;
+mod policies;
 mod security;
 mod tokens;
 mod users;
@@ -32,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/tokens", get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/audit/verification", get(audit::verify))
+        .route("/v1/audit/events", get(audit::export))
+        .route("/v1/policies", get(policies::list).post(policies::propose))
+        .route("/v1/policies/{version}/approval", post(policies::approve))
+        .route("/v1/policies/{version}/rejection", post(policies::reject))
         .route(
             "/v1/departments",
             get(organization::list_departments).post(organization::create_department),
@@ -104,7 +109,8 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sealroom API", description = "Staff accounts, sessions, API tokens, departments and assignments, patients with need-to-know access, grants, break-glass, and audit of a Sealroom server."),
-    paths(me::me, me::sessions, me::end_session, users::list, users::create, users::end_sessions, tokens::list, tokens::revoke, audit::verify,
+    paths(me::me, me::sessions, me::end_session, users::list, users::create, users::end_sessions, tokens::list, tokens::revoke, audit::verify, audit::export,
+        policies::list, policies::propose, policies::approve, policies::reject,
         organization::list_departments, organization::create_department, organization::list_assignments, organization::assign,
         organization::confirm, organization::end, organization::offboard,
         patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
@@ -113,7 +119,7 @@ impl Modify for BearerAuth {
         security::open, security::reviews, security::review, security::alerts, security::acknowledge),
     components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
         organization::NewDepartment, organization::NewAssignmentBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
-        patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody)),
+        patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
