@@ -7,6 +7,7 @@
 //! Time comes from the [`clock::Clock`] held by [`App`], so tests move time instead of sleeping.
 
 pub mod access_policy;
+pub mod access_reviews;
 pub mod accounts;
 pub mod audit;
 pub mod audit_export;

@@ -54,6 +54,8 @@ pub enum AuditAction {
     PolicyApproved,
     PolicyRejected,
     AuditExported,
+    AccessReviewStarted,
+    AccessAttested,
 }
 
 impl AuditAction {
@@ -109,6 +111,8 @@ impl AuditAction {
             AuditAction::PolicyApproved => "policy.approved",
             AuditAction::PolicyRejected => "policy.rejected",
             AuditAction::AuditExported => "audit.exported",
+            AuditAction::AccessReviewStarted => "access_review.started",
+            AuditAction::AccessAttested => "access_review.attested",
         }
     }
 }

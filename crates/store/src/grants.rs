@@ -85,6 +85,14 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)?)
     }
 
+    /// Grants made to a department, newest first.
+    pub async fn grants_to_department(&self, department_id: &str) -> Result<Vec<GrantRow>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM access_grants WHERE grantee_department_id = $1 ORDER BY created_at DESC, id"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(department_id).fetch_all(pool).await)?)
+    }
+
     /// Revoke one grant. Returns whether it was still in force.
     pub async fn revoke_grant(&self, id: &str, at: i64, by: &str) -> Result<bool> {
         let n = on_pool!(self, pool => sqlx::query(

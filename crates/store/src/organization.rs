@@ -97,7 +97,7 @@ impl Store {
     /// End an assignment at `at` (if it would run longer). Returns whether it changed.
     pub async fn end_assignment(&self, id: &str, at: i64) -> Result<bool> {
         let n = on_pool!(self, pool => sqlx::query(
-            "UPDATE assignments SET valid_until = CASE WHEN valid_from >= $2 THEN valid_from + 1 ELSE $2 END \
+            "UPDATE assignments SET valid_until = CASE WHEN valid_from > $2 THEN valid_from ELSE $2 END \
              WHERE id = $1 AND (valid_until IS NULL OR valid_until > $2)")
             .bind(id).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(n > 0)
@@ -106,7 +106,7 @@ impl Store {
     /// End every assignment of a person at `at`. Returns how many ended.
     pub async fn end_assignments_of(&self, user_id: &str, at: i64) -> Result<u64> {
         Ok(on_pool!(self, pool => sqlx::query(
-            "UPDATE assignments SET valid_until = CASE WHEN valid_from >= $2 THEN valid_from + 1 ELSE $2 END \
+            "UPDATE assignments SET valid_until = CASE WHEN valid_from > $2 THEN valid_from ELSE $2 END \
              WHERE user_id = $1 AND (valid_until IS NULL OR valid_until > $2)")
             .bind(user_id).bind(at).execute(pool).await.map(|r| r.rows_affected()))?)
     }

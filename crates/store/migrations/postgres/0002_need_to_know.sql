@@ -21,7 +21,7 @@ CREATE TABLE assignments (
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     CHECK (temporary = 0 OR valid_until IS NOT NULL),
-    CHECK (valid_until IS NULL OR valid_until > valid_from)
+    CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 CREATE INDEX assignments_user ON assignments(user_id);
 CREATE INDEX assignments_department ON assignments(department_id);
@@ -136,3 +136,25 @@ CREATE TABLE policy_versions (
 );
 -- At most one active version.
 CREATE UNIQUE INDEX policy_versions_one_active ON policy_versions(state) WHERE state = 'active';
+
+-- Periodic attestation of a department's assignments by its manager.
+CREATE TABLE access_reviews (
+    id TEXT PRIMARY KEY,
+    department_id TEXT NOT NULL REFERENCES departments(id),
+    started_by TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    due_at BIGINT NOT NULL,
+    completed_at BIGINT
+);
+CREATE INDEX access_reviews_department ON access_reviews(department_id, started_at);
+
+CREATE TABLE access_review_items (
+    review_id TEXT NOT NULL REFERENCES access_reviews(id),
+    assignment_id TEXT NOT NULL REFERENCES assignments(id),
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    decision TEXT,
+    decided_by TEXT,
+    decided_at BIGINT,
+    PRIMARY KEY (review_id, assignment_id)
+);

@@ -20,6 +20,7 @@ both_backends!(
     every_patient_endpoint_denies_by_default_and_audits_what_it_grants,
     policy_changes_need_a_second_person_and_keep_every_version,
     the_audit_log_exports_as_json_lines_and_fhir_audit_events,
+    managers_review_who_can_reach_their_patients,
 );
 
 const ALL_SCOPES: &[&str] = &[
@@ -1420,4 +1421,131 @@ async fn the_audit_log_exports_as_json_lines_and_fhir_audit_events(b: Backend) {
         read["agent"][0]["who"]["identifier"]["value"],
         format!("user:{}", h.im_doctor.id)
     );
+}
+
+async fn managers_review_who_can_reach_their_patients(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    for (family, birth) in [("Alpha", "1950-01-01"), ("Beta", "1960-01-01")] {
+        let p = register(&s, &h.reception, family, "", birth).await;
+        post(
+            &s,
+            &h.reception,
+            &format!("/api/v1/patients/{}/admission", p["id"].as_str().unwrap()),
+            json!({"department_id": h.im}),
+        )
+        .await;
+    }
+    let report_path = format!("/api/v1/departments/{}/access-report", h.im);
+    assert_eq!(
+        get(&s, &h.cardio_doctor, &report_path).await.0,
+        403,
+        "another department's clinician"
+    );
+    assert_eq!(
+        get(&s, &h.im_nurse, &report_path).await.0,
+        403,
+        "a nurse is not the manager"
+    );
+    let (st, report) = get(&s, &h.im_doctor, &report_path).await;
+    assert_eq!(st, 200, "{report}");
+    let members = report["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{report}");
+    let nurse = members
+        .iter()
+        .find(|m| m["user_id"] == h.im_nurse.id.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            nurse["role"].as_str(),
+            nurse["current_care_patients"].as_i64()
+        ),
+        (Some("nurse"), Some(2))
+    );
+
+    let (st, review) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/departments/{}/access-reviews", h.im),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 201, "{review}");
+    let rid = review["id"].as_str().unwrap().to_owned();
+    let items = review["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let mine = items
+        .iter()
+        .find(|i| i["user_id"] == h.im_doctor.id.as_str())
+        .unwrap()["assignment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nurses = items
+        .iter()
+        .find(|i| i["user_id"] == h.im_nurse.id.as_str())
+        .unwrap()["assignment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (st, _) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/access-reviews/{rid}/items/{mine}"),
+        json!({"keep": true}),
+    )
+    .await;
+    assert_eq!(st, 409, "nobody attests their own access");
+    let (st, _) = post(
+        &s,
+        &h.im_nurse,
+        &format!("/api/v1/access-reviews/{rid}/items/{nurses}"),
+        json!({"keep": true}),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (_, mine_before) = get(&s, &h.im_nurse, "/api/v1/patients/mine").await;
+    assert_eq!(mine_before.as_array().unwrap().len(), 2);
+    let (st, r) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/access-reviews/{rid}/items/{nurses}"),
+        json!({"keep": false}),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    let (_, mine_after) = get(&s, &h.im_nurse, "/api/v1/patients/mine").await;
+    assert_eq!(mine_after, json!([]), "removal ends the assignment at once");
+    assert_eq!(
+        post(
+            &s,
+            &h.im_doctor,
+            &format!("/api/v1/access-reviews/{rid}/items/{nurses}"),
+            json!({"keep": true})
+        )
+        .await
+        .0,
+        409
+    );
+    assert_eq!(r["completed_at"], Value::Null);
+    let (st, r) = post(
+        &s,
+        &h.admin,
+        &format!("/api/v1/access-reviews/{rid}/items/{mine}"),
+        json!({"keep": true}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(r["completed_at"].is_i64(), "{r}");
+    let actions: Vec<(String, String)> = s
+        .app()
+        .store()
+        .recent_audit(50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.outcome))
+        .collect();
+    assert!(actions.contains(&("access_review.attested".into(), "removed".into())));
+    assert!(actions.contains(&("access_review.attested".into(), "confirmed".into())));
 }

@@ -40,7 +40,8 @@ async fn every_documented_endpoint_refuses_anonymous_callers(b: Backend) {
     for (path, item) in paths {
         let concrete = path
             .replace("{id}", "0123456789abcdef0123456789abcdef")
-            .replace("{version}", "1");
+            .replace("{version}", "1")
+            .replace("{assignment_id}", "0123456789abcdef0123456789abcdef");
         for method in item.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = s

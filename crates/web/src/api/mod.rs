@@ -46,6 +46,19 @@ pub fn routes() -> Router<AppState> {
             get(organization::list_assignments).post(organization::assign),
         )
         .route("/v1/users/{id}/offboarding", post(organization::offboard))
+        .route(
+            "/v1/departments/{id}/access-report",
+            get(organization::access_report),
+        )
+        .route(
+            "/v1/departments/{id}/access-reviews",
+            post(organization::start_review),
+        )
+        .route("/v1/access-reviews/{id}", get(organization::review))
+        .route(
+            "/v1/access-reviews/{id}/items/{assignment_id}",
+            post(organization::attest),
+        )
         .route("/v1/assignments/{id}", delete(organization::end))
         .route(
             "/v1/assignments/{id}/confirmation",
@@ -113,12 +126,13 @@ impl Modify for BearerAuth {
         policies::list, policies::propose, policies::approve, policies::reject,
         organization::list_departments, organization::create_department, organization::list_assignments, organization::assign,
         organization::confirm, organization::end, organization::offboard,
+        organization::access_report, organization::start_review, organization::review, organization::attest,
         patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
         patients::order_test, patients::records, patients::add_record, patients::grants, patients::create_grant, patients::my_grants,
         patients::revoke_grant, patients::access_history,
         security::open, security::reviews, security::review, security::alerts, security::acknowledge),
     components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
-        organization::NewDepartment, organization::NewAssignmentBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
+        organization::NewDepartment, organization::NewAssignmentBody, organization::AttestationBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
         patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))

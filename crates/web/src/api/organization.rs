@@ -137,3 +137,63 @@ pub async fn offboard(
     s.app.offboard_staff(&caller.actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationBody {
+    /// true: the person keeps the assignment; false: it ends now.
+    pub keep: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/departments/{id}/access-report", tag = "organization",
+    params(("id" = String, Path, description = "Department id")),
+    responses((status = 200, description = "Who can reach which patients of the department, and why"), (status = 403, body = crate::api::ErrorBody)))]
+pub async fn access_report(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<sealroom_app::access_reviews::AccessReport>, ApiError> {
+    Ok(Json(
+        s.app.department_access_report(&caller.actor, &id).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/departments/{id}/access-reviews", tag = "organization",
+    params(("id" = String, Path, description = "Department id")),
+    responses((status = 201, description = "A review with one item per assignment in force"), (status = 403, body = crate::api::ErrorBody)))]
+pub async fn start_review(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = s.app.start_access_review(&caller.actor, &id).await?;
+    Ok((StatusCode::CREATED, Json(r)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/access-reviews/{id}", tag = "organization",
+    params(("id" = String, Path, description = "Review id")),
+    responses((status = 200, description = "The review and its items"), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn review(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<sealroom_app::access_reviews::AccessReview>, ApiError> {
+    Ok(Json(s.app.access_review(&caller.actor, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/access-reviews/{id}/items/{assignment_id}", tag = "organization", request_body = AttestationBody,
+    params(("id" = String, Path, description = "Review id"), ("assignment_id" = String, Path, description = "Assignment id")),
+    responses((status = 200, description = "The review after the decision"), (status = 403, body = crate::api::ErrorBody),
+        (status = 409, body = crate::api::ErrorBody, description = "Already decided, or one's own assignment")))]
+pub async fn attest(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path((id, assignment_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<AttestationBody>,
+) -> Result<Json<sealroom_app::access_reviews::AccessReview>, ApiError> {
+    Ok(Json(
+        s.app
+            .attest_assignment(&caller.actor, &id, &assignment_id, body.keep)
+            .await?,
+    ))
+}
