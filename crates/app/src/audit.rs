@@ -2,7 +2,7 @@
 
 use sealroom_crypto::audit_chain;
 use sealroom_domain::AuditAction;
-use sealroom_store::{AuditRow, NewAuditEvent};
+use sealroom_store::NewAuditEvent;
 use serde_json::Value;
 
 use crate::{App, AppError, Client};
@@ -37,8 +37,10 @@ impl App {
             client_address: client.address.clone(),
             details: details.to_string(),
         };
-        self.store().append_audit(&event, link).await?;
-        Ok(())
+        self.audit_writer()
+            .append(vec![event])
+            .await
+            .map_err(AppError::Internal)
     }
 
     /// Append several events in one transaction (a list of patients read at once).
@@ -46,8 +48,10 @@ impl App {
         if events.is_empty() {
             return Ok(());
         }
-        self.store().append_audit_batch(events, link).await?;
-        Ok(())
+        self.audit_writer()
+            .append(events.to_vec())
+            .await
+            .map_err(AppError::Internal)
     }
 
     /// Check every record against its predecessor and its own hash, and the chain head
@@ -99,8 +103,4 @@ impl App {
     }
 }
 
-fn link(prev: &str, row: &AuditRow) -> String {
-    let fields = row.hashed_fields();
-    let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-    audit_chain::link(prev, &refs)
-}
+use crate::audit_writer::link;

@@ -11,6 +11,7 @@ pub mod access_reviews;
 pub mod accounts;
 pub mod audit;
 pub mod audit_export;
+mod audit_writer;
 pub mod clock;
 pub mod enrolment;
 pub mod error;
@@ -111,6 +112,7 @@ struct Inner {
     passkeys: passkeys::PasskeyCeremonies,
     sessions: sessions::SessionCache,
     policy: policy_versions::PolicyHolder,
+    audit: audit_writer::AuditWriter,
     /// Key for blind indexes (exact lookup of sealed identifiers), derived from the master key.
     blind_index: hmac::Hmac<sha2::Sha256>,
 }
@@ -126,6 +128,7 @@ impl App {
         let passwords =
             passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
         let passkeys = passkeys::PasskeyCeremonies::new(&settings, master_key)?;
+        let audit = audit_writer::AuditWriter::start(store.clone());
         let policy = access_policy::PolicyEngine::default_policy()
             .map_err(|e| AppError::Config(format!("the access policy is not valid: {e}")))?;
         let blind_index = {
@@ -143,6 +146,7 @@ impl App {
                 passkeys,
                 sessions: sessions::SessionCache::default(),
                 policy: policy_versions::PolicyHolder::new(policy),
+                audit,
                 blind_index,
             }),
         })
@@ -179,6 +183,10 @@ impl App {
     /// The validated access policy in force.
     pub fn policy_engine(&self) -> Arc<access_policy::PolicyEngine> {
         self.inner.policy.engine()
+    }
+
+    pub(crate) fn audit_writer(&self) -> &audit_writer::AuditWriter {
+        &self.inner.audit
     }
 
     pub(crate) fn policy_holder(&self) -> &policy_versions::PolicyHolder {
