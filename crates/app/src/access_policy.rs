@@ -130,7 +130,8 @@ impl PolicyEngine {
     }
 
     /// Decide whether `staff` may do `action` on `category` of `patient`, standing in any of
-    /// `capacities` at `now`. The first permitted capacity is the reason.
+    /// `capacities` at `now`. Capacities are tried strongest relation first
+    /// ([`sealroom_domain::Relation::precedence`]); the first one permitted is the reason.
     pub fn decide(
         &self,
         staff: &str,
@@ -149,7 +150,9 @@ impl PolicyEngine {
             AccessAction::Write => &self.write,
         };
         let mut forbidden_by = Vec::new();
-        for capacity in capacities {
+        let mut ordered: Vec<&Capacity> = capacities.iter().collect();
+        ordered.sort_by_key(|c| c.relation.precedence());
+        for capacity in ordered {
             let Some(context) = context_of(capacity, category, now) else {
                 continue;
             };

@@ -190,7 +190,7 @@ impl App {
         Ok(())
     }
 
-    async fn issue_enrolment_link(&self, user_id: &str) -> Result<String, AppError> {
+    pub(crate) async fn issue_enrolment_link(&self, user_id: &str) -> Result<String, AppError> {
         let now = self.now();
         self.store()
             .revoke_links(LinkPurpose::Enrolment, Some(user_id), now.as_seconds())

@@ -103,4 +103,5 @@ impl App {
     }
 }
 
-use crate::audit_writer::link;
+/// The chain hash of a record given its predecessor's hash.
+pub use crate::audit_writer::link;

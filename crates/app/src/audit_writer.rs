@@ -79,7 +79,7 @@ impl AuditWriter {
 }
 
 /// The chain hash of a row given its predecessor's hash.
-pub(crate) fn link(prev: &str, row: &AuditRow) -> String {
+pub fn link(prev: &str, row: &AuditRow) -> String {
     let fields = row.hashed_fields();
     let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
     audit_chain::link(prev, &refs)

@@ -5,7 +5,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use sealroom_crypto::token::new_id;
-use sealroom_domain::{AccessAction, AuditAction, DataCategory, OrganizationPatientId, Timestamp};
+use sealroom_domain::{
+    AccessAction, AuditAction, DataCategory, OrganizationPatientId, Role, Timestamp,
+};
 use sealroom_store::{AlertRow, BreakGlassRow, GrantRow, UserStatus};
 
 use crate::accounts::Actor;
@@ -425,12 +427,41 @@ impl App {
             json!({"break_glass": id, "expires_at": row.expires_at, "purpose": "ETREAT"}),
         )
         .await?;
+        self.mail_break_glass_alert(&user_id, now).await?;
         Ok(BreakGlass {
             id,
             patient_id: patient.id,
             opened_at: row.opened_at,
             expires_at: row.expires_at,
         })
+    }
+
+    /// E-mail every active security officer that emergency access was opened (who and when,
+    /// never the patient or the reason).
+    async fn mail_break_glass_alert(&self, opener_id: &str, at: Timestamp) -> Result<(), AppError> {
+        let users = self.store().list_users().await?;
+        let opener = users
+            .iter()
+            .find(|u| u.id == opener_id)
+            .map(|u| u.display_name.clone())
+            .unwrap_or_else(|| "A staff member".into());
+        let review_link = self.link("/");
+        for officer in users.iter().filter(|u| {
+            u.role == Role::SecurityOfficer.as_str()
+                && UserStatus::parse(&u.status) == Some(UserStatus::Active)
+        }) {
+            self.send_mail_in_background(
+                crate::mail::templates::break_glass_alert(
+                    &officer.email,
+                    &self.settings().organization_name,
+                    &opener,
+                    &at.date_and_minute(),
+                    &review_link,
+                ),
+                "break_glass_alert",
+            );
+        }
+        Ok(())
     }
 
     /// The security officer's review list (pending first when `pending_only`).

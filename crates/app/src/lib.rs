@@ -17,6 +17,7 @@ pub mod enrolment;
 pub mod error;
 pub mod factors;
 pub mod grants;
+pub mod mail;
 pub mod organization;
 pub mod passkeys;
 pub mod passwords;
@@ -24,6 +25,7 @@ pub mod patient_access;
 pub mod patients;
 pub mod policy;
 pub mod policy_versions;
+pub mod scim;
 pub mod sessions;
 pub mod setup;
 pub mod sign_in;
@@ -65,6 +67,10 @@ pub struct Settings {
     pub setup_link_validity: Duration,
     pub enrolment_link_validity: Duration,
     pub access: AccessSettings,
+    /// Where mail goes.
+    pub mail: mail::MailSettings,
+    /// The sender of every message, e.g. `Sealroom <no-reply@hospital.example>`.
+    pub mail_from: String,
 }
 
 /// Settings of need-to-know access.
@@ -115,6 +121,7 @@ struct Inner {
     audit: audit_writer::AuditWriter,
     /// Key for blind indexes (exact lookup of sealed identifiers), derived from the master key.
     blind_index: hmac::Hmac<sha2::Sha256>,
+    mailer: mail::Mailer,
 }
 
 impl App {
@@ -128,6 +135,7 @@ impl App {
         let passwords =
             passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
         let passkeys = passkeys::PasskeyCeremonies::new(&settings, master_key)?;
+        let mailer = mail::Mailer::new(&settings.mail, &settings.mail_from)?;
         let audit = audit_writer::AuditWriter::start(store.clone());
         let policy = access_policy::PolicyEngine::default_policy()
             .map_err(|e| AppError::Config(format!("the access policy is not valid: {e}")))?;
@@ -148,6 +156,7 @@ impl App {
                 policy: policy_versions::PolicyHolder::new(policy),
                 audit,
                 blind_index,
+                mailer,
             }),
         })
     }
@@ -183,6 +192,17 @@ impl App {
     /// The validated access policy in force.
     pub fn policy_engine(&self) -> Arc<access_policy::PolicyEngine> {
         self.inner.policy.engine()
+    }
+
+    /// Send a message without holding up the caller; a failure is logged (by purpose only,
+    /// never content or address) and does not undo what the caller did.
+    pub(crate) fn send_mail_in_background(&self, mail: mail::OutgoingMail, purpose: &'static str) {
+        let mailer = self.inner.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&mail).await {
+                tracing::warn!(purpose, error = %e, "a message could not be sent");
+            }
+        });
     }
 
     pub(crate) fn audit_writer(&self) -> &audit_writer::AuditWriter {

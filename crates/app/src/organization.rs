@@ -347,6 +347,11 @@ impl App {
     /// person, close their break-glass openings and end all their sessions, now.
     pub async fn offboard_staff(&self, actor: &Actor, user_id: &str) -> Result<(), AppError> {
         authorize(&actor.principal, Action::ManageOrganization)?;
+        self.offboard(actor, user_id).await
+    }
+
+    /// The leaver's changes, once the caller is authorized (administration or provisioning).
+    pub(crate) async fn offboard(&self, actor: &Actor, user_id: &str) -> Result<(), AppError> {
         let user = self
             .store()
             .user_by_id(user_id)
@@ -381,6 +386,83 @@ impl App {
             }),
         )
         .await
+    }
+}
+
+impl App {
+    /// Assign someone through provisioning (SCIM), once the caller is authorized: from now,
+    /// open-ended, waiting for the department's confirmation when `needs_confirmation`.
+    pub(crate) async fn provision_assignment(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        department_id: &str,
+        role: &AssignmentRole,
+        needs_confirmation: bool,
+    ) -> Result<(), AppError> {
+        let now = self.now().as_seconds();
+        let row = AssignmentRow {
+            id: new_id(),
+            user_id: user_id.to_owned(),
+            department_id: department_id.to_owned(),
+            role: role.as_str().to_owned(),
+            valid_from: now,
+            valid_until: None,
+            temporary: 0,
+            confirmed: i64::from(!needs_confirmation),
+            created_by: actor.name(),
+            created_at: now,
+        };
+        self.store().insert_assignment(&row).await?;
+        self.audit(
+            &actor.name(),
+            AuditAction::AssignmentCreated,
+            &format!("user:{user_id}"),
+            "success",
+            &actor.client,
+            json!({
+                "assignment": row.id,
+                "department": department_id,
+                "role": row.role,
+                "valid_from": now,
+                "valid_until": null,
+                "temporary": false,
+                "confirmed": !needs_confirmation,
+                "source": "provisioning",
+            }),
+        )
+        .await
+    }
+
+    /// End, now, a person's assignments in `department_id` (with `role`, if given) that are
+    /// in force or waiting; returns how many ended.
+    pub(crate) async fn end_assignments_in(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        department_id: &str,
+        role: Option<&str>,
+    ) -> Result<usize, AppError> {
+        let now = self.now().as_seconds();
+        let mut ended = 0;
+        for a in self.store().assignments_of(user_id).await? {
+            let current = a.valid_until.is_none_or(|u| now < u);
+            if a.department_id == department_id && current && role.is_none_or(|r| a.role == r) {
+                if self.store().end_assignment(&a.id, now).await? {
+                    ended += 1;
+                }
+                self.audit(
+                    &actor.name(),
+                    AuditAction::AssignmentEnded,
+                    &format!("user:{user_id}"),
+                    "success",
+                    &actor.client,
+                    json!({"assignment": a.id, "department": a.department_id, "source": "provisioning"}),
+                )
+                .await?;
+            }
+        }
+        Ok(ended)
     }
 }
 

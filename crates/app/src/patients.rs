@@ -424,6 +424,34 @@ impl App {
         Ok(Registration::Registered(self.identity(&row)?))
     }
 
+    /// A patient row ready to store, sealed and indexed exactly as registration does: for bulk
+    /// import from an existing patient index (and the benchmark's synthetic organization).
+    /// The caller supplies a free MRN; duplicate checks are the importer's business.
+    pub fn prepare_patient_import(
+        &self,
+        mrn: &OrganizationPatientId,
+        demographics: &Demographics,
+        national: Option<&NationalIdentifier>,
+        created_by: &str,
+    ) -> Result<PatientRow, AppError> {
+        let id = new_id();
+        let plain = serde_json::to_vec(demographics).map_err(AppError::internal)?;
+        Ok(PatientRow {
+            demographics_sealed: self.secrets().seal(&plain, &demographics_owner(&id)),
+            name_birth_index: self
+                .name_birth_index(demographics.family_name(), demographics.birth_date()),
+            national_id_sealed: national.map(|n| {
+                self.secrets()
+                    .seal(n.normalized().as_bytes(), &national_owner(&id))
+            }),
+            national_id_index: national.map(|n| self.national_index(n)),
+            id,
+            mrn: mrn.as_str().to_owned(),
+            created_by: created_by.to_owned(),
+            created_at: self.now().as_seconds(),
+        })
+    }
+
     /// Look for patients; only those the person may identify are returned, and each returned
     /// patient is an audited read.
     pub async fn search_patients(

@@ -45,6 +45,8 @@ pub enum Action {
     UsePatientData {
         write: bool,
     },
+    /// Provision staff over SCIM (the HR system or identity provider).
+    Provision,
 }
 
 impl Action {
@@ -64,12 +66,13 @@ impl Action {
             Action::ReviewSecurity => "security:review",
             Action::UsePatientData { write: false } => "patients:read",
             Action::UsePatientData { write: true } => "patients:write",
+            Action::Provision => "scim",
         }
     }
 }
 
 /// Every scope an API token may carry.
-pub const SCOPES: [&str; 10] = [
+pub const SCOPES: [&str; 11] = [
     "me:read",
     "users:read",
     "users:write",
@@ -80,6 +83,7 @@ pub const SCOPES: [&str; 10] = [
     "security:review",
     "patients:read",
     "patients:write",
+    "scim",
 ];
 
 /// Decide. Deny unless a rule below allows.
@@ -103,7 +107,8 @@ pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
                 | Action::UnlockAccount
                 | Action::EndAnyonesSessions
                 | Action::ManageApiTokens
-                | Action::ManageOrganization => role.is_administrator(),
+                | Action::ManageOrganization
+                | Action::Provision => role.is_administrator(),
             };
             scope_ok && role_ok
         }

@@ -133,6 +133,20 @@ impl Relation {
             Relation::BreakGlass => "break_glass",
         }
     }
+
+    /// The order in which capacities are tried: a care relationship before a grant, and
+    /// anything before break-glass, so an access is attributed to the strongest reason the
+    /// person has (break-glass uses are what the security officer reviews).
+    pub const fn precedence(self) -> u8 {
+        match self {
+            Relation::CurrentCare => 0,
+            Relation::PreviousCare => 1,
+            Relation::AssignedTest => 2,
+            Relation::Organization => 3,
+            Relation::Grant => 4,
+            Relation::BreakGlass => 5,
+        }
+    }
 }
 
 /// Where a capacity comes from; named in the audit event as the reason for access.

@@ -52,6 +52,29 @@ impl Timestamp {
         format!("{y:04}-{m:02}-{d:02}")
     }
 
+    /// The UTC date and minute, `YYYY-MM-DD HH:MM`.
+    pub fn date_and_minute(self) -> String {
+        let secs = self.0.rem_euclid(86_400);
+        format!(
+            "{} {:02}:{:02}",
+            self.date(),
+            secs / 3600,
+            (secs % 3600) / 60
+        )
+    }
+
+    /// RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub fn rfc3339(self) -> String {
+        let secs = self.0.rem_euclid(86_400);
+        format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            self.date(),
+            secs / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        )
+    }
+
     /// How long from `earlier` to `self` (negative if `earlier` is later).
     pub const fn since(self, earlier: Timestamp) -> Duration {
         Duration(self.0.saturating_sub(earlier.0))
@@ -68,5 +91,11 @@ mod tests {
         assert_eq!(Timestamp(951_782_400).date(), "2000-02-29");
         assert_eq!(Timestamp(1_800_000_000).date(), "2027-01-15");
         assert_eq!(Timestamp(-86_400).date(), "1969-12-31");
+        assert_eq!(
+            Timestamp(1_800_000_000).date_and_minute(),
+            "2027-01-15 08:00"
+        );
+        assert_eq!(Timestamp(-60).date_and_minute(), "1969-12-31 23:59");
+        assert_eq!(Timestamp(1_800_000_001).rfc3339(), "2027-01-15T08:00:01Z");
     }
 }

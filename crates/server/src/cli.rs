@@ -105,8 +105,10 @@ pub struct TokenCreate {
     /// The token belongs to an integration.
     #[arg(long)]
     pub service: Option<String>,
-    /// Scopes, comma separated: me:read, users:read, users:write, tokens:write, audit:read.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Scopes, comma separated: me:read, users:read, users:write, tokens:write, audit:read,
+    /// organization:read, organization:write, security:review, patients:read, patients:write,
+    /// scim (provisioning by the HR system).
+    #[arg(long, alias = "scope", value_delimiter = ',', required = true)]
     pub scopes: Vec<String>,
     /// Validity in days (1 to 366).
     #[arg(long, default_value_t = 90)]

@@ -41,6 +41,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
         "access",
         &["previous_care_days", "break_glass_hours", "custom_roles"],
     ),
+    ("mail", &["smtp_url", "from", "allow_plaintext"]),
     ("logging", &["level", "format"]),
 ];
 
@@ -137,6 +138,14 @@ pub struct AccessSection {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
+pub struct MailSection {
+    pub smtp_url: Option<String>,
+    pub from: Option<String>,
+    pub allow_plaintext: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
 struct FileConfig {
     server: ServerSection,
     tls: TlsSection,
@@ -148,6 +157,7 @@ struct FileConfig {
     sessions: SessionsSection,
     links: LinksSection,
     access: AccessSection,
+    mail: MailSection,
     logging: LoggingSection,
 }
 
@@ -192,6 +202,10 @@ pub struct Config {
     pub break_glass_hours: i64,
     /// Roles beyond the built-in ones; the policy grants them nothing until it names them.
     pub custom_roles: Vec<String>,
+    /// The SMTP relay (lettre URL); without one, mail goes to `outbox/` in the data directory.
+    pub smtp_url: Option<String>,
+    /// The sender of every message.
+    pub mail_from: String,
     pub log_level: String,
     pub log_json: bool,
     pub dev: bool,
@@ -579,6 +593,49 @@ fn resolve(
         }
     }
 
+    let smtp_url = raw.mail.smtp_url.filter(|u| !u.trim().is_empty());
+    if let Some(u) = &smtp_url {
+        match url::Url::parse(u) {
+            Ok(parsed) if parsed.scheme() == "smtps" => {}
+            Ok(parsed) if parsed.scheme() == "smtp" => {
+                let tls = parsed
+                    .query_pairs()
+                    .any(|(k, v)| k == "tls" && (v == "required" || v == "opportunistic"));
+                let loopback = match parsed.host() {
+                    Some(url::Host::Ipv4(a)) => a.is_loopback(),
+                    Some(url::Host::Ipv6(a)) => a.is_loopback(),
+                    // smtp: is not a "special" URL scheme, so addresses arrive as text.
+                    Some(url::Host::Domain(d)) => {
+                        d == "localhost"
+                            || d.parse::<std::net::IpAddr>()
+                                .is_ok_and(|ip| ip.is_loopback())
+                    }
+                    None => false,
+                };
+                if !tls && !loopback && !raw.mail.allow_plaintext.unwrap_or(false) {
+                    problems.push(problem(
+                        "mail.smtp_url",
+                        "sends without TLS to a host that is not this machine; use smtps://, add ?tls=required, or set mail.allow_plaintext = true",
+                    ));
+                }
+            }
+            _ => problems.push(problem(
+                "mail.smtp_url",
+                "must be an smtp:// or smtps:// URL, e.g. smtps://relay.example.org:465",
+            )),
+        }
+    }
+    let mail_from = raw
+        .mail
+        .from
+        .unwrap_or_else(|| "Sealroom <sealroom@localhost>".into());
+    if !sealroom_app::mail::is_mailbox(&mail_from) {
+        problems.push(problem(
+            "mail.from",
+            "must be a mailbox such as \"Sealroom <no-reply@hospital.example>\"",
+        ));
+    }
+
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         problems.push(problem(
@@ -625,6 +682,8 @@ fn resolve(
         previous_care_days,
         break_glass_hours,
         custom_roles: raw.access.custom_roles,
+        smtp_url,
+        mail_from,
         log_level,
         log_json,
         dev,

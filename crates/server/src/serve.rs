@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
+use sealroom_app::mail::MailSettings;
 use sealroom_app::{AccessSettings, App, Clock, Settings};
 use sealroom_crypto::password_hash::HashCost;
 use sealroom_domain::{Duration, SessionLimits};
@@ -69,6 +70,11 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
             break_glass_duration: Duration::hours(config.break_glass_hours),
             custom_roles: config.custom_roles.clone(),
         },
+        mail: match &config.smtp_url {
+            Some(url) => MailSettings::Smtp(url.clone()),
+            None => MailSettings::Outbox(config.data_dir.join("outbox")),
+        },
+        mail_from: config.mail_from.clone(),
     }
 }
 

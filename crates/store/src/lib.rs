@@ -11,6 +11,7 @@
 //! row contents.
 
 mod audit;
+mod bulk;
 mod credentials;
 mod grants;
 mod links;
@@ -19,12 +20,14 @@ mod organization;
 mod patients;
 mod policies;
 mod reviews;
+mod scim;
 mod sessions;
 mod throttle;
 mod tokens;
 mod users;
 
 pub use audit::{AuditRow, NewAuditEvent};
+pub use bulk::BulkValue;
 pub use credentials::{PasskeyRow, TotpRow};
 pub use grants::{AlertRow, BreakGlassRow, GrantRow};
 pub use links::{LinkPurpose, LinkRow};
@@ -33,6 +36,7 @@ pub use organization::{AssignmentRow, DepartmentRow};
 pub use patients::{CurrentPatientRow, EpisodeRow, PatientRow, RecordRow, TestRow};
 pub use policies::PolicyVersionRow;
 pub use reviews::{AccessReviewRow, ReviewItemRow};
+pub use scim::ScimResourceRow;
 pub use sessions::SessionRow;
 pub use throttle::{DelaySchedule, FailureRow};
 pub use tokens::ApiTokenRow;

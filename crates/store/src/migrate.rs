@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/sqlite/0002_need_to_know.sql"),
     ),
+    (3, include_str!("../migrations/sqlite/0003_scim.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -23,12 +24,13 @@ const POSTGRES: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_need_to_know.sql"),
     ),
+    (3, include_str!("../migrations/postgres/0003_scim.sql")),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 2;
+pub const LATEST_SQLITE: i64 = 3;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 2;
+pub const LATEST_POSTGRES: i64 = 3;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -7,6 +7,10 @@
 //! fail: they are never skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod smtp;
+
+pub use smtp::SmtpSink;
+
 use std::sync::Arc;
 
 use sealroom_app::ManualClock;

@@ -13,6 +13,7 @@ mod extract;
 mod health;
 mod limits;
 mod pages;
+mod scim;
 mod security;
 mod webauthn;
 
@@ -57,6 +58,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .merge(pages::routes())
         .merge(webauthn::routes())
         .nest("/api", api::routes())
+        .nest("/scim/v2", scim::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/assets/app.css", get(pages::assets::css))

@@ -37,12 +37,12 @@ const ALL_SCOPES: &[&str] = &[
 
 /// A staff member with an API token (accounts are activated directly: sign-in is tested
 /// elsewhere; here the subject is what an account may do).
-struct Person {
-    id: String,
-    token: String,
+pub(crate) struct Person {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
-async fn person(s: &TestServer, email: &str, account_role: &str) -> Person {
+pub(crate) async fn person(s: &TestServer, email: &str, account_role: &str) -> Person {
     let created = s
         .app()
         .create_user(&operator(), email, "Test Person", account_role)
@@ -72,7 +72,7 @@ async fn person(s: &TestServer, email: &str, account_role: &str) -> Person {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     s: &TestServer,
     who: &Person,
     method: Method,
@@ -95,15 +95,20 @@ async fn call(
     )
 }
 
-async fn get(s: &TestServer, who: &Person, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(s: &TestServer, who: &Person, path: &str) -> (StatusCode, Value) {
     call(s, who, Method::GET, path, None).await
 }
 
-async fn post(s: &TestServer, who: &Person, path: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(
+    s: &TestServer,
+    who: &Person,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     call(s, who, Method::POST, path, Some(body)).await
 }
 
-async fn department(s: &TestServer, admin: &Person, name: &str, kind: &str) -> String {
+pub(crate) async fn department(s: &TestServer, admin: &Person, name: &str, kind: &str) -> String {
     let (st, d) = post(
         s,
         admin,
@@ -662,7 +667,14 @@ async fn grants_share_selected_categories_until_a_date(b: Backend) {
 }
 
 async fn break_glass_is_limited_alerted_and_reviewed(b: Backend) {
-    let s = TestServer::start(b).await;
+    let sink = sealroom_testkit::SmtpSink::start().await;
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![("SEALROOM_MAIL__SMTP_URL".into(), sink.url())],
+        },
+    )
+    .await;
     let h = hospital(&s).await;
     let p = register(&s, &h.reception, "Smith", "John", "1950-01-01").await;
     let id = p["id"].as_str().unwrap().to_owned();
@@ -748,6 +760,38 @@ async fn break_glass_is_limited_alerted_and_reviewed(b: Backend) {
     assert_eq!(alerts[0]["kind"], "break_glass.opened");
     assert_eq!(alerts[0]["subject"], format!("break_glass:{opening}"));
     assert!(!alerts.to_string().contains("Smith"));
+    // ... and by e-mail, through a real SMTP server: who and when, never the patient, the
+    // identifier or the written reason.
+    let mail = sink
+        .wait_for(|m| m.contains("To: officer@example.org"))
+        .await;
+    assert!(
+        mail.contains("Subject: Saint Example Hospital: emergency access opened"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("opened emergency (break-glass) access"),
+        "{mail}"
+    );
+    for secret in [
+        "Smith",
+        "John",
+        "1950",
+        mrn.as_str(),
+        "Unconscious",
+        "warfarin",
+        id.as_str(),
+    ] {
+        assert!(
+            !mail.contains(secret),
+            "the alert e-mail leaks {secret}: {mail}"
+        );
+    }
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "only security officers are alerted"
+    );
     let (st, _) = get(&s, &h.er_doctor, "/api/v1/alerts").await;
     assert_eq!(st, 403);
     let (st, list) = get(&s, &h.officer, "/api/v1/break-glass?pending=true").await;

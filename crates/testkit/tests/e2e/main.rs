@@ -25,6 +25,7 @@ mod api;
 mod audit;
 mod http_basics;
 mod journeys;
+mod provisioning;
 mod sessions;
 mod signin;
 mod store_conformance;

@@ -1,0 +1,165 @@
+//! Outgoing e-mail: enrolment invitations and security alerts.
+//!
+//! Messages go through a real SMTP relay (lettre) or, when none is configured, into an outbox
+//! directory as `.eml` files (development, or an operator who collects them another way).
+//! What a message may say is fixed by the functions in [`templates`]: none of them takes
+//! patient data, so none can leak it.
+
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::AppError;
+
+/// Where mail goes, resolved from configuration.
+#[derive(Debug, Clone)]
+pub enum MailSettings {
+    /// Each message becomes a file in this directory.
+    Outbox(PathBuf),
+    /// An SMTP relay, as a lettre URL: `smtp://host:25`, `smtp://host:587?tls=required`,
+    /// `smtps://host:465`, with optional `user:password@`.
+    Smtp(String),
+}
+
+/// One message to one person. Plain text only.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Sends mail. Cheap to clone.
+#[derive(Clone)]
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Outbox(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Why a message could not be sent. Says nothing of its content.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("the address is not a valid mailbox")]
+    Address,
+    #[error("the message could not be built: {0}")]
+    Build(String),
+    #[error("the SMTP relay refused or failed: {0}")]
+    Smtp(String),
+    #[error("the outbox could not be written: {0}")]
+    Outbox(String),
+}
+
+/// Whether `s` is a mailbox such as `Name <local@domain>` or `local@domain`.
+pub fn is_mailbox(s: &str) -> bool {
+    s.parse::<Mailbox>().is_ok()
+}
+
+impl Mailer {
+    pub fn new(settings: &MailSettings, from: &str) -> Result<Mailer, AppError> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| AppError::Config(format!("mail.from '{from}' is not a valid mailbox")))?;
+        let transport = match settings {
+            MailSettings::Outbox(dir) => Transport::Outbox(dir.clone()),
+            MailSettings::Smtp(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| AppError::Config(format!("mail.smtp_url is not usable: {e}")))?
+                    .timeout(Some(StdDuration::from_secs(15)))
+                    .build(),
+            ),
+        };
+        Ok(Mailer { from, transport })
+    }
+
+    /// Send one message now.
+    pub async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        let to: Mailbox = mail.to.parse().map_err(|_| MailError::Address)?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Smtp(e.to_string())),
+            Transport::Outbox(dir) => write_to_outbox(dir, &message.formatted()).await,
+        }
+    }
+}
+
+async fn write_to_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<(), MailError> {
+    let err = |e: std::io::Error| MailError::Outbox(e.to_string());
+    tokio::fs::create_dir_all(dir).await.map_err(err)?;
+    let name = format!("{}.eml", sealroom_crypto::token::new_id());
+    let path = dir.join(name);
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&path).await.map_err(err)?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes)
+        .await
+        .map_err(err)?;
+    tokio::io::AsyncWriteExt::flush(&mut file)
+        .await
+        .map_err(err)
+}
+
+/// The only messages Sealroom sends. Each takes exactly what it may say.
+pub mod templates {
+    use super::OutgoingMail;
+
+    /// A new colleague's invitation to enrol (the link is theirs alone and works once).
+    pub fn enrolment_invitation(
+        to: &str,
+        organization: &str,
+        link: &str,
+        valid_hours: i64,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: set up your Sealroom account"),
+            body: format!(
+                "An account has been created for you in {organization}'s Sealroom.\n\n\
+                 Open this link to choose your password and set up a second factor \
+                 (it works once, for {valid_hours} hours):\n\n{link}\n\n\
+                 If you did not expect this message, tell your IT or security team and do \
+                 not open the link.\n"
+            ),
+        }
+    }
+
+    /// The security officer's alert that someone opened emergency access. It names who and
+    /// when, never the patient or the written reason (which may contain clinical detail).
+    pub fn break_glass_alert(
+        to: &str,
+        organization: &str,
+        staff_name: &str,
+        at_utc: &str,
+        review_link: &str,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: emergency access opened"),
+            body: format!(
+                "{staff_name} opened emergency (break-glass) access to a patient record at \
+                 {at_utc} UTC.\n\nReview it in Sealroom, where the reason and the patient \
+                 are shown to you:\n\n{review_link}\n"
+            ),
+        }
+    }
+}
