@@ -45,6 +45,28 @@ kill -INT "$fixture"
 wait "$fixture" 2>/dev/null || true
 m=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n '2p')
 awk -v r="$m" 'BEGIN { c = (1 - r) * 100; printf "median of per-round ratios authenticated/healthz: %.3f; authentication costs %.1f%% of throughput (target < 25%%: %s)\n", r, c, (c < 25 ? "MET" : "NOT MET") }'
+
+echo; echo "## access policy decision, in process"
+$bin/policy_decision
+
+echo; echo "## synthetic organization: 50 departments, 5 000 staff, 1 000 000 patients, 5 000 000 episodes"
+# Generated once per data directory (about 16 minutes on SQLite, 4 on PostgreSQL, on 2 cores),
+# then reused; delete bench/data/ or drop the database to rebuild.
+mkdir -p bench/data
+if [ ! -f bench/data/org-sqlite/.generated ]; then
+  rm -rf bench/data/org-sqlite
+  $bin/org_scale generate --data-dir bench/data/org-sqlite && touch bench/data/org-sqlite/.generated
+fi
+echo "SQLite:"
+$bin/org_scale measure --data-dir bench/data/org-sqlite
+pg=postgres://postgres@127.0.0.1:5432/sealroom_bench_org
+if [ ! -f bench/data/org-pg/.generated ]; then
+  rm -rf bench/data/org-pg
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS sealroom_bench_org" -c "CREATE DATABASE sealroom_bench_org"
+  $bin/org_scale generate --data-dir bench/data/org-pg --db "$pg" && touch bench/data/org-pg/.generated
+fi
+echo "PostgreSQL:"
+$bin/org_scale measure --data-dir bench/data/org-pg --db "$pg"
 }
 
 # A plain pipe (not a process substitution) so the last lines reach the terminal and the file.

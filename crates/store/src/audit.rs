@@ -101,6 +101,7 @@ impl Store {
             let (last_seq, mut prev_hash): (i64, String) = sqlx::query_as(
                 "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
                 .bind(count).fetch_one(&mut *tx).await?;
+            let mut rows = Vec::with_capacity(events.len());
             for (seq, event) in (last_seq - count + 1..).zip(events.iter()) {
                 let mut row = AuditRow {
                     seq,
@@ -115,14 +116,19 @@ impl Store {
                     hash: String::new(),
                 };
                 row.hash = link(&row.prev_hash, &row);
-                sqlx::query(
-                    "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, client_address, details, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                    .bind(row.seq).bind(row.at).bind(&row.actor).bind(&row.action).bind(&row.subject)
-                    .bind(&row.outcome).bind(&row.client_address).bind(&row.details)
-                    .bind(&row.prev_hash).bind(&row.hash)
-                    .execute(&mut *tx).await?;
-                prev_hash = row.hash;
+                prev_hash = row.hash.clone();
+                rows.push(row);
+            }
+            // One multi-row statement per chunk: one round trip to PostgreSQL, not one per event.
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let sql = multi_row_insert(chunk.len());
+                let mut q = sqlx::query(&sql);
+                for row in chunk {
+                    q = q.bind(row.seq).bind(row.at).bind(&row.actor).bind(&row.action).bind(&row.subject)
+                        .bind(&row.outcome).bind(&row.client_address).bind(&row.details)
+                        .bind(&row.prev_hash).bind(&row.hash);
+                }
+                q.execute(&mut *tx).await?;
             }
             sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -165,4 +171,24 @@ impl Store {
             on_pool!(self, pool => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?,
         )
     }
+}
+
+/// Rows per INSERT statement (10 parameters each; far below either backend's limit).
+const INSERT_CHUNK: usize = 200;
+
+fn multi_row_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, client_address, details, prev_hash, hash) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let b = r * 10;
+        let placeholders: Vec<String> = (1..=10).map(|i| format!("${}", b + i)).collect();
+        sql.push('(');
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    sql
 }

@@ -418,7 +418,15 @@ async fn scim_groups_assign_their_members(b: Backend) {
 
 /// A request and the error it must get: method, path, body, token, status, scimType, and a
 /// word the detail must contain.
-type Case<'a> = (Method, &'a str, Option<Value>, &'a str, u16, Option<&'a str>, &'a str);
+type Case<'a> = (
+    Method,
+    &'a str,
+    Option<Value>,
+    &'a str,
+    u16,
+    Option<&'a str>,
+    &'a str,
+);
 
 async fn scim_refuses_bad_requests_with_scim_errors(b: Backend) {
     let s = TestServer::start(b).await;
