@@ -65,6 +65,8 @@ pub struct BreakGlass {
 pub struct BreakGlassReview {
     pub id: String,
     pub user_id: String,
+    /// The display name of the person who opened it.
+    pub user_name: String,
     pub patient_id: String,
     pub mrn: String,
     pub reason: String,
@@ -445,7 +447,7 @@ impl App {
             .find(|u| u.id == opener_id)
             .map(|u| u.display_name.clone())
             .unwrap_or_else(|| "A staff member".into());
-        let review_link = self.link("/");
+        let review_link = self.link("/security/review");
         for officer in users.iter().filter(|u| {
             u.role == Role::SecurityOfficer.as_str()
                 && UserStatus::parse(&u.status) == Some(UserStatus::Active)
@@ -475,6 +477,13 @@ impl App {
             .store()
             .break_glass_for_review(pending_only.then_some("pending"), 500)
             .await?;
+        let names: std::collections::HashMap<String, String> = self
+            .store()
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.display_name))
+            .collect();
         let mut out = Vec::new();
         for b in rows {
             let mrn = self
@@ -496,6 +505,10 @@ impl App {
                     Some(c) => Some(self.open_text(c, &format!("break_glass_review:{}", b.id))?),
                     None => None,
                 },
+                user_name: names
+                    .get(&b.user_id)
+                    .cloned()
+                    .unwrap_or_else(|| "A staff member".into()),
                 id: b.id,
                 user_id: b.user_id,
                 patient_id: b.patient_id,

@@ -143,6 +143,23 @@ pub mod templates {
         }
     }
 
+    /// A manager's request to confirm a colleague's new assignment (a mover).
+    pub fn assignment_to_confirm(
+        to: &str,
+        organization: &str,
+        staff_name: &str,
+        link: &str,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: an assignment waits for your confirmation"),
+            body: format!(
+                "{staff_name} has moved to a department you manage. Their access there starts \
+                 only when you confirm the new assignment in Sealroom:\n\n{link}\n"
+            ),
+        }
+    }
+
     /// The security officer's alert that someone opened emergency access. It names who and
     /// when, never the patient or the written reason (which may contain clinical detail).
     pub fn break_glass_alert(

@@ -312,6 +312,8 @@ impl App {
             Principal::Staff { user_id, .. } if *user_id == a.user_id => false,
             Principal::Staff { user_id, .. } => {
                 authorize(&actor.principal, Action::ManageOrganization).is_ok()
+                    || self.provisioned_manager_of(&a.user_id).await?.as_deref()
+                        == Some(user_id.as_str())
                     || self.store().assignments_of(user_id).await?.iter().any(|m| {
                         m.department_id == a.department_id
                             && m.role == "clinician"

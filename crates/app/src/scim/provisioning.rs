@@ -19,7 +19,7 @@ use sealroom_store::{StoreError, UserStatus};
 use super::schema::ENTERPRISE_USER;
 use super::ScimError;
 use crate::accounts::{new_enrolling_user, Actor};
-use crate::App;
+use crate::{App, AppError};
 
 /// What Sealroom reads from a User resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,14 @@ fn display_name_of(doc: &Map<String, Value>) -> String {
     } else {
         clean
     }
+}
+
+/// The id of the manager named in a User document.
+fn manager_in(doc: &Map<String, Value>) -> Option<&str> {
+    doc.get(ENTERPRISE_USER)?
+        .get("manager")?
+        .get("value")?
+        .as_str()
 }
 
 impl App {
@@ -302,12 +310,55 @@ impl App {
             if let Some((dept_id, role)) = &after {
                 self.provision_assignment(actor, id, dept_id, role, true)
                     .await?;
+                self.mail_manager_to_confirm(manager_in(new_doc), &new.display_name)
+                    .await?;
             }
         }
         // A real address arriving for someone still waiting to enrol: send the link now.
         if old.email.is_none() && new.email.is_some() && status == Some(UserStatus::Enrolling) {
             self.send_enrolment_invitation(id, &email).await?;
         }
+        Ok(())
+    }
+
+    /// The manager the HR system names for a person (EnterpriseUser `manager.value`), if any.
+    pub(crate) async fn provisioned_manager_of(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<String>, AppError> {
+        let Some(row) = self.store().scim_resource("User", user_id).await? else {
+            return Ok(None);
+        };
+        let doc: Map<String, Value> =
+            serde_json::from_str(&row.document).map_err(AppError::internal)?;
+        Ok(manager_in(&doc).map(str::to_owned))
+    }
+
+    /// Tell the person's manager, if HR names one with an account, that a new assignment
+    /// waits for their confirmation.
+    async fn mail_manager_to_confirm(
+        &self,
+        manager_id: Option<&str>,
+        display_name: &str,
+    ) -> Result<(), ScimError> {
+        let Some(manager_id) = manager_id else {
+            return Ok(());
+        };
+        let Some(manager) = self.store().user_by_id(manager_id).await? else {
+            return Ok(());
+        };
+        if UserStatus::parse(&manager.status) != Some(UserStatus::Active) {
+            return Ok(());
+        }
+        self.send_mail_in_background(
+            crate::mail::templates::assignment_to_confirm(
+                &manager.email,
+                &self.settings().organization_name,
+                display_name,
+                &self.link("/"),
+            ),
+            "assignment_to_confirm",
+        );
         Ok(())
     }
 

@@ -16,6 +16,7 @@ both_backends!(
     registration_detects_duplicates_and_explains_bad_input,
     grants_share_selected_categories_until_a_date,
     break_glass_is_limited_alerted_and_reviewed,
+    the_security_officer_reviews_break_glass_in_the_application,
     leavers_and_temporary_staff_lose_access_on_time,
     every_patient_endpoint_denies_by_default_and_audits_what_it_grants,
     policy_changes_need_a_second_person_and_keep_every_version,
@@ -968,6 +969,84 @@ async fn leavers_and_temporary_staff_lose_access_on_time(b: Backend) {
         ),
         (Some(1), Some(1))
     );
+}
+
+async fn the_security_officer_reviews_break_glass_in_the_application(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let p = register(&s, &h.reception, "Dupont", "Marie", "1961-03-02").await;
+    let mrn = p["mrn"].as_str().unwrap().to_owned();
+    let (st, bg) = post(
+        &s,
+        &h.er_doctor,
+        "/api/v1/break-glass",
+        json!({"mrn": mrn, "reason": "Collapsed in the waiting room, no history available"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{bg}");
+    let opening = bg["id"].as_str().unwrap().to_owned();
+
+    let officer =
+        crate::journeys::enrolled_staff(&s, "reviewer@example.org", "security_officer").await;
+    let (st, page) = crate::journeys::get_page(&officer.client, &s, "/security/review").await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("Emergency access opened"), "{page}");
+    assert!(
+        page.contains(&mrn) && page.contains("Collapsed in the waiting room"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/security/review\""),
+        "the officer's menu links the page"
+    );
+    let csrf = sealroom_testkit::csrf_of(&page);
+
+    // A verdict is required; then it is recorded with the comment.
+    let r = crate::journeys::post_form(
+        &officer.client,
+        &s,
+        &format!("/security/break-glass/{opening}/review"),
+        &[("_csrf", &csrf), ("verdict", "maybe"), ("comment", "x")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = crate::journeys::post_form(
+        &officer.client,
+        &s,
+        &format!("/security/break-glass/{opening}/review"),
+        &[
+            ("_csrf", &csrf),
+            ("verdict", "unjustified"),
+            ("comment", "The patient was already in cardiology's care"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("The review is recorded.") && page.contains("Not justified"),
+        "{page}"
+    );
+    let (_, list) = get(&s, &h.officer, "/api/v1/break-glass").await;
+    assert_eq!(list[0]["review_state"], "unjustified", "{list}");
+
+    let (_, alerts) = get(&s, &h.officer, "/api/v1/alerts").await;
+    let alert_id = alerts[0]["id"].as_str().unwrap().to_owned();
+    let r = crate::journeys::post_form(
+        &officer.client,
+        &s,
+        &format!("/security/alerts/{alert_id}/acknowledge"),
+        &[("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("No open alerts."));
+
+    // Nobody else sees the page.
+    let clinician = crate::journeys::enrolled_staff(&s, "doc@example.org", "clinician").await;
+    let (st, page) = crate::journeys::get_page(&clinician.client, &s, "/security/review").await;
+    assert_eq!(st, 403, "{page}");
+    assert!(!page.contains(&mrn));
 }
 
 async fn every_patient_endpoint_denies_by_default_and_audits_what_it_grants(b: Backend) {

@@ -73,6 +73,34 @@ fn patch_op(ops: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
+/// An API token for a provisioned person (acting as themselves).
+async fn staff_token(s: &TestServer, user_id: &str) -> Person {
+    let email = s
+        .app()
+        .store()
+        .user_by_id(user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email;
+    let token = s
+        .app()
+        .create_api_token(
+            &operator(),
+            TokenOwner::User { email: &email },
+            "t",
+            &["organization:write".to_owned()],
+            1,
+        )
+        .await
+        .unwrap()
+        .secret;
+    Person {
+        id: user_id.to_owned(),
+        token,
+    }
+}
+
 async fn assignments(s: &TestServer, admin: &Person, user: &str) -> Vec<Value> {
     let (st, a) = get(s, admin, &format!("/api/v1/users/{user}/assignments")).await;
     assert_eq!(st, 200, "{a}");
@@ -191,11 +219,13 @@ async fn scim_follows_joiners_movers_and_leavers(b: Backend) {
         );
     }
 
-    // Mover: with the current entity tag; a stale one is refused.
+    // Mover, with the manager HR names: with the current entity tag; a stale one is refused.
+    let manager = person(&s, "maria.ionescu@hospital.example", "clinician").await;
     let tag = ana["meta"]["version"].as_str().unwrap().to_owned();
-    let mover = patch_op(
-        json!([{"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Internal medicine"}]),
-    );
+    let mover = patch_op(json!([
+        {"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Internal medicine"},
+        {"op": "add", "path": format!("{ENTERPRISE}:manager"), "value": {"value": manager.id}}
+    ]));
     let (st, _, moved) = scim(
         &s,
         &hr,
@@ -207,6 +237,7 @@ async fn scim_follows_joiners_movers_and_leavers(b: Backend) {
     .await;
     assert_eq!(st, 200, "{moved}");
     assert_eq!(moved[ENTERPRISE]["department"], "Internal medicine");
+    assert_eq!(moved[ENTERPRISE]["manager"]["value"], manager.id.as_str());
     let (st, _, e) = scim(
         &s,
         &hr,
@@ -229,22 +260,35 @@ async fn scim_follows_joiners_movers_and_leavers(b: Backend) {
     assert_eq!(
         (&old["in_force"], &new["in_force"], &new["confirmed"]),
         (&json!(false), &json!(false), &json!(false)),
-        "the old assignment ended, the new one waits for the department: {a:?}"
+        "the old assignment ended, the new one waits for the manager: {a:?}"
     );
+    let mail = sink
+        .wait_for(|m| m.contains("To: maria.ionescu@hospital.example"))
+        .await;
+    assert!(
+        mail.contains("waits for your confirmation") && mail.contains("Ana Pop"),
+        "{mail}"
+    );
+    let pending = new["id"].as_str().unwrap();
+    let (st, _) = post(
+        &s,
+        &staff_token(&s, &id).await,
+        &format!("/api/v1/assignments/{pending}/confirmation"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 403, "nobody confirms their own move");
     let (st, confirmed) = post(
         &s,
-        &admin,
-        &format!(
-            "/api/v1/assignments/{}/confirmation",
-            new["id"].as_str().unwrap()
-        ),
+        &manager,
+        &format!("/api/v1/assignments/{pending}/confirmation"),
         json!({}),
     )
     .await;
     assert_eq!(
         (st, &confirmed["in_force"]),
         (StatusCode::OK, &json!(true)),
-        "{confirmed}"
+        "the named manager confirms: {confirmed}"
     );
 
     // Leaver: every session, assignment and token of the person ends within a second.

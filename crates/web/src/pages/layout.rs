@@ -23,6 +23,7 @@ pub fn page(title: &str, session: Option<&CurrentSession>, body: Markup) -> Mark
                         nav aria-label="Main" {
                             a href="/me/security" { "My security" }
                             @if s.user.role.is_administrator() { a href="/admin/users" { "Users" } }
+                            @if s.user.role == sealroom_domain::Role::SecurityOfficer { a href="/security/review" { "Security review" } }
                             form #signout method="post" action="/signout" {
                                 input type="hidden" name="_csrf" value=(s.csrf_token);
                                 button type="submit" { "Sign out" }
@@ -56,23 +57,7 @@ pub fn notice(message: Option<&str>) -> Markup {
 
 /// Format a Unix time for people (UTC).
 pub fn when(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    format!("{} UTC", sealroom_domain::Timestamp(unix).date_and_minute())
 }
 
 #[cfg(test)]

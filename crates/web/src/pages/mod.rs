@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod enrol;
 pub mod layout;
+pub mod review;
 pub mod security;
 pub mod signin;
 
@@ -60,6 +61,12 @@ pub fn routes() -> Router<AppState> {
             "/me/sessions/end-others",
             post(security::end_other_sessions),
         )
+        .route("/security/review", get(review::show))
+        .route(
+            "/security/alerts/{id}/acknowledge",
+            post(review::acknowledge),
+        )
+        .route("/security/break-glass/{id}/review", post(review::review))
         .route("/admin/users", get(admin::list).post(admin::create))
         .route("/admin/users/{id}/sessions/end", post(admin::end_sessions))
         .route("/admin/users/{id}/role", post(admin::change_role))
