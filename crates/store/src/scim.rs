@@ -76,6 +76,14 @@ impl Store {
         })
     }
 
+    /// A User by its lowercased userName (the index behind `filter=userName eq "…"`).
+    pub async fn scim_user_by_name_key(&self, key: &str) -> Result<Option<ScimResourceRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE resource_type = 'User' AND user_name_key = $1"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(key).fetch_optional(pool).await)?)
+    }
+
     pub async fn delete_scim_resource(&self, id: &str) -> Result<bool> {
         Ok(on_pool!(self, pool => {
             let mut tx = pool.begin().await?;

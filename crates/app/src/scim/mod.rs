@@ -347,10 +347,21 @@ impl App {
     ) -> Result<Value, ScimError> {
         authorize(&actor.principal, Action::Provision)?;
         let filter = query.filter.as_deref().map(filter::parse).transpose()?;
-        let rows = self
-            .store()
-            .scim_resources(kind.map(ResourceKind::name))
-            .await?;
+        // The lookup identity providers make before each change (`userName eq "…"`, alone or
+        // in an `and`) uses the userName index instead of reading every resource.
+        let rows = match (kind, filter.as_ref().and_then(user_name_equality)) {
+            (Some(ResourceKind::User), Some(name)) => self
+                .store()
+                .scim_user_by_name_key(&name.to_lowercase())
+                .await?
+                .into_iter()
+                .collect(),
+            _ => {
+                self.store()
+                    .scim_resources(kind.map(ResourceKind::name))
+                    .await?
+            }
+        };
         // Users' groups, from every group's members, in one pass.
         let mut groups_of: std::collections::HashMap<String, Vec<Value>> = Default::default();
         if kind != Some(ResourceKind::Group) {
@@ -613,6 +624,20 @@ impl App {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// The userName a filter requires, if it requires one by `eq` (alone or within `and`).
+fn user_name_equality(f: &filter::Filter) -> Option<String> {
+    match f {
+        filter::Filter::Compare(path, filter::Op::Eq, Value::String(v))
+            if path.eq_ignore_ascii_case("userName")
+                || path.eq_ignore_ascii_case(&format!("{}:userName", schema::USER)) =>
+        {
+            Some(v.clone())
+        }
+        filter::Filter::And(a, b) => user_name_equality(a).or_else(|| user_name_equality(b)),
+        _ => None,
     }
 }
 
@@ -893,6 +918,21 @@ mod tests {
             r[schema::ENTERPRISE_USER],
             json!({"department": "Cardiology"})
         );
+    }
+
+    #[test]
+    fn user_name_lookups_use_the_index_only_when_the_filter_requires_the_name() {
+        let f = |t: &str| filter::parse(t).unwrap();
+        assert_eq!(
+            user_name_equality(&f(r#"userName eq "Ana" and active eq true"#)).as_deref(),
+            Some("Ana")
+        );
+        assert_eq!(
+            user_name_equality(&f(r#"userName eq "a" or active eq true"#)),
+            None
+        );
+        assert_eq!(user_name_equality(&f(r#"userName sw "a""#)), None);
+        assert_eq!(user_name_equality(&f(r#"not (userName eq "a")"#)), None);
     }
 
     #[test]
