@@ -58,6 +58,7 @@ if [ ! -f bench/data/org-sqlite/.generated ]; then
   $bin/org_scale generate --data-dir bench/data/org-sqlite && touch bench/data/org-sqlite/.generated
 fi
 echo "SQLite:"
+sync  # earlier benchmarks' writes reach the disk before this one times fsyncs
 $bin/org_scale measure --data-dir bench/data/org-sqlite
 pg=postgres://postgres@127.0.0.1:5432/sealroom_bench_org
 if [ ! -f bench/data/org-pg/.generated ]; then
@@ -66,6 +67,7 @@ if [ ! -f bench/data/org-pg/.generated ]; then
   $bin/org_scale generate --data-dir bench/data/org-pg --db "$pg" && touch bench/data/org-pg/.generated
 fi
 echo "PostgreSQL:"
+sync
 $bin/org_scale measure --data-dir bench/data/org-pg --db "$pg"
 }
 

@@ -43,6 +43,23 @@ impl Store {
         Ok(())
     }
 
+    /// Let the database settle before measuring: SQLite folds its write-ahead log back into
+    /// the database file (after a bulk load or an audit flood it can be hundreds of MB, and
+    /// checkpointing it would land inside the timed requests); PostgreSQL refreshes statistics.
+    pub async fn settle(&self) -> Result<()> {
+        match &self.backend {
+            crate::Backend::Sqlite(pool) => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(pool)
+                    .await?;
+            }
+            crate::Backend::Postgres(pool) => {
+                sqlx::query("ANALYZE").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn count_patients(&self) -> Result<i64> {
         Ok(
             on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM patients").fetch_one(pool).await)?,
