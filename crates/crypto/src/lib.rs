@@ -2,6 +2,9 @@
 //!
 //! - [`password_hash`]: argon2id hashing of staff passwords (callers run it on a bounded
 //!   blocking pool; it is CPU-heavy by design).
+//! - [`envelope`]: documents' envelope encryption: data keys wrapped by patient keys wrapped by
+//!   the master key, and content as a STREAM of 64 KiB XChaCha20-Poly1305 segments bound to
+//!   the document and version.
 //! - [`secret_box`]: authenticated encryption of small secrets at rest (TOTP seeds, WebAuthn
 //!   state) under the master key, bound to the row they belong to.
 //! - [`token`]: opaque bearer tokens (sessions, links, API tokens) and their stored digests.
@@ -12,6 +15,7 @@
 //! This crate never logs, never reads a clock and never stores anything: callers pass `now`.
 
 pub mod audit_chain;
+pub mod envelope;
 pub mod password_hash;
 pub mod recovery;
 pub mod secret_box;

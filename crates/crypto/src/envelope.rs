@@ -1,0 +1,469 @@
+//! Envelope encryption for documents: a random data key per document version, wrapped by a
+//! per-patient key, itself wrapped by the master key; content encrypted as a stream of
+//! 64 KiB segments so that gigabytes pass through in constant memory.
+//!
+//! The content construction is STREAM (Hoang, Reyhanitabar, Rogaway, Vizár, 2015) over
+//! XChaCha20-Poly1305, as the RustCrypto `aead::stream` module implements it (`StreamBE32`):
+//! each segment's nonce is a random per-blob 19-byte prefix, a 32-bit big-endian counter and
+//! a last-segment flag. Reordering, dropping or repeating segments, truncating the blob or
+//! appending to it, or moving segments between blobs all fail authentication. Every segment
+//! also carries the blob's binding (document id and version) as associated data, so a whole
+//! blob swapped between documents or versions fails too.
+//!
+//! Blob layout: `SRB1` ‖ 19-byte nonce prefix ‖ segments, each `SEGMENT` plaintext bytes + a
+//! 16-byte tag, the last one shorter or equal (empty only when the whole content is empty).
+
+use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+/// Plaintext bytes per segment.
+pub const SEGMENT: usize = 64 * 1024;
+/// Authentication tag bytes per segment.
+pub const TAG: usize = 16;
+const MAGIC: &[u8; 4] = b"SRB1";
+const PREFIX: usize = 19;
+/// Bytes before the first segment.
+pub const HEADER: usize = MAGIC.len() + PREFIX;
+const WRAP_VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    #[error("a key could not be unwrapped: wrong key, wrong owner or tampered data")]
+    Unwrap,
+    #[error("the stored content failed its integrity check: it was altered, truncated, reordered or belongs to another document")]
+    Integrity,
+    #[error("the stored content is not a Sealroom encrypted blob")]
+    NotABlob,
+    #[error("the content is too large for one blob")]
+    TooLarge,
+}
+
+/// A 256-bit symmetric key (a document's data key, a patient's key, or the master key),
+/// wiped from memory when dropped and never printed.
+pub struct SymmetricKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SymmetricKey(…)")
+    }
+}
+
+impl SymmetricKey {
+    pub fn generate() -> SymmetricKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(key.as_mut());
+        SymmetricKey(key)
+    }
+
+    /// From exactly 32 bytes (the master key file).
+    pub fn from_bytes(bytes: &[u8]) -> Option<SymmetricKey> {
+        let array: [u8; 32] = bytes.try_into().ok()?;
+        Some(SymmetricKey(Zeroizing::new(array)))
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(self.0.as_ref().into())
+    }
+
+    /// Wrap `key` under this key for `context` (e.g. `patient:<id>`), which must be given
+    /// again to unwrap it: a wrapped key copied to another owner does not open.
+    pub fn wrap(&self, key: &SymmetricKey, context: &str) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = wrap_aad(context);
+        // Encryption of 32 bytes in memory with a valid key cannot fail.
+        let ct = self
+            .cipher()
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: key.0.as_ref(),
+                    aad: &aad,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + 24 + ct.len());
+        out.push(WRAP_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Unwrap a key wrapped by [`Self::wrap`] for the same `context`.
+    pub fn unwrap(&self, wrapped: &[u8], context: &str) -> Result<SymmetricKey, EnvelopeError> {
+        if wrapped.len() != 1 + 24 + 32 + TAG || wrapped[0] != WRAP_VERSION {
+            return Err(EnvelopeError::Unwrap);
+        }
+        let (nonce, ct) = wrapped[1..].split_at(24);
+        let aad = wrap_aad(context);
+        let plain = Zeroizing::new(
+            self.cipher()
+                .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+                .map_err(|_| EnvelopeError::Unwrap)?,
+        );
+        SymmetricKey::from_bytes(&plain).ok_or(EnvelopeError::Unwrap)
+    }
+
+    /// Re-wrap a key from `old` to `new` (master key rotation: no content is re-encrypted).
+    pub fn rewrap(
+        old: &SymmetricKey,
+        new: &SymmetricKey,
+        wrapped: &[u8],
+        context: &str,
+    ) -> Result<Vec<u8>, EnvelopeError> {
+        let key = old.unwrap(wrapped, context)?;
+        Ok(new.wrap(&key, context))
+    }
+}
+
+fn wrap_aad(context: &str) -> Vec<u8> {
+    let mut v = b"sealroom-key-v1:".to_vec();
+    v.extend_from_slice(context.as_bytes());
+    v
+}
+
+/// What a blob belongs to; bound into every segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub document: String,
+    pub version: u32,
+}
+
+impl Binding {
+    fn aad(&self) -> Vec<u8> {
+        format!("sealroom-blob-v1:{}:{}", self.document, self.version).into_bytes()
+    }
+}
+
+/// Encrypts content fed in pieces of any size; holds at most one segment and a piece.
+pub struct BlobEncryptor {
+    stream: EncryptorBE32<XChaCha20Poly1305>,
+    aad: Vec<u8>,
+    pending: Zeroizing<Vec<u8>>,
+    header: Option<Vec<u8>>,
+}
+
+impl BlobEncryptor {
+    pub fn new(key: &SymmetricKey, binding: &Binding) -> BlobEncryptor {
+        let mut prefix = [0u8; PREFIX];
+        rand::rngs::OsRng.fill_bytes(&mut prefix);
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&prefix);
+        BlobEncryptor {
+            stream: EncryptorBE32::from_aead(key.cipher(), prefix.as_ref().into()),
+            aad: binding.aad(),
+            pending: Zeroizing::new(Vec::with_capacity(2 * SEGMENT)),
+            header: Some(header),
+        }
+    }
+
+    /// Feed plaintext; returns the ciphertext ready so far (the header first).
+    pub fn update(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        let mut out = self.header.take().unwrap_or_default();
+        self.pending.extend_from_slice(plaintext);
+        // A full segment is written only once more follows: the last segment must be marked.
+        let mut start = 0;
+        while self.pending.len() - start > SEGMENT {
+            let segment = &self.pending[start..start + SEGMENT];
+            let ct = self
+                .stream
+                .encrypt_next(Payload {
+                    msg: segment,
+                    aad: &self.aad,
+                })
+                .map_err(|_| EnvelopeError::TooLarge)?;
+            out.extend_from_slice(&ct);
+            start += SEGMENT;
+        }
+        self.pending.drain(..start);
+        Ok(out)
+    }
+
+    /// Encrypt what remains as the last segment.
+    pub fn finish(mut self) -> Result<Vec<u8>, EnvelopeError> {
+        let mut out = self.header.take().unwrap_or_default();
+        let ct = self
+            .stream
+            .encrypt_last(Payload {
+                msg: &self.pending,
+                aad: &self.aad,
+            })
+            .map_err(|_| EnvelopeError::TooLarge)?;
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+}
+
+/// Decrypts a blob fed in pieces of any size; plaintext is released one authenticated
+/// segment at a time, and [`Self::finish`] fails unless the blob ended where it should.
+pub struct BlobDecryptor {
+    key: XChaCha20Poly1305,
+    stream: Option<DecryptorBE32<XChaCha20Poly1305>>,
+    aad: Vec<u8>,
+    pending: Vec<u8>,
+}
+
+impl BlobDecryptor {
+    pub fn new(key: &SymmetricKey, binding: &Binding) -> BlobDecryptor {
+        BlobDecryptor {
+            key: key.cipher(),
+            stream: None,
+            aad: binding.aad(),
+            pending: Vec::with_capacity(2 * (SEGMENT + TAG)),
+        }
+    }
+
+    /// Feed ciphertext; returns the plaintext of every segment authenticated so far.
+    pub fn update(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        self.pending.extend_from_slice(ciphertext);
+        let mut start = 0;
+        if self.stream.is_none() {
+            if self.pending.len() < HEADER {
+                return Ok(Vec::new());
+            }
+            if &self.pending[..MAGIC.len()] != MAGIC {
+                return Err(EnvelopeError::NotABlob);
+            }
+            let prefix = &self.pending[MAGIC.len()..HEADER];
+            self.stream = Some(DecryptorBE32::from_aead(self.key.clone(), prefix.into()));
+            start = HEADER;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(EnvelopeError::NotABlob);
+        };
+        let mut out = Vec::new();
+        while self.pending.len() - start > SEGMENT + TAG {
+            let segment = &self.pending[start..start + SEGMENT + TAG];
+            let plain = stream
+                .decrypt_next(Payload {
+                    msg: segment,
+                    aad: &self.aad,
+                })
+                .map_err(|_| EnvelopeError::Integrity)?;
+            out.extend_from_slice(&plain);
+            start += SEGMENT + TAG;
+        }
+        self.pending.drain(..start);
+        Ok(out)
+    }
+
+    /// Authenticate the last segment; fails if the blob was cut or extended.
+    pub fn finish(self) -> Result<Vec<u8>, EnvelopeError> {
+        let Some(stream) = self.stream else {
+            return Err(EnvelopeError::NotABlob);
+        };
+        if self.pending.len() < TAG {
+            return Err(EnvelopeError::Integrity);
+        }
+        stream
+            .decrypt_last(Payload {
+                msg: &self.pending,
+                aad: &self.aad,
+            })
+            .map_err(|_| EnvelopeError::Integrity)
+    }
+}
+
+/// The ciphertext length for `plaintext_len` bytes (for Content-Length and quotas).
+pub fn blob_len(plaintext_len: u64) -> u64 {
+    let segment = SEGMENT as u64;
+    let segments = plaintext_len.div_ceil(segment).max(1);
+    HEADER as u64 + plaintext_len + segments * TAG as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn binding(doc: &str, version: u32) -> Binding {
+        Binding {
+            document: doc.into(),
+            version,
+        }
+    }
+
+    fn encrypt(key: &SymmetricKey, b: &Binding, data: &[u8], piece: usize) -> Vec<u8> {
+        let mut e = BlobEncryptor::new(key, b);
+        let mut out = Vec::new();
+        for chunk in data.chunks(piece.max(1)) {
+            out.extend(e.update(chunk).unwrap());
+        }
+        out.extend(e.finish().unwrap());
+        out
+    }
+
+    fn decrypt(
+        key: &SymmetricKey,
+        b: &Binding,
+        blob: &[u8],
+        piece: usize,
+    ) -> Result<Vec<u8>, EnvelopeError> {
+        let mut d = BlobDecryptor::new(key, b);
+        let mut out = Vec::new();
+        for chunk in blob.chunks(piece.max(1)) {
+            out.extend(d.update(chunk)?);
+        }
+        out.extend(d.finish()?);
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trips_at_every_segment_boundary() {
+        let key = SymmetricKey::generate();
+        let b = binding("doc-1", 1);
+        for len in [
+            0,
+            1,
+            SEGMENT - 1,
+            SEGMENT,
+            SEGMENT + 1,
+            3 * SEGMENT,
+            3 * SEGMENT + 17,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            for piece in [1000, SEGMENT, 7 * SEGMENT] {
+                let blob = encrypt(&key, &b, &data, piece);
+                assert_eq!(blob.len() as u64, blob_len(len as u64), "len {len}");
+                assert_eq!(decrypt(&key, &b, &blob, 4096).unwrap(), data, "len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn tampering_of_any_kind_is_detected() {
+        let key = SymmetricKey::generate();
+        let b = binding("doc-1", 1);
+        let data = vec![7u8; 3 * SEGMENT + 100];
+        let blob = encrypt(&key, &b, &data, SEGMENT);
+        let seg = SEGMENT + TAG;
+        let body = &blob[HEADER..];
+
+        // Truncated at a segment boundary (the last-segment flag is missing).
+        assert_eq!(
+            decrypt(&key, &b, &blob[..HEADER + 2 * seg], 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        // Truncated inside a segment, and extended.
+        assert_eq!(
+            decrypt(&key, &b, &blob[..blob.len() - 1], 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        let mut longer = blob.clone();
+        longer.extend_from_slice(&[0u8; 20]);
+        assert_eq!(
+            decrypt(&key, &b, &longer, 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        // Two segments swapped.
+        let mut swapped = blob[..HEADER].to_vec();
+        swapped.extend_from_slice(&body[seg..2 * seg]);
+        swapped.extend_from_slice(&body[..seg]);
+        swapped.extend_from_slice(&body[2 * seg..]);
+        assert_eq!(
+            decrypt(&key, &b, &swapped, 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        // One bit flipped.
+        let mut flipped = blob.clone();
+        flipped[HEADER + 5] ^= 1;
+        assert_eq!(
+            decrypt(&key, &b, &flipped, 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        // A segment from another blob under the same key (other nonce prefix).
+        let other = encrypt(&key, &b, &data, SEGMENT);
+        let mut mixed = blob[..HEADER + seg].to_vec();
+        mixed.extend_from_slice(&other[HEADER + seg..]);
+        assert_eq!(
+            decrypt(&key, &b, &mixed, 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        // The whole blob presented as another document, or another version.
+        assert_eq!(
+            decrypt(&key, &binding("doc-2", 1), &blob, 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        assert_eq!(
+            decrypt(&key, &binding("doc-1", 2), &blob, 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        // The wrong key, and something that is not a blob.
+        assert_eq!(
+            decrypt(&SymmetricKey::generate(), &b, &blob, 9999),
+            Err(EnvelopeError::Integrity)
+        );
+        assert_eq!(
+            decrypt(&key, &b, b"%PDF-1.7 not encrypted at all", 9999),
+            Err(EnvelopeError::NotABlob)
+        );
+        assert_eq!(
+            decrypt(&key, &b, b"SRB", 9999),
+            Err(EnvelopeError::NotABlob)
+        );
+    }
+
+    #[test]
+    fn keys_wrap_for_one_owner_and_rewrap_without_touching_content() {
+        let master = SymmetricKey::generate();
+        let patient = SymmetricKey::generate();
+        let data_key = SymmetricKey::generate();
+        let wrapped_patient = master.wrap(&patient, "patient:p1");
+        let wrapped_data = patient.wrap(&data_key, "document:d1:1");
+        let blob = encrypt(&data_key, &binding("d1", 1), b"result: normal", 4);
+
+        assert!(
+            master.unwrap(&wrapped_patient, "patient:p2").is_err(),
+            "bound to its owner"
+        );
+        assert!(SymmetricKey::generate()
+            .unwrap(&wrapped_patient, "patient:p1")
+            .is_err());
+        let mut tampered = wrapped_patient.clone();
+        tampered[30] ^= 1;
+        assert!(master.unwrap(&tampered, "patient:p1").is_err());
+
+        // Rotate the master key: only the patient key's wrapping changes.
+        let new_master = SymmetricKey::generate();
+        let rewrapped =
+            SymmetricKey::rewrap(&master, &new_master, &wrapped_patient, "patient:p1").unwrap();
+        assert!(master.unwrap(&rewrapped, "patient:p1").is_err());
+        let patient_again = new_master.unwrap(&rewrapped, "patient:p1").unwrap();
+        let data_key_again = patient_again
+            .unwrap(&wrapped_data, "document:d1:1")
+            .unwrap();
+        assert_eq!(
+            decrypt(&data_key_again, &binding("d1", 1), &blob, 7).unwrap(),
+            b"result: normal"
+        );
+        assert_eq!(format!("{data_key_again:?}"), "SymmetricKey(…)");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_content_in_any_pieces_round_trips(len in 0usize..(3 * SEGMENT), enc_piece in 1usize..(2 * SEGMENT), dec_piece in 1usize..(2 * SEGMENT), seed: u8) {
+            let key = SymmetricKey::generate();
+            let b = binding("doc", 3);
+            let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+            let blob = encrypt(&key, &b, &data, enc_piece);
+            prop_assert_eq!(blob.len() as u64, blob_len(len as u64));
+            prop_assert_eq!(decrypt(&key, &b, &blob, dec_piece).unwrap(), data);
+        }
+
+        #[test]
+        fn any_single_byte_change_is_detected(len in 1usize..(2 * SEGMENT + 10), at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let key = SymmetricKey::generate();
+            let b = binding("doc", 1);
+            let data = vec![0x5au8; len];
+            let mut blob = encrypt(&key, &b, &data, SEGMENT);
+            let i = at.index(blob.len());
+            blob[i] ^= 1 << bit;
+            prop_assert!(decrypt(&key, &b, &blob, 5000).is_err());
+        }
+    }
+}
