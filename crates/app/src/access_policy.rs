@@ -13,7 +13,7 @@ use cedar_policy::{
     Authorizer, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicyId,
     PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
-use sealroom_domain::{AccessAction, Capacity, CapacitySource, DataCategory, Timestamp};
+use sealroom_domain::{AccessAction, Capacity, CapacitySource, DataCategory, Relation, Timestamp};
 
 /// The schema every policy set must fit.
 pub const SCHEMA: &str = include_str!("../policy/sealroom.cedarschema");
@@ -37,9 +37,10 @@ pub enum PolicyError {
 /// The outcome of one decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessDecision {
-    /// Permitted: by which policy, through which capacity.
+    /// Permitted: by which policy, through which capacity (its relation and source).
     Permit {
         policy: String,
+        relation: Relation,
         source: CapacitySource,
     },
     /// Denied. `forbidden_by` names the explicit prohibitions that matched, if any (empty when
@@ -186,6 +187,7 @@ impl PolicyEngine {
                 Decision::Allow => {
                     return AccessDecision::Permit {
                         policy: reasons.into_iter().next().unwrap_or_default(),
+                        relation: capacity.relation,
                         source: capacity.source.clone(),
                     }
                 }

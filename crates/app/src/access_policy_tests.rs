@@ -207,6 +207,7 @@ fn a_permit_names_its_policy_and_capacity_and_a_forbid_names_itself() {
         permit,
         AccessDecision::Permit {
             policy: "break-glass".into(),
+            relation: Relation::BreakGlass,
             source: CapacitySource::BreakGlass("bg7".into())
         }
     );

@@ -13,7 +13,7 @@ use serde_json::json;
 use sealroom_domain::access::{
     capacities, AccessFacts, AssignmentFact, BreakGlassFact, EpisodeFact, GrantFact, TestFact,
 };
-use sealroom_domain::{AccessAction, AuditAction, DataCategory, Timestamp};
+use sealroom_domain::{AccessAction, AuditAction, DataCategory, Relation, Timestamp};
 use sealroom_store::{AssignmentRow, NewAuditEvent};
 
 use crate::access_policy::AccessDecision;
@@ -29,6 +29,8 @@ pub struct AccessReason {
     pub policy: String,
     /// `assignment:<id>`, `grant:<id>` or `break_glass:<id>`.
     pub via: String,
+    /// The relation to the patient the capacity stood in (decides the purpose of use).
+    pub relation: Relation,
 }
 
 /// What the decision point answered for a set of categories.
@@ -47,12 +49,17 @@ impl AccessOutcome {
     }
 }
 
-/// HL7 v3 PurposeOfUse for a capacity's source: treatment, emergency treatment, or
-/// healthcare operations (registration, laboratory work, grants name themselves).
+/// HL7 v3 PurposeOfUse, from the relations that permitted the access (never from policy
+/// names, which administrators choose): emergency treatment for break-glass, treatment for a
+/// care relationship, healthcare operations otherwise (registration, laboratory work, grants,
+/// whose own purpose is recorded with them).
 pub fn purpose_of(reasons: &[AccessReason]) -> &'static str {
-    if reasons.iter().any(|r| r.via.starts_with("break_glass:")) {
+    if reasons.iter().any(|r| r.relation == Relation::BreakGlass) {
         "ETREAT"
-    } else if reasons.iter().any(|r| r.policy.contains("care")) {
+    } else if reasons
+        .iter()
+        .any(|r| matches!(r.relation, Relation::CurrentCare | Relation::PreviousCare))
+    {
         "TREAT"
     } else {
         "HOPERAT"
@@ -179,10 +186,15 @@ impl App {
         let mut outcome = AccessOutcome::default();
         for &category in categories {
             match engine.decide(user_id, patient_id, &caps, category, action, now) {
-                AccessDecision::Permit { policy, source } => outcome.permitted.push(AccessReason {
+                AccessDecision::Permit {
+                    policy,
+                    relation,
+                    source,
+                } => outcome.permitted.push(AccessReason {
                     category,
                     policy,
                     via: source.to_string(),
+                    relation,
                 }),
                 AccessDecision::Deny { .. } => outcome.denied.push(category),
             }
@@ -359,5 +371,50 @@ impl App {
             json!({"categories": cats, "action": action.as_str()}),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(policy: &str, relation: Relation) -> AccessReason {
+        AccessReason {
+            category: DataCategory::Results,
+            policy: policy.into(),
+            via: "assignment:a1".into(),
+            relation,
+        }
+    }
+
+    #[test]
+    fn the_purpose_of_use_follows_the_relation_not_the_policy_name() {
+        assert_eq!(
+            purpose_of(&[reason("ward-access", Relation::CurrentCare)]),
+            "TREAT"
+        );
+        assert_eq!(
+            purpose_of(&[reason("aftercare", Relation::PreviousCare)]),
+            "TREAT"
+        );
+        assert_eq!(
+            purpose_of(&[reason("daycare-desk", Relation::Organization)]),
+            "HOPERAT"
+        );
+        assert_eq!(
+            purpose_of(&[reason("one-off-grant", Relation::Grant)]),
+            "HOPERAT"
+        );
+        assert_eq!(
+            purpose_of(&[reason("lab", Relation::AssignedTest)]),
+            "HOPERAT"
+        );
+        assert_eq!(
+            purpose_of(&[
+                reason("care", Relation::CurrentCare),
+                reason("emergency", Relation::BreakGlass)
+            ]),
+            "ETREAT"
+        );
     }
 }

@@ -313,7 +313,12 @@ impl App {
             AccessAction::Write,
             now,
         );
-        let crate::access_policy::AccessDecision::Permit { policy, source } = decision else {
+        let crate::access_policy::AccessDecision::Permit {
+            policy,
+            relation,
+            source,
+        } = decision
+        else {
             return Err(AppError::Forbidden);
         };
 
@@ -412,6 +417,7 @@ impl App {
             category: DataCategory::Identification,
             policy,
             via: source_string(&source),
+            relation,
         };
         self.audit_patient_access(
             actor,
@@ -585,7 +591,11 @@ impl App {
                     source: CapacitySource::Assignment(a.id.clone()),
                 })
                 .collect();
-            if let crate::access_policy::AccessDecision::Permit { policy, source } = engine.decide(
+            if let crate::access_policy::AccessDecision::Permit {
+                policy,
+                relation,
+                source,
+            } = engine.decide(
                 &user_id,
                 &r.id,
                 &caps,
@@ -604,6 +614,7 @@ impl App {
                         category: DataCategory::Identification,
                         policy,
                         via: source_string(&source),
+                        relation,
                     },
                 ));
             }
