@@ -281,6 +281,32 @@ impl App {
         Ok(grant_view(row, purpose, now.as_seconds()))
     }
 
+    /// The security officer (for an existing patient), or someone the policy lets read the
+    /// patient's administrative data (audited as a read of `view`).
+    async fn require_officer_or_administrative_read(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        view: &str,
+    ) -> Result<(), AppError> {
+        if authorize(&actor.principal, Action::ReviewSecurity).is_ok() {
+            return match self.store().patient(patient_id).await? {
+                Some(_) => Ok(()),
+                None => Err(AppError::NotFound),
+            };
+        }
+        self.require_patient_access(
+            actor,
+            patient_id,
+            DataCategory::Administrative,
+            AccessAction::Read,
+            AuditAction::PatientRead,
+            json!({"view": view}),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Grants on a patient: for those who may read the patient's administrative data, and the
     /// security officer.
     pub async fn grants_on_patient(
@@ -288,17 +314,8 @@ impl App {
         actor: &Actor,
         patient_id: &str,
     ) -> Result<Vec<Grant>, AppError> {
-        if authorize(&actor.principal, Action::ReviewSecurity).is_err() {
-            self.require_patient_access(
-                actor,
-                patient_id,
-                DataCategory::Administrative,
-                AccessAction::Read,
-                AuditAction::PatientRead,
-                json!({"view": "grants"}),
-            )
+        self.require_officer_or_administrative_read(actor, patient_id, "grants")
             .await?;
-        }
         self.store()
             .grants_on(patient_id)
             .await?
@@ -626,19 +643,8 @@ impl App {
         actor: &Actor,
         patient_id: &str,
     ) -> Result<Vec<AccessRecord>, AppError> {
-        if authorize(&actor.principal, Action::ReviewSecurity).is_err() {
-            self.require_patient_access(
-                actor,
-                patient_id,
-                DataCategory::Administrative,
-                AccessAction::Read,
-                AuditAction::PatientRead,
-                json!({"view": "access_history"}),
-            )
+        self.require_officer_or_administrative_read(actor, patient_id, "access_history")
             .await?;
-        } else if self.store().patient(patient_id).await?.is_none() {
-            return Err(AppError::NotFound);
-        }
         let subject = format!("patient:{patient_id}");
         let mut out = Vec::new();
         let mut after = 0;

@@ -26,27 +26,70 @@ pub fn routes() -> Router<AppState> {
         .route("/ResourceTypes/{id}", any(resource_type))
         .route("/Schemas", any(schemas))
         .route("/Schemas/{id}", any(schema_by_id))
-        .route("/Users", get(list_users).post(create_user))
-        .route("/Users/.search", post(search_users))
-        .route(
-            "/Users/{id}",
-            get(get_user)
-                .put(replace_user)
-                .patch(patch_user)
-                .delete(delete_user),
-        )
-        .route("/Groups", get(list_groups).post(create_group))
-        .route("/Groups/.search", post(search_groups))
-        .route(
-            "/Groups/{id}",
-            get(get_group)
-                .put(replace_group)
-                .patch(patch_group)
-                .delete(delete_group),
-        )
+        .merge(resource_routes(ResourceKind::User))
+        .merge(resource_routes(ResourceKind::Group))
         .route("/.search", post(search_all))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// `/Users` or `/Groups`: list, create, search, and one resource's read, replace, patch and
+/// delete. Each call is audited with its method and route pattern.
+fn resource_routes(kind: ResourceKind) -> Router<AppState> {
+    let e = kind.endpoint();
+    Router::new()
+        .route(
+            &format!("/{e}"),
+            get(
+                move |State(s): State<AppState>, h: HeaderMap, c: ClientInfo, Query(p): Query<ListParams>| async move {
+                    list(s, h, c, Some(kind), p.query(), &format!("GET /scim/v2/{e}")).await
+                },
+            )
+            .post(move |State(s): State<AppState>, h: HeaderMap, c: ClientInfo, body: Bytes| async move {
+                create(s, h, c, kind, body, &format!("POST /scim/v2/{e}")).await
+            }),
+        )
+        .route(
+            &format!("/{e}/.search"),
+            post(move |State(s): State<AppState>, h: HeaderMap, c: ClientInfo, body: Bytes| async move {
+                let q = json_body(&h, &body).and_then(|b| search_query(&b));
+                list(s, h, c, Some(kind), q, &format!("POST /scim/v2/{e}/.search")).await
+            }),
+        )
+        .route(
+            &format!("/{e}/{{id}}"),
+            get(
+                move |State(s): State<AppState>, h: HeaderMap, c: ClientInfo, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
+                    get_one(s, h, c, kind, id, p, &format!("GET /scim/v2/{e}/{{id}}")).await
+                },
+            )
+            .put(
+                move |State(s): State<AppState>, h: HeaderMap, c: ClientInfo, Path(id): Path<String>, body: Bytes| async move {
+                    replace(s, h, c, kind, id, body, &format!("PUT /scim/v2/{e}/{{id}}")).await
+                },
+            )
+            .patch(
+                move |State(s): State<AppState>, h: HeaderMap, c: ClientInfo, Path(id): Path<String>, body: Bytes| async move {
+                    patch(s, h, c, kind, id, body, &format!("PATCH /scim/v2/{e}/{{id}}")).await
+                },
+            )
+            .delete(
+                move |State(s): State<AppState>, h: HeaderMap, c: ClientInfo, Path(id): Path<String>| async move {
+                    delete(s, h, c, kind, id, &format!("DELETE /scim/v2/{e}/{{id}}")).await
+                },
+            ),
+        )
+}
+
+/// `POST /.search` at the root: every resource type.
+async fn search_all(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    c: ClientInfo,
+    body: Bytes,
+) -> ScimResult {
+    let q = json_body(&h, &body).and_then(|b| search_query(&b));
+    list(s, h, c, None, q, "POST /scim/v2/.search").await
 }
 
 fn scim_json(status: StatusCode, body: &Value) -> Response {
@@ -500,236 +543,4 @@ async fn delete(
         .await
         .map_err(fail)?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn list_users(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Query(p): Query<ListParams>,
-) -> ScimResult {
-    list(
-        s,
-        h,
-        c,
-        Some(ResourceKind::User),
-        p.query(),
-        "GET /scim/v2/Users",
-    )
-    .await
-}
-async fn list_groups(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Query(p): Query<ListParams>,
-) -> ScimResult {
-    list(
-        s,
-        h,
-        c,
-        Some(ResourceKind::Group),
-        p.query(),
-        "GET /scim/v2/Groups",
-    )
-    .await
-}
-async fn search_users(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    body: Bytes,
-) -> ScimResult {
-    let q = json_body(&h, &body).and_then(|b| search_query(&b));
-    list(
-        s,
-        h,
-        c,
-        Some(ResourceKind::User),
-        q,
-        "POST /scim/v2/Users/.search",
-    )
-    .await
-}
-async fn search_groups(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    body: Bytes,
-) -> ScimResult {
-    let q = json_body(&h, &body).and_then(|b| search_query(&b));
-    list(
-        s,
-        h,
-        c,
-        Some(ResourceKind::Group),
-        q,
-        "POST /scim/v2/Groups/.search",
-    )
-    .await
-}
-async fn search_all(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    body: Bytes,
-) -> ScimResult {
-    let q = json_body(&h, &body).and_then(|b| search_query(&b));
-    list(s, h, c, None, q, "POST /scim/v2/.search").await
-}
-async fn get_user(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-    Query(p): Query<ListParams>,
-) -> ScimResult {
-    get_one(
-        s,
-        h,
-        c,
-        ResourceKind::User,
-        id,
-        p,
-        "GET /scim/v2/Users/{id}",
-    )
-    .await
-}
-async fn get_group(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-    Query(p): Query<ListParams>,
-) -> ScimResult {
-    get_one(
-        s,
-        h,
-        c,
-        ResourceKind::Group,
-        id,
-        p,
-        "GET /scim/v2/Groups/{id}",
-    )
-    .await
-}
-async fn create_user(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    body: Bytes,
-) -> ScimResult {
-    create(s, h, c, ResourceKind::User, body, "POST /scim/v2/Users").await
-}
-async fn create_group(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    body: Bytes,
-) -> ScimResult {
-    create(s, h, c, ResourceKind::Group, body, "POST /scim/v2/Groups").await
-}
-async fn replace_user(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ScimResult {
-    replace(
-        s,
-        h,
-        c,
-        ResourceKind::User,
-        id,
-        body,
-        "PUT /scim/v2/Users/{id}",
-    )
-    .await
-}
-async fn replace_group(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ScimResult {
-    replace(
-        s,
-        h,
-        c,
-        ResourceKind::Group,
-        id,
-        body,
-        "PUT /scim/v2/Groups/{id}",
-    )
-    .await
-}
-async fn patch_user(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ScimResult {
-    patch(
-        s,
-        h,
-        c,
-        ResourceKind::User,
-        id,
-        body,
-        "PATCH /scim/v2/Users/{id}",
-    )
-    .await
-}
-async fn patch_group(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ScimResult {
-    patch(
-        s,
-        h,
-        c,
-        ResourceKind::Group,
-        id,
-        body,
-        "PATCH /scim/v2/Groups/{id}",
-    )
-    .await
-}
-async fn delete_user(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-) -> ScimResult {
-    delete(
-        s,
-        h,
-        c,
-        ResourceKind::User,
-        id,
-        "DELETE /scim/v2/Users/{id}",
-    )
-    .await
-}
-async fn delete_group(
-    State(s): State<AppState>,
-    h: HeaderMap,
-    c: ClientInfo,
-    Path(id): Path<String>,
-) -> ScimResult {
-    delete(
-        s,
-        h,
-        c,
-        ResourceKind::Group,
-        id,
-        "DELETE /scim/v2/Groups/{id}",
-    )
-    .await
 }

@@ -77,6 +77,19 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The signed-in person as the use cases see them, with their step-up freshness.
+pub fn actor(
+    s: &AppState,
+    me: &sealroom_app::sessions::CurrentSession,
+    client: sealroom_app::Client,
+) -> sealroom_app::accounts::Actor {
+    sealroom_app::accounts::Actor {
+        principal: me.principal(),
+        stepped_up: me.stepped_up(s.app.now()),
+        client,
+    }
+}
+
 /// Redirect after a POST, setting a new session cookie.
 pub fn redirect_with_session(to: &str, token: &str) -> Response {
     (

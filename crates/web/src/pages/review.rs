@@ -5,24 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use sealroom_app::accounts::Actor;
 use sealroom_app::sessions::CurrentSession;
 use sealroom_app::{AppError, Client};
 use serde::Deserialize;
 
+use super::actor;
 use super::layout::{alert, csrf, notice, page, when};
 use super::signin::CsrfOnly;
 use crate::error::PageError;
 use crate::extract::{ClientInfo, SignedIn, SignedInForm};
 use crate::AppState;
-
-fn actor(s: &AppState, me: &CurrentSession, client: Client) -> Actor {
-    Actor {
-        principal: me.principal(),
-        stepped_up: me.stepped_up(s.app.now()),
-        client,
-    }
-}
 
 async fn render(
     s: &AppState,
