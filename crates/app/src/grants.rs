@@ -77,7 +77,7 @@ pub struct BreakGlassReview {
     pub reviewed_at: Option<i64>,
     pub review_comment: Option<String>,
     /// Audited uses of the opening (reads and writes it permitted).
-    pub uses: usize,
+    pub uses: i64,
 }
 
 /// A security alert (identifiers only).
@@ -511,11 +511,11 @@ impl App {
                 .unwrap_or_default();
             let uses = self
                 .store()
-                .audit_of_subject(&format!("patient:{}", b.patient_id), 0, 10_000)
-                .await?
-                .iter()
-                .filter(|e| e.details.contains(&format!("break_glass:{}", b.id)))
-                .count();
+                .count_audit_mentioning(
+                    &format!("patient:{}", b.patient_id),
+                    &format!("break_glass:{}", b.id),
+                )
+                .await?;
             out.push(BreakGlassReview {
                 reason: self.open_text(&b.reason_sealed, &format!("break_glass:{}", b.id))?,
                 review_comment: match &b.review_comment_sealed {

@@ -136,6 +136,15 @@ impl Store {
         Ok(())
     }
 
+    /// How many events about `subject` carry `marker` in their details (the uses of a
+    /// break-glass opening: `break_glass:<id>`), counted by the database.
+    pub async fn count_audit_mentioning(&self, subject: &str, marker: &str) -> Result<i64> {
+        let pattern = format!("%{marker}%"); // `_` in the marker matches itself too
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE subject = $1 AND details LIKE $2")
+            .bind(subject).bind(&pattern).fetch_one(pool).await)?)
+    }
+
     /// Events about one subject (a patient's access history), oldest first, after `after_seq`.
     pub async fn audit_of_subject(
         &self,
