@@ -33,6 +33,18 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// The request body is larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// It existed and was destroyed on purpose (end of retention, lawful erasure).
+    #[error("{0}")]
+    Gone(String),
+    /// Stored content failed its integrity or signature check; it is not served.
+    #[error("{0}")]
+    Integrity(String),
+    /// A backing service (the blob store) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the server is misconfigured: {0}")]
     Config(String),
     #[error("internal error")]

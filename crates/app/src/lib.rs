@@ -12,11 +12,14 @@ pub mod accounts;
 pub mod audit;
 pub mod audit_export;
 mod audit_writer;
+pub mod blobs;
 pub mod clock;
+pub mod documents;
 pub mod enrolment;
 pub mod error;
 pub mod factors;
 pub mod grants;
+pub mod keyring;
 pub mod mail;
 pub mod organization;
 pub mod passkeys;
@@ -71,6 +74,25 @@ pub struct Settings {
     pub mail: mail::MailSettings,
     /// The sender of every message, e.g. `Sealroom <no-reply@hospital.example>`.
     pub mail_from: String,
+    pub documents: DocumentSettings,
+}
+
+/// Settings of the document store.
+#[derive(Debug, Clone)]
+pub struct DocumentSettings {
+    pub blobs: blobs::BlobSettings,
+    /// Where resumable uploads stage their ciphertext until complete.
+    pub staging_dir: std::path::PathBuf,
+    /// The largest file accepted.
+    pub max_upload_bytes: u64,
+    /// Retention classes: name → days kept after the document is created.
+    pub retention_classes: std::collections::BTreeMap<String, i64>,
+    /// The class of a document uploaded without one.
+    pub default_retention_class: String,
+    /// How long an unfinished resumable upload is kept.
+    pub upload_expiry: Duration,
+    /// How long an upload may send nothing before it is abandoned.
+    pub upload_idle: std::time::Duration,
 }
 
 /// Settings of need-to-know access.
@@ -115,6 +137,8 @@ struct Inner {
     settings: Settings,
     passwords: passwords::PasswordWorkers,
     secrets: SecretBox,
+    keys: keyring::Keys,
+    blobs: blobs::BlobStore,
     passkeys: passkeys::PasskeyCeremonies,
     sessions: sessions::SessionCache,
     policy: policy_versions::PolicyHolder,
@@ -129,19 +153,24 @@ impl App {
         store: Store,
         clock: Arc<dyn Clock>,
         settings: Settings,
-        master_key: &[u8],
+        keys: keyring::Keys,
     ) -> Result<App, AppError> {
-        let secrets = SecretBox::new(master_key).map_err(|e| AppError::Config(e.to_string()))?;
+        // Everything small is sealed under, and every derived key comes from, the secrets
+        // root; the master key only wraps keys.
+        let root: &[u8] = keys.root.expose();
+        let secrets = SecretBox::new(root).map_err(|e| AppError::Config(e.to_string()))?;
+        let blobs = blobs::BlobStore::new(&settings.documents.blobs)
+            .map_err(|e| AppError::Config(format!("the document store cannot be opened: {e}")))?;
         let passwords =
             passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
-        let passkeys = passkeys::PasskeyCeremonies::new(&settings, master_key)?;
+        let passkeys = passkeys::PasskeyCeremonies::new(&settings, root)?;
         let mailer = mail::Mailer::new(&settings.mail, &settings.mail_from)?;
         let audit = audit_writer::AuditWriter::start(store.clone());
         let policy = access_policy::PolicyEngine::default_policy()
             .map_err(|e| AppError::Config(format!("the access policy is not valid: {e}")))?;
         let blind_index = {
             use hmac::Mac;
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(&crypto_blind_index_key(master_key))
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&crypto_blind_index_key(root))
                 .map_err(|e| AppError::Config(e.to_string()))?
         };
         Ok(App {
@@ -151,6 +180,8 @@ impl App {
                 settings,
                 passwords,
                 secrets,
+                keys,
+                blobs,
                 passkeys,
                 sessions: sessions::SessionCache::default(),
                 policy: policy_versions::PolicyHolder::new(policy),
@@ -175,6 +206,14 @@ impl App {
 
     pub(crate) fn secrets(&self) -> &SecretBox {
         &self.inner.secrets
+    }
+
+    pub(crate) fn keys(&self) -> &keyring::Keys {
+        &self.inner.keys
+    }
+
+    pub(crate) fn blobs(&self) -> &blobs::BlobStore {
+        &self.inner.blobs
     }
 
     pub(crate) fn passwords(&self) -> &passwords::PasswordWorkers {

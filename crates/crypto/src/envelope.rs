@@ -13,7 +13,7 @@
 //! Blob layout: `SRB1` ‖ 19-byte nonce prefix ‖ segments, each `SEGMENT` plaintext bytes + a
 //! 16-byte tag, the last one shorter or equal (empty only when the whole content is empty).
 
-use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
+use chacha20poly1305::aead::stream::{DecryptorBE32, NewStream, StreamBE32, StreamPrimitive};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
@@ -63,6 +63,16 @@ impl SymmetricKey {
     pub fn from_bytes(bytes: &[u8]) -> Option<SymmetricKey> {
         let array: [u8; 32] = bytes.try_into().ok()?;
         Some(SymmetricKey(Zeroizing::new(array)))
+    }
+
+    pub(crate) fn from_seed(bytes: &[u8; 32]) -> SymmetricKey {
+        SymmetricKey(Zeroizing::new(*bytes))
+    }
+
+    /// The key's bytes, to derive subkeys from (the secrets key, blind-index keys). Callers
+    /// must not copy them anywhere that outlives the key.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -140,61 +150,118 @@ impl Binding {
 }
 
 /// Encrypts content fed in pieces of any size; holds at most one segment and a piece.
+///
+/// A full segment is encrypted only once more content follows (the last segment carries the
+/// last-segment flag), so after any call, exactly [`Self::segments_written`] × [`SEGMENT`]
+/// plaintext bytes are committed to the ciphertext returned so far. A resumable upload
+/// relies on this: it keeps the committed ciphertext and the header, drops the uncommitted
+/// remainder, and continues later with [`Self::resume`].
 pub struct BlobEncryptor {
-    stream: EncryptorBE32<XChaCha20Poly1305>,
+    stream: StreamBE32<XChaCha20Poly1305>,
+    position: u32,
     aad: Vec<u8>,
     pending: Zeroizing<Vec<u8>>,
-    header: Option<Vec<u8>>,
+    scratch: Zeroizing<Vec<u8>>,
+    header: [u8; HEADER],
+    header_sent: bool,
 }
 
 impl BlobEncryptor {
     pub fn new(key: &SymmetricKey, binding: &Binding) -> BlobEncryptor {
-        let mut prefix = [0u8; PREFIX];
-        rand::rngs::OsRng.fill_bytes(&mut prefix);
-        let mut header = MAGIC.to_vec();
-        header.extend_from_slice(&prefix);
+        let mut header = [0u8; HEADER];
+        header[..MAGIC.len()].copy_from_slice(MAGIC);
+        rand::rngs::OsRng.fill_bytes(&mut header[MAGIC.len()..]);
+        Self::at(key, binding, header, 0, false)
+    }
+
+    /// Continue a blob that starts with `header` and already holds `segments` full segments.
+    pub fn resume(
+        key: &SymmetricKey,
+        binding: &Binding,
+        header: &[u8],
+        segments: u32,
+    ) -> Result<BlobEncryptor, EnvelopeError> {
+        let header: [u8; HEADER] = header.try_into().map_err(|_| EnvelopeError::NotABlob)?;
+        if &header[..MAGIC.len()] != MAGIC {
+            return Err(EnvelopeError::NotABlob);
+        }
+        Ok(Self::at(key, binding, header, segments, true))
+    }
+
+    fn at(
+        key: &SymmetricKey,
+        binding: &Binding,
+        header: [u8; HEADER],
+        position: u32,
+        header_sent: bool,
+    ) -> BlobEncryptor {
         BlobEncryptor {
-            stream: EncryptorBE32::from_aead(key.cipher(), prefix.as_ref().into()),
+            stream: StreamBE32::from_aead(key.cipher(), header[MAGIC.len()..].into()),
+            position,
             aad: binding.aad(),
             pending: Zeroizing::new(Vec::with_capacity(2 * SEGMENT)),
-            header: Some(header),
+            scratch: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
+            header,
+            header_sent,
         }
+    }
+
+    /// The blob's first [`HEADER`] bytes (magic and nonce prefix).
+    pub fn header(&self) -> &[u8] {
+        &self.header
+    }
+
+    /// Full segments encrypted so far.
+    pub fn segments_written(&self) -> u32 {
+        self.position
+    }
+
+    fn start_output(&mut self, capacity: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(capacity + HEADER);
+        if !self.header_sent {
+            out.extend_from_slice(&self.header);
+            self.header_sent = true;
+        }
+        out
     }
 
     /// Feed plaintext; returns the ciphertext ready so far (the header first).
     pub fn update(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        let mut out = self.header.take().unwrap_or_default();
         self.pending.extend_from_slice(plaintext);
-        // A full segment is written only once more follows: the last segment must be marked.
-        let mut start = 0;
-        while self.pending.len() - start > SEGMENT {
-            let segment = &self.pending[start..start + SEGMENT];
-            let ct = self
-                .stream
-                .encrypt_next(Payload {
-                    msg: segment,
-                    aad: &self.aad,
-                })
-                .map_err(|_| EnvelopeError::TooLarge)?;
-            out.extend_from_slice(&ct);
-            start += SEGMENT;
+        let ready = (self.pending.len().saturating_sub(1)) / SEGMENT;
+        let mut out = self.start_output(ready * (SEGMENT + TAG));
+        for i in 0..ready {
+            self.seal_segment(i * SEGMENT..(i + 1) * SEGMENT, false, &mut out)?;
         }
-        self.pending.drain(..start);
+        self.pending.drain(..ready * SEGMENT);
         Ok(out)
     }
 
     /// Encrypt what remains as the last segment.
     pub fn finish(mut self) -> Result<Vec<u8>, EnvelopeError> {
-        let mut out = self.header.take().unwrap_or_default();
-        let ct = self
-            .stream
-            .encrypt_last(Payload {
-                msg: &self.pending,
-                aad: &self.aad,
-            })
-            .map_err(|_| EnvelopeError::TooLarge)?;
-        out.extend_from_slice(&ct);
+        let mut out = self.start_output(self.pending.len() + TAG);
+        self.seal_segment(0..self.pending.len(), true, &mut out)?;
         Ok(out)
+    }
+
+    /// Encrypt `pending[range]` as the next segment and append it to `out`.
+    fn seal_segment(
+        &mut self,
+        range: std::ops::Range<usize>,
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EnvelopeError> {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.pending[range]);
+        self.stream
+            .encrypt_in_place(self.position, last, &self.aad, &mut *self.scratch)
+            .map_err(|_| EnvelopeError::TooLarge)?;
+        out.extend_from_slice(&self.scratch);
+        self.position = self
+            .position
+            .checked_add(1)
+            .ok_or(EnvelopeError::TooLarge)?;
+        Ok(())
     }
 }
 
@@ -332,6 +399,41 @@ mod tests {
                 assert_eq!(decrypt(&key, &b, &blob, 4096).unwrap(), data, "len {len}");
             }
         }
+    }
+
+    #[test]
+    fn an_interrupted_encryption_resumes_from_its_committed_segments() {
+        let key = SymmetricKey::generate();
+        let b = binding("doc-1", 1);
+        let data: Vec<u8> = (0..5 * SEGMENT + 333).map(|i| (i % 253) as u8).collect();
+        for cut in [
+            0,
+            10,
+            SEGMENT,
+            SEGMENT + 1,
+            3 * SEGMENT + 7,
+            5 * SEGMENT + 300,
+        ] {
+            let mut first = BlobEncryptor::new(&key, &b);
+            let mut blob = first.update(&data[..cut]).unwrap();
+            let header = first.header().to_vec();
+            let committed = first.segments_written();
+            // The connection drops: only whole segments survive.
+            blob.truncate(HEADER + committed as usize * (SEGMENT + TAG));
+            drop(first);
+            let mut second = BlobEncryptor::resume(&key, &b, &header, committed).unwrap();
+            blob.extend(
+                second
+                    .update(&data[committed as usize * SEGMENT..])
+                    .unwrap(),
+            );
+            blob.extend(second.finish().unwrap());
+            assert_eq!(decrypt(&key, &b, &blob, 5000).unwrap(), data, "cut {cut}");
+        }
+        assert_eq!(
+            BlobEncryptor::resume(&key, &b, b"XXXX", 0).err(),
+            Some(EnvelopeError::NotABlob)
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`envelope`]: documents' envelope encryption: data keys wrapped by patient keys wrapped by
 //!   the master key, and content as a STREAM of 64 KiB XChaCha20-Poly1305 segments bound to
 //!   the document and version.
+//! - [`signing`]: staff Ed25519 signatures on documents, private halves under the master key.
 //! - [`secret_box`]: authenticated encryption of small secrets at rest (TOTP seeds, WebAuthn
 //!   state) under the master key, bound to the row they belong to.
 //! - [`token`]: opaque bearer tokens (sessions, links, API tokens) and their stored digests.
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod password_hash;
 pub mod recovery;
 pub mod secret_box;
+pub mod signing;
 pub mod token;
 pub mod totp;
 

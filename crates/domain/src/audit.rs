@@ -63,6 +63,18 @@ pub enum AuditAction {
     AuditExported,
     AccessReviewStarted,
     AccessAttested,
+    DocumentUploadStarted,
+    DocumentStored,
+    DocumentUploadAbandoned,
+    DocumentRead,
+    DocumentsListed,
+    DocumentIntegrityFailed,
+    DocumentLegalHoldSet,
+    DocumentLegalHoldReleased,
+    DocumentErasureRequested,
+    DocumentErasureDecided,
+    DocumentShredded,
+    MasterKeyRotated,
 }
 
 impl AuditAction {
@@ -127,6 +139,18 @@ impl AuditAction {
             AuditAction::AuditExported => "audit.exported",
             AuditAction::AccessReviewStarted => "access_review.started",
             AuditAction::AccessAttested => "access_review.attested",
+            AuditAction::DocumentUploadStarted => "document.upload_started",
+            AuditAction::DocumentStored => "document.stored",
+            AuditAction::DocumentUploadAbandoned => "document.upload_abandoned",
+            AuditAction::DocumentRead => "document.read",
+            AuditAction::DocumentsListed => "document.listed",
+            AuditAction::DocumentIntegrityFailed => "document.integrity_failed",
+            AuditAction::DocumentLegalHoldSet => "document.legal_hold_set",
+            AuditAction::DocumentLegalHoldReleased => "document.legal_hold_released",
+            AuditAction::DocumentErasureRequested => "document.erasure_requested",
+            AuditAction::DocumentErasureDecided => "document.erasure_decided",
+            AuditAction::DocumentShredded => "document.shredded",
+            AuditAction::MasterKeyRotated => "keys.master_rotated",
         }
     }
 }

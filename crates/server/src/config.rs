@@ -42,6 +42,24 @@ const SCHEMA: &[(&str, &[&str])] = &[
         &["previous_care_days", "break_glass_hours", "custom_roles"],
     ),
     ("mail", &["smtp_url", "from", "allow_plaintext"]),
+    (
+        "documents",
+        &[
+            "max_upload_mb",
+            "store",
+            "directory",
+            "default_retention_class",
+            "upload_expiry_hours",
+            "upload_idle_seconds",
+            "s3_endpoint",
+            "s3_bucket",
+            "s3_region",
+            "s3_access_key_id",
+            "s3_secret_access_key_file",
+            "s3_allow_http",
+        ],
+    ),
+    ("retention", &["classes"]),
     ("logging", &["level", "format"]),
 ];
 
@@ -146,6 +164,44 @@ pub struct MailSection {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
+pub struct DocumentsSection {
+    pub max_upload_mb: Option<u64>,
+    pub store: Option<String>,
+    pub directory: Option<PathBuf>,
+    pub default_retention_class: Option<String>,
+    pub upload_expiry_hours: Option<i64>,
+    pub upload_idle_seconds: Option<u64>,
+    pub s3_endpoint: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key_file: Option<PathBuf>,
+    pub s3_allow_http: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct RetentionSection {
+    /// Class name → days kept after a document is created.
+    pub classes: Option<BTreeMap<String, i64>>,
+}
+
+/// Where document content is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentStoreConfig {
+    Local(PathBuf),
+    S3 {
+        endpoint: Option<String>,
+        bucket: String,
+        region: String,
+        access_key_id: String,
+        secret_access_key: String,
+        allow_http: bool,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
 struct FileConfig {
     server: ServerSection,
     tls: TlsSection,
@@ -158,6 +214,8 @@ struct FileConfig {
     links: LinksSection,
     access: AccessSection,
     mail: MailSection,
+    documents: DocumentsSection,
+    retention: RetentionSection,
     logging: LoggingSection,
 }
 
@@ -206,6 +264,13 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of every message.
     pub mail_from: String,
+    pub document_store: DocumentStoreConfig,
+    pub max_upload_bytes: u64,
+    pub retention_classes: BTreeMap<String, i64>,
+    pub default_retention_class: String,
+    pub upload_expiry_hours: i64,
+    /// How long an upload may send nothing before the server gives up on it.
+    pub upload_idle_seconds: u64,
     pub log_level: String,
     pub log_json: bool,
     pub dev: bool,
@@ -636,6 +701,48 @@ fn resolve(
         ));
     }
 
+    let documents = resolve_documents(&raw.documents, &data_dir, problems);
+    let retention_classes = raw
+        .retention
+        .classes
+        .clone()
+        .unwrap_or_else(|| BTreeMap::from([("standard".to_owned(), 7300)]));
+    for (name, days) in &retention_classes {
+        if name.is_empty()
+            || name.len() > 40
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push(problem(
+                "retention.classes",
+                format!(
+                    "\"{name}\" is not a valid class name (letters, digits, - and _, at most 40)"
+                ),
+            ));
+        }
+        if !(1..=365 * 200).contains(days) {
+            problems.push(problem(
+                format!("retention.classes.{name}"),
+                "must be a number of days between 1 and 73000",
+            ));
+        }
+    }
+    let default_retention_class = raw
+        .documents
+        .default_retention_class
+        .clone()
+        .or_else(|| retention_classes.keys().next().cloned())
+        .unwrap_or_default();
+    if !retention_classes.contains_key(&default_retention_class) {
+        problems.push(problem(
+            "documents.default_retention_class",
+            format!(
+                "\"{default_retention_class}\" is not one of the classes in [retention] classes"
+            ),
+        ));
+    }
+
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         problems.push(problem(
@@ -684,11 +791,120 @@ fn resolve(
         custom_roles: raw.access.custom_roles,
         smtp_url,
         mail_from,
+        document_store: documents.0,
+        max_upload_bytes: documents.1,
+        retention_classes,
+        default_retention_class,
+        upload_expiry_hours: documents.2,
+        upload_idle_seconds: documents.3,
         log_level,
         log_json,
         dev,
         file,
     }
+}
+
+/// The document store, the upload limit and the resumable-upload expiry.
+fn resolve_documents(
+    d: &DocumentsSection,
+    data_dir: &Path,
+    problems: &mut Vec<Problem>,
+) -> (DocumentStoreConfig, u64, i64, u64) {
+    let max_mb = d.max_upload_mb.unwrap_or(8192);
+    if !(1..=1024 * 1024).contains(&max_mb) {
+        problems.push(problem(
+            "documents.max_upload_mb",
+            "must be between 1 and 1048576 (1 TiB)",
+        ));
+    }
+    let expiry = d.upload_expiry_hours.unwrap_or(24);
+    if !(1..=24 * 30).contains(&expiry) {
+        problems.push(problem(
+            "documents.upload_expiry_hours",
+            "must be between 1 and 720 (30 days)",
+        ));
+    }
+    let idle = d.upload_idle_seconds.unwrap_or(60);
+    if !(1..=3600).contains(&idle) {
+        problems.push(problem(
+            "documents.upload_idle_seconds",
+            "must be between 1 and 3600 (one hour)",
+        ));
+    }
+    let store = match d.store.as_deref().unwrap_or("local") {
+        "local" => DocumentStoreConfig::Local(relative_to(
+            data_dir,
+            d.directory
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("blobs")),
+        )),
+        "s3" => {
+            let mut need = |key: &str, v: &Option<String>| {
+                let v = v.clone().filter(|s| !s.trim().is_empty());
+                if v.is_none() {
+                    problems.push(problem(
+                        format!("documents.{key}"),
+                        "is required when documents.store = \"s3\"",
+                    ));
+                }
+                v.unwrap_or_default()
+            };
+            let bucket = need("s3_bucket", &d.s3_bucket);
+            let access_key_id = need("s3_access_key_id", &d.s3_access_key_id);
+            let secret_access_key = match &d.s3_secret_access_key_file {
+                Some(path) => {
+                    let path = relative_to(data_dir, path.clone());
+                    check_private(&path, "documents.s3_secret_access_key_file", problems);
+                    match std::fs::read_to_string(&path) {
+                        Ok(s) => s.trim().to_owned(),
+                        Err(e) => {
+                            problems.push(problem(
+                                "documents.s3_secret_access_key_file",
+                                format!("cannot be read: {e}"),
+                            ));
+                            String::new()
+                        }
+                    }
+                }
+                None => {
+                    problems.push(problem(
+                        "documents.s3_secret_access_key_file",
+                        "is required when documents.store = \"s3\" (the secret is kept in a file, never in the configuration)",
+                    ));
+                    String::new()
+                }
+            };
+            let endpoint = d.s3_endpoint.clone().filter(|s| !s.trim().is_empty());
+            let allow_http = d.s3_allow_http.unwrap_or(false);
+            if let Some(e) = &endpoint {
+                match url::Url::parse(e) {
+                    Ok(u) if u.scheme() == "https" => {}
+                    Ok(u) if u.scheme() == "http" && allow_http => {}
+                    Ok(u) if u.scheme() == "http" => problems.push(problem(
+                        "documents.s3_endpoint",
+                        "is plain http; use https, or set documents.s3_allow_http = true for a store on this machine or a private network",
+                    )),
+                    _ => problems.push(problem(
+                        "documents.s3_endpoint",
+                        "must be an http(s) URL such as https://s3.example.org",
+                    )),
+                }
+            }
+            DocumentStoreConfig::S3 {
+                endpoint,
+                bucket,
+                region: d.s3_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                access_key_id,
+                secret_access_key,
+                allow_http,
+            }
+        }
+        _ => {
+            problems.push(problem("documents.store", "must be local or s3"));
+            DocumentStoreConfig::Local(data_dir.join("blobs"))
+        }
+    };
+    (store, max_mb.saturating_mul(1024 * 1024), expiry, idle)
 }
 
 /// A secret file must not be readable or writable by group or others.

@@ -5,14 +5,16 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
+use sealroom_app::blobs::{BlobSettings, S3Settings};
+use sealroom_app::keyring::Keys;
 use sealroom_app::mail::MailSettings;
-use sealroom_app::{AccessSettings, App, Clock, Settings};
+use sealroom_app::{AccessSettings, App, Clock, DocumentSettings, Settings};
 use sealroom_crypto::password_hash::HashCost;
 use sealroom_domain::{Duration, SessionLimits};
 use sealroom_store::Store;
 use sealroom_web::WebConfig;
 
-use crate::config::{Config, TlsMode};
+use crate::config::{Config, DocumentStoreConfig, TlsMode};
 
 /// A server that is running.
 pub struct Running {
@@ -75,13 +77,39 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
             None => MailSettings::Outbox(config.data_dir.join("outbox")),
         },
         mail_from: config.mail_from.clone(),
+        documents: DocumentSettings {
+            blobs: match &config.document_store {
+                DocumentStoreConfig::Local(dir) => BlobSettings::Local(dir.clone()),
+                DocumentStoreConfig::S3 {
+                    endpoint,
+                    bucket,
+                    region,
+                    access_key_id,
+                    secret_access_key,
+                    allow_http,
+                } => BlobSettings::S3(S3Settings {
+                    endpoint: endpoint.clone(),
+                    bucket: bucket.clone(),
+                    region: region.clone(),
+                    access_key_id: access_key_id.clone(),
+                    secret_access_key: secret_access_key.clone(),
+                    allow_http: *allow_http,
+                }),
+            },
+            staging_dir: config.data_dir.join("uploads"),
+            max_upload_bytes: config.max_upload_bytes,
+            retention_classes: config.retention_classes.clone(),
+            default_retention_class: config.default_retention_class.clone(),
+            upload_expiry: Duration::hours(config.upload_expiry_hours),
+            upload_idle: std::time::Duration::from_secs(config.upload_idle_seconds),
+        },
     }
 }
 
 /// Open the database, then the master key. A new key is generated only for a database that
 /// holds no account yet: with accounts, a missing key file is an error (a new key would make
 /// every sealed secret, such as authenticator-app keys, unreadable).
-async fn open_store_and_key(config: &Config) -> anyhow::Result<(Store, Vec<u8>)> {
+async fn open_store_and_key(config: &Config, clock: &dyn Clock) -> anyhow::Result<(Store, Keys)> {
     crate::files::ensure_data_dir(&config.data_dir)?;
     let store = Store::open(&config.database_url)
         .await
@@ -101,7 +129,14 @@ async fn open_store_and_key(config: &Config) -> anyhow::Result<(Store, Vec<u8>)>
         ));
     }
     let key = crate::files::master_key(&config.master_key_file)?;
-    Ok((store, key))
+    let now = clock.now().as_seconds();
+    match sealroom_app::keyring::open(&store, &key, now).await {
+        Ok(keys) => Ok((store, keys)),
+        Err(e) => {
+            store.close().await;
+            Err(anyhow!("{e}"))
+        }
+    }
 }
 
 /// Open the application (database, master key) without serving, for command-line tasks.
@@ -116,12 +151,12 @@ pub async fn open_app(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
             ));
         }
     }
-    let (store, key) = open_store_and_key(config).await?;
+    let (store, key) = open_store_and_key(config, clock.as_ref()).await?;
     let bound: SocketAddr = config.listen.parse().context("server.listen")?;
     let url = public_url(config, bound).unwrap_or_else(|_| {
         url::Url::parse("https://localhost").unwrap_or_else(|_| unreachable_url())
     });
-    let app = App::new(store, clock, settings(config, url), &key).map_err(|e| anyhow!("{e}"))?;
+    let app = App::new(store, clock, settings(config, url), key).map_err(|e| anyhow!("{e}"))?;
     app.load_access_policy()
         .await
         .map_err(|e| anyhow!("cannot load the access policy: {e}"))?;
@@ -135,13 +170,13 @@ fn unreachable_url() -> url::Url {
 
 /// Start serving. Returns once the listener is bound.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let (store, key) = open_store_and_key(config).await?;
+    let (store, key) = open_store_and_key(config, clock.as_ref()).await?;
 
     let listener = TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let public_url = public_url(config, local_addr)?;
-    let app = App::new(store, clock, settings(config, public_url.clone()), &key)
+    let app = App::new(store, clock, settings(config, public_url.clone()), key)
         .map_err(|e| anyhow!("{e}"))?;
     app.load_access_policy()
         .await

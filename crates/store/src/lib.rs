@@ -13,6 +13,7 @@
 mod audit;
 mod bulk;
 mod credentials;
+mod documents;
 mod grants;
 mod links;
 mod migrate;
@@ -29,6 +30,10 @@ mod users;
 pub use audit::{AuditRow, NewAuditEvent};
 pub use bulk::BulkValue;
 pub use credentials::{PasskeyRow, TotpRow};
+pub use documents::{
+    DocumentRow, ErasureRow, KeyringRow, SigningKeyRow, UploadRow, VersionRow, WrappedKey,
+    WrappedKind,
+};
 pub use grants::{AlertRow, BreakGlassRow, GrantRow};
 pub use links::{LinkPurpose, LinkRow};
 pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};

@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0002_need_to_know.sql"),
     ),
     (3, include_str!("../migrations/sqlite/0003_scim.sql")),
+    (4, include_str!("../migrations/sqlite/0004_documents.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -25,12 +26,13 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0002_need_to_know.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_scim.sql")),
+    (4, include_str!("../migrations/postgres/0004_documents.sql")),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 3;
+pub const LATEST_SQLITE: i64 = 4;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 3;
+pub const LATEST_POSTGRES: i64 = 4;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -13,6 +13,11 @@ use sealroom_app::Client;
 
 use crate::AppState;
 
+/// Marks a 5xx whose message was written for the person (a document that failed its
+/// integrity check, a blob store that does not answer): it is kept instead of the generic one.
+#[derive(Clone, Copy)]
+pub struct PublicMessage;
+
 /// The cause of a 5xx, attached to the response by the handler and logged here.
 #[derive(Debug, Clone)]
 pub struct InternalCause(pub String);
@@ -60,7 +65,9 @@ pub async fn request_context(
             .map_or("unknown", |c| c.0.as_str());
         // Routes are logged without their query string: links carry tokens there.
         tracing::error!(request_id = %id, %method, route = %route, status = response.status().as_u16(), cause, "request failed");
-        response = crate::error::internal_error_response(&id, is_api, response.status());
+        if response.extensions().get::<PublicMessage>().is_none() {
+            response = crate::error::internal_error_response(&id, is_api, response.status());
+        }
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);

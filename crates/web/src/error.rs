@@ -27,6 +27,10 @@ pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
         AppError::LinkInvalid => (StatusCode::GONE, "link_invalid"),
         AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
         AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        AppError::Gone(_) => (StatusCode::GONE, "gone"),
+        AppError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_check_failed"),
+        AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
@@ -35,6 +39,10 @@ fn with_cause(mut r: Response, e: &AppError) -> Response {
     let cause = match e {
         AppError::Internal(c) | AppError::Config(c) => Some(c.clone()),
         AppError::Store(s) => Some(s.to_string()),
+        AppError::Integrity(_) | AppError::Unavailable(_) => {
+            r.extensions_mut().insert(crate::context::PublicMessage);
+            Some(e.to_string())
+        }
         _ => None,
     };
     if let Some(c) = cause {

@@ -15,13 +15,26 @@ use axum::response::Response;
 const DRAIN_LIMIT: usize = 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
+/// Requests whose body streams into the document store, which applies its own limit
+/// (`documents.max_upload_mb`) as it reads.
+fn is_streamed(req: &Request) -> bool {
+    let path = req.uri().path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(
+        (req.method().as_str(), segments.as_slice()),
+        ("POST", ["api", "v1", "patients", _, "documents"])
+            | ("POST", ["api", "v1", "documents", _, "versions"])
+            | ("PATCH", ["api", "v1", "uploads", _])
+    )
+}
+
 pub async fn limit_body(req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > crate::BODY_LIMIT as u64) {
+    if declared.is_some_and(|n| n > crate::BODY_LIMIT as u64) && !is_streamed(&req) {
         let is_api = req.uri().path().starts_with("/api/");
         let body = req.into_body();
         let _ = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(body, DRAIN_LIMIT)).await;

@@ -16,7 +16,10 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     let is_asset = req.uri().path().starts_with("/assets/") || req.uri().path() == "/favicon.ico";
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    // A handler may set a stricter policy (downloads are sandboxed); never a looser one.
+    if !h.contains_key("content-security-policy") {
+        h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    }
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),

@@ -134,21 +134,21 @@ async fn assign(s: &TestServer, admin: &Person, who: &Person, dept: &str, role: 
 }
 
 /// A small hospital: internal medicine, cardiology, emergency, a laboratory and reception.
-struct Hospital {
-    admin: Person,
-    reception: Person,
-    im_doctor: Person,
-    im_nurse: Person,
-    cardio_doctor: Person,
-    er_doctor: Person,
-    lab: Person,
-    officer: Person,
-    im: String,
-    cardio: String,
-    laboratory: String,
+pub(crate) struct Hospital {
+    pub(crate) admin: Person,
+    pub(crate) reception: Person,
+    pub(crate) im_doctor: Person,
+    pub(crate) im_nurse: Person,
+    pub(crate) cardio_doctor: Person,
+    pub(crate) er_doctor: Person,
+    pub(crate) lab: Person,
+    pub(crate) officer: Person,
+    pub(crate) im: String,
+    pub(crate) cardio: String,
+    pub(crate) laboratory: String,
 }
 
-async fn hospital(s: &TestServer) -> Hospital {
+pub(crate) async fn hospital(s: &TestServer) -> Hospital {
     let admin = person(s, "admin@example.org", "administrator").await;
     let im = department(s, &admin, "Internal medicine", "care").await;
     let cardio = department(s, &admin, "Cardiology", "care").await;
@@ -183,7 +183,13 @@ async fn hospital(s: &TestServer) -> Hospital {
     }
 }
 
-async fn register(s: &TestServer, desk: &Person, family: &str, given: &str, birth: &str) -> Value {
+pub(crate) async fn register(
+    s: &TestServer,
+    desk: &Person,
+    family: &str,
+    given: &str,
+    birth: &str,
+) -> Value {
     let (st, p) = post(
         s,
         desk,
@@ -196,7 +202,10 @@ async fn register(s: &TestServer, desk: &Person, family: &str, given: &str, birt
 }
 
 /// Audit events about one patient, as (actor, action, outcome, details).
-async fn patient_events(s: &TestServer, patient: &str) -> Vec<(String, String, String, Value)> {
+pub(crate) async fn patient_events(
+    s: &TestServer,
+    patient: &str,
+) -> Vec<(String, String, String, Value)> {
     s.app()
         .store()
         .audit_of_subject(&format!("patient:{patient}"), 0, 10_000)

@@ -23,6 +23,7 @@ macro_rules! both_backends {
 mod access;
 mod api;
 mod audit;
+mod documents;
 mod http_basics;
 mod journeys;
 mod provisioning;

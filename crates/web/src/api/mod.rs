@@ -6,6 +6,7 @@
 //! through the policy decision point in `sealroom_app::policy`.
 
 mod audit;
+mod documents;
 mod me;
 mod organization;
 mod patients;
@@ -14,6 +15,8 @@ mod security;
 mod tokens;
 mod users;
 
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -66,6 +69,20 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/patients", post(patients::register))
         .route("/v1/patients/.search", post(patients::search))
+        .route(
+            "/v1/patients/{id}/documents",
+            get(documents::list).post(documents::upload.layer(DefaultBodyLimit::disable())),
+        )
+        .route("/v1/documents/{id}", get(documents::show))
+        .route(
+            "/v1/documents/{id}/versions",
+            post(documents::correct.layer(DefaultBodyLimit::disable())),
+        )
+        .route("/v1/documents/{id}/content", get(documents::content))
+        .route(
+            "/v1/documents/{id}/versions/{version}/content",
+            get(documents::version_content),
+        )
         .route("/v1/patients/mine", get(patients::mine))
         .route("/v1/patients/{id}", get(patients::show))
         .route("/v1/patients/{id}/admission", post(patients::admit))
@@ -128,12 +145,14 @@ impl Modify for BearerAuth {
         organization::confirm, organization::end, organization::offboard,
         organization::access_report, organization::start_review, organization::review, organization::attest,
         patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
-        patients::order_test, patients::records, patients::add_record, patients::grants, patients::create_grant, patients::my_grants,
+        patients::order_test, patients::records, patients::add_record,
+        documents::upload, documents::correct, documents::list, documents::show, documents::content, documents::version_content, patients::grants, patients::create_grant, patients::my_grants,
         patients::revoke_grant, patients::access_history,
         security::open, security::reviews, security::review, security::alerts, security::acknowledge),
     components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
         organization::NewDepartment, organization::NewAssignmentBody, organization::AttestationBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
-        patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody)),
+        patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody,
+        documents::NewDocumentBody, documents::CorrectionBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

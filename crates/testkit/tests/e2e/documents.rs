@@ -1,0 +1,647 @@
+//! The clinical document store (issue 4): upload, correction, listing and download through
+//! the real HTTPS API; encryption at rest (a planted marker appears nowhere on disk or in the
+//! database); signatures and hashes checked on every read; tampering refused plainly and
+//! alone; bad input; interrupted uploads leave nothing.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use sealroom_testkit::{Backend, Options, TestServer};
+use serde_json::{json, Value};
+
+use crate::access::{get, hospital, patient_events, post, register, Hospital, Person};
+
+both_backends!(
+    documents_are_stored_encrypted_signed_and_read_through_policy,
+    tampered_or_missing_content_is_refused_plainly_and_alone,
+    bad_uploads_are_refused_clearly_and_leave_nothing_behind,
+);
+
+const MARKER: &str = "MARKER-7f3a9c-Dupont-hemoglobin";
+
+fn form(metadata: Value, filename: &str, media_type: &str, content: Vec<u8>) -> Form {
+    Form::new()
+        .part(
+            "metadata",
+            Part::text(metadata.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "file",
+            Part::bytes(content)
+                .file_name(filename.to_owned())
+                .mime_str(media_type)
+                .unwrap(),
+        )
+}
+
+async fn send_form(s: &TestServer, who: &Person, path: &str, form: Form) -> (StatusCode, Value) {
+    let resp = s
+        .client
+        .post(s.url(path))
+        .bearer_auth(&who.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn upload(
+    s: &TestServer,
+    who: &Person,
+    patient: &str,
+    metadata: Value,
+    filename: &str,
+    content: Vec<u8>,
+) -> Value {
+    let (st, doc) = send_form(
+        s,
+        who,
+        &format!("/api/v1/patients/{patient}/documents"),
+        form(metadata, filename, "application/pdf", content),
+    )
+    .await;
+    assert_eq!(st, 201, "{doc}");
+    doc
+}
+
+async fn download(s: &TestServer, who: &Person, path: &str) -> reqwest::Response {
+    s.client
+        .get(s.url(path))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A patient admitted to internal medicine, with a test for the laboratory.
+async fn admitted_patient(s: &TestServer, h: &Hospital) -> (String, String) {
+    let p = register(s, &h.reception, "Dupont", "Marie", "1961-03-14").await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let (st, _) = post(
+        s,
+        &h.reception,
+        &format!("/api/v1/patients/{id}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, test) = post(
+        s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{id}/tests"),
+        json!({"laboratory_id": h.laboratory}),
+    )
+    .await;
+    assert_eq!(st, 201, "{test}");
+    (id, test["id"].as_str().unwrap().to_owned())
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every table row of the PostgreSQL database, as text, that contains `needle` in clear or
+/// as hex (how bytea columns print).
+async fn postgres_rows_containing(url: &str, needle: &str) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let hex = hex::encode(needle);
+    let mut found = 0;
+    for t in tables {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM \"{t}\" r WHERE strpos(r::text, $1) > 0 OR strpos(r::text, $2) > 0"
+        ))
+        .bind(needle)
+        .bind(&hex)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        found += n;
+    }
+    found
+}
+
+async fn documents_are_stored_encrypted_signed_and_read_through_policy(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let (patient, test) = admitted_patient(&s, &h).await;
+
+    // The laboratory uploads the result of its test; 200 KiB spans several segments.
+    let mut content = format!("%PDF-1.7 result {MARKER} ").into_bytes();
+    content.extend((0..200 * 1024).map(|i| (i % 251) as u8));
+    let doc = upload(
+        &s,
+        &h.lab,
+        &patient,
+        json!({"category": "results", "kind": "result", "title": format!("Blood count {MARKER}"), "test_id": test}),
+        &format!("result-{MARKER}.pdf"),
+        content.clone(),
+    )
+    .await;
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    assert_eq!(doc["versions"][0]["version"], 1);
+    assert_eq!(doc["versions"][0]["size"], content.len());
+    assert_eq!(doc["versions"][0]["signature"]["status"], "verified");
+    assert_eq!(
+        doc["versions"][0]["signature"]["signer_id"],
+        h.lab.id.as_str()
+    );
+    assert_eq!(doc["retention_class"], "standard");
+
+    // The doctor caring for the patient reads it back, byte for byte, as an attachment.
+    let resp = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{doc_id}/content"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"result-MARKER"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox"));
+    assert_eq!(headers["x-sealroom-signature"], "verified");
+    assert_eq!(headers["x-sealroom-signed-by"], h.lab.id.as_str());
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), content.as_slice());
+
+    // A correction is a new version; the first stays readable.
+    let corrected = b"%PDF-1.7 corrected result".to_vec();
+    let (st, doc2) = send_form(
+        &s,
+        &h.lab,
+        &format!("/api/v1/documents/{doc_id}/versions"),
+        form(
+            json!({"note": "Haemolysed sample, repeated"}),
+            "result-v2.pdf",
+            "application/pdf",
+            corrected.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{doc2}");
+    assert_eq!(doc2["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        doc2["versions"][1]["correction_note"],
+        "Haemolysed sample, repeated"
+    );
+    let latest = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{doc_id}/content"),
+    )
+    .await;
+    assert_eq!(latest.headers()["x-sealroom-version"], "2");
+    assert_eq!(latest.bytes().await.unwrap().as_ref(), corrected.as_slice());
+    let first = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{doc_id}/versions/1/content"),
+    )
+    .await;
+    assert_eq!(first.bytes().await.unwrap().as_ref(), content.as_slice());
+
+    // The list is filtered by policy: a sensitive category the nurse may not see is withheld.
+    let (st, _) = send_form(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{patient}/documents"),
+        form(
+            json!({"category": "mental_health", "kind": "letter", "title": "Psychiatry letter"}),
+            "letter.pdf",
+            "application/pdf",
+            b"letter".to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, list) = get(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{patient}/documents"),
+    )
+    .await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(list["documents"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(
+        list["documents"][1]["versions"][0]["signature"]["signer_name"],
+        "Test Person"
+    );
+
+    // Cardiology has no relation to the patient: nothing, not even existence, and audited.
+    let (st, body) = get(
+        &s,
+        &h.cardio_doctor,
+        &format!("/api/v1/patients/{patient}/documents"),
+    )
+    .await;
+    assert_eq!(st, 404, "{body}");
+    let resp = download(
+        &s,
+        &h.cardio_doctor,
+        &format!("/api/v1/documents/{doc_id}/content"),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    assert!(!resp.text().await.unwrap().contains(MARKER));
+    let (st, _) = get(&s, &h.cardio_doctor, &format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(st, 404);
+    let (st, _) = send_form(
+        &s,
+        &h.cardio_doctor,
+        &format!("/api/v1/patients/{patient}/documents"),
+        form(
+            json!({"category": "results", "kind": "result", "title": "x"}),
+            "x.pdf",
+            "application/pdf",
+            b"x".to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    let events = patient_events(&s, &patient).await;
+    let by = |actor: &str, action: &str, outcome: &str| {
+        events
+            .iter()
+            .filter(|(a, ac, o, _)| a == actor && ac == action && o == outcome)
+            .count()
+    };
+    let lab = format!("user:{}", h.lab.id);
+    let doctor = format!("user:{}", h.im_doctor.id);
+    let cardio = format!("user:{}", h.cardio_doctor.id);
+    assert_eq!(by(&lab, "document.upload_started", "granted"), 2);
+    assert_eq!(by(&lab, "document.stored", "success"), 2);
+    assert_eq!(by(&doctor, "document.read", "granted"), 3);
+    assert!(
+        by(&cardio, "patient.access_denied", "denied") >= 4,
+        "{events:?}"
+    );
+    let read = events
+        .iter()
+        .find(|(a, ac, _, _)| *a == doctor && ac == "document.read")
+        .unwrap();
+    assert_eq!(read.3["purpose"], "TREAT");
+    assert_eq!(read.3["document"], doc_id.as_str());
+
+    // Only ciphertext was stored: the marker (in the content, title and file name) is
+    // nowhere in the blob directory, the database files, or any database row.
+    let marker = MARKER.as_bytes();
+    let data_dir = s.config.data_dir.clone();
+    let blobs = files_under(&data_dir.join("blobs"));
+    assert!(blobs.len() >= 3, "{blobs:?}");
+    for f in files_under(&data_dir) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !contains(&bytes, marker),
+            "the marker is in {}",
+            f.display()
+        );
+    }
+    if b == Backend::Postgres {
+        assert_eq!(
+            postgres_rows_containing(&s.config.database_url, MARKER).await,
+            0
+        );
+    }
+}
+
+/// The file holding a document's latest version.
+async fn blob_of(s: &TestServer, d: &Value) -> PathBuf {
+    let versions = s
+        .app()
+        .store()
+        .versions(d["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let key = versions.last().unwrap().blob_key.clone();
+    files_under(&s.config.data_dir.join("blobs"))
+        .into_iter()
+        .find(|f| f.file_name().unwrap() == key.as_str())
+        .unwrap()
+}
+
+async fn tampered_or_missing_content_is_refused_plainly_and_alone(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let (patient, _) = admitted_patient(&s, &h).await;
+    let meta = json!({"category": "results", "kind": "report", "title": "Report"});
+    let a = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        meta.clone(),
+        "a.pdf",
+        vec![1u8; 150_000],
+    )
+    .await;
+    let b_doc = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        meta.clone(),
+        "b.pdf",
+        vec![2u8; 150_000],
+    )
+    .await;
+    let c = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        meta.clone(),
+        "c.pdf",
+        vec![3u8; 1000],
+    )
+    .await;
+    let path = |d: &Value| format!("/api/v1/documents/{}/content", d["id"].as_str().unwrap());
+
+    // One flipped bit in A's stored copy: refused plainly, audited, alerted; B unaffected.
+    let file_a = blob_of(&s, &a).await;
+    let mut bytes = std::fs::read(&file_a).unwrap();
+    bytes[40_000] ^= 0x01;
+    std::fs::write(&file_a, &bytes).unwrap();
+    let resp = download(&s, &h.im_doctor, &path(&a)).await;
+    assert_eq!(resp.status(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "integrity_check_failed");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed its integrity check"),
+        "{body}"
+    );
+    let ok = download(&s, &h.im_doctor, &path(&b_doc)).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.bytes().await.unwrap().len(), 150_000);
+
+    // B's blob put in C's place: the hash no longer matches C's signed hash.
+    std::fs::copy(blob_of(&s, &b_doc).await, blob_of(&s, &c).await).unwrap();
+    let resp = download(&s, &h.im_doctor, &path(&c)).await;
+    assert_eq!(resp.status(), 500);
+
+    // The database record altered (the size): the signature no longer verifies, and the
+    // listing says so.
+    if b == Backend::Sqlite {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&s.config.database_url)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE document_versions SET size = size + 1 WHERE document_id = $1")
+            .bind(b_doc["id"].as_str().unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&s.config.database_url)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE document_versions SET size = size + 1 WHERE document_id = $1")
+            .bind(b_doc["id"].as_str().unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let resp = download(&s, &h.im_doctor, &path(&b_doc)).await;
+    assert_eq!(resp.status(), 500);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("signature does not verify"));
+    let (_, one) = get(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{}", b_doc["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(one["versions"][0]["signature"]["status"], "invalid");
+
+    // A blob gone missing.
+    std::fs::remove_file(blob_of(&s, &a).await).unwrap();
+    let resp = download(&s, &h.im_doctor, &path(&a)).await;
+    assert_eq!(resp.status(), 500);
+    assert!(resp.text().await.unwrap().contains("missing"));
+
+    let events = patient_events(&s, &patient).await;
+    let failures: Vec<&Value> = events
+        .iter()
+        .filter(|(_, action, outcome, _)| {
+            action == "document.integrity_failed" && outcome == "blocked"
+        })
+        .map(|e| &e.3)
+        .collect();
+    assert_eq!(failures.len(), 4, "{failures:?}");
+    let alerts = s.app().store().open_alerts(100).await.unwrap();
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.kind == "document.integrity_failed")
+            .count(),
+        4
+    );
+}
+
+async fn bad_uploads_are_refused_clearly_and_leave_nothing_behind(b: Backend) {
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![
+                ("SEALROOM_DOCUMENTS__MAX_UPLOAD_MB".into(), "1".into()),
+                ("SEALROOM_DOCUMENTS__UPLOAD_IDLE_SECONDS".into(), "2".into()),
+            ],
+        },
+    )
+    .await;
+    let h = hospital(&s).await;
+    let (patient, _) = admitted_patient(&s, &h).await;
+    let url = format!("/api/v1/patients/{patient}/documents");
+    let good = json!({"category": "results", "kind": "report", "title": "Report"});
+
+    let cases = [
+        (
+            json!({"category": "x-rays", "kind": "report", "title": "R"}),
+            "category",
+        ),
+        (
+            json!({"category": "results", "kind": "memo", "title": "R"}),
+            "kind must be one of",
+        ),
+        (
+            json!({"category": "results", "kind": "report", "title": ""}),
+            "title",
+        ),
+        (
+            json!({"category": "results", "kind": "report", "title": "R", "retention_class": "forever"}),
+            "standard",
+        ),
+        (
+            json!({"category": "results", "kind": "report", "title": "R", "test_id": "nope"}),
+            "test",
+        ),
+        (
+            json!({"category": "results", "kind": "report", "title": "R", "colour": "red"}),
+            "colour",
+        ),
+    ];
+    for (meta, says) in cases {
+        let (st, body) = send_form(
+            &s,
+            &h.im_doctor,
+            &url,
+            form(meta.clone(), "r.pdf", "application/pdf", b"x".to_vec()),
+        )
+        .await;
+        assert_eq!(st, 400, "{meta}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(says),
+            "{meta}: {body}"
+        );
+    }
+    // The file before its metadata, and no file at all.
+    let swapped = Form::new()
+        .part("file", Part::bytes(b"x".to_vec()).file_name("r.pdf"))
+        .part("metadata", Part::text(good.to_string()));
+    let (st, body) = send_form(&s, &h.im_doctor, &url, swapped).await;
+    assert_eq!(st, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("metadata"),
+        "{body}"
+    );
+    let only_meta = Form::new().part("metadata", Part::text(good.to_string()));
+    let (st, body) = send_form(&s, &h.im_doctor, &url, only_meta).await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("file"), "{body}");
+
+    // Over the limit (1 MiB): refused with 413, nothing stored.
+    let (st, body) = send_form(
+        &s,
+        &h.im_doctor,
+        &url,
+        form(
+            good.clone(),
+            "big.bin",
+            "application/octet-stream",
+            vec![0u8; 1_200_000],
+        ),
+    )
+    .await;
+    assert_eq!(st, 413, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("1 MiB"),
+        "{body}"
+    );
+
+    // An upload cut off halfway: the client's body fails after 600 KB, sent slowly enough
+    // that the server has begun storing it.
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::from(vec![7u8; 300_000])),
+        Ok(bytes::Bytes::from(vec![7u8; 300_000])),
+        Err(std::io::Error::other("the connection dropped")),
+    ];
+    let slow = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |c| async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        c
+    });
+    let body = reqwest::Body::wrap_stream(slow);
+    let cut = Form::new()
+        .part("metadata", Part::text(good.to_string()))
+        .part("file", Part::stream(body).file_name("cut.pdf"));
+    let sent = s
+        .client
+        .post(s.url(&url))
+        .bearer_auth(&h.im_doctor.token)
+        .multipart(cut)
+        .send()
+        .await;
+    assert!(sent.is_err() || sent.unwrap().status() == 400);
+
+    // Nothing was kept: no document, no blob, no partial file, and the attempts are audited.
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = files_under(&s.config.data_dir.join("blobs"));
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(left.is_empty(), "{left:?}");
+    let (_, list) = get(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{patient}/documents"),
+    )
+    .await;
+    assert_eq!(list["documents"], json!([]));
+    // Every upload that got as far as starting and was not stored is audited as abandoned.
+    // (A connection cut before the server began the upload leaves neither event.)
+    let count = |events: &[(String, String, String, Value)], action: &str| {
+        events.iter().filter(|(_, a, _, _)| a == action).count()
+    };
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = patient_events(&s, &patient).await;
+        if count(&events, "document.upload_started") == count(&events, "document.upload_abandoned")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&events, "document.stored"), 0);
+    let whys: Vec<&str> = events
+        .iter()
+        .filter(|(_, a, _, _)| a == "document.upload_abandoned")
+        .map(|(_, _, _, d)| d["why"].as_str().unwrap())
+        .collect();
+    assert!(
+        whys.contains(&"the file is larger than the limit of 1 MiB"),
+        "{whys:?}"
+    );
+    assert!(whys.contains(&"the upload was interrupted"), "{whys:?}");
+    assert!(
+        whys.contains(&"the test is not one of this patient's"),
+        "{whys:?}"
+    );
+    assert_eq!(
+        count(&events, "document.upload_started"),
+        count(&events, "document.upload_abandoned"),
+        "{events:?}"
+    );
+}
