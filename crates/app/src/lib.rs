@@ -28,6 +28,7 @@ pub mod patient_access;
 pub mod patients;
 pub mod policy;
 pub mod policy_versions;
+pub mod retention;
 pub mod scim;
 pub mod sessions;
 pub mod setup;

@@ -346,7 +346,9 @@ impl App {
     }
 
     /// A leaver: disable the account, end every assignment, revoke every grant made to the
-    /// person, close their break-glass openings and end all their sessions, now.
+    /// person, close their break-glass openings, end all their sessions and retire their
+    /// signing key (its private half is destroyed; the public half stays, so what they signed
+    /// still verifies), now.
     pub async fn offboard_staff(&self, actor: &Actor, user_id: &str) -> Result<(), AppError> {
         authorize(&actor.principal, Action::ManageOrganization)?;
         self.offboard(actor, user_id).await
@@ -374,6 +376,7 @@ impl App {
             .end_sessions_of_user(&user.id, None, EndReason::AccountDisabled.as_str(), now)
             .await?;
         self.session_cache().remove_user(&user.id);
+        self.store().retire_signing_key(&user.id, now).await?;
         self.audit(
             &actor.name(),
             AuditAction::StaffOffboarded,
@@ -385,6 +388,7 @@ impl App {
                 "grants_revoked": grants,
                 "break_glass_closed": openings,
                 "sessions_ended": sessions.len(),
+                "signing_key_retired": true,
             }),
         )
         .await

@@ -47,6 +47,9 @@ pub enum Action {
     },
     /// Provision staff over SCIM (the HR system or identity provider).
     Provision,
+    /// Legal holds, erasure requests and decisions, retention runs: the records manager's and
+    /// the data-protection officer's work, which never reads content.
+    ManageRecords,
 }
 
 impl Action {
@@ -67,12 +70,13 @@ impl Action {
             Action::UsePatientData { write: false } => "patients:read",
             Action::UsePatientData { write: true } => "patients:write",
             Action::Provision => "scim",
+            Action::ManageRecords => "records:write",
         }
     }
 }
 
 /// Every scope an API token may carry.
-pub const SCOPES: [&str; 11] = [
+pub const SCOPES: [&str; 12] = [
     "me:read",
     "users:read",
     "users:write",
@@ -84,6 +88,7 @@ pub const SCOPES: [&str; 11] = [
     "patients:read",
     "patients:write",
     "scim",
+    "records:write",
 ];
 
 /// Decide. Deny unless a rule below allows.
@@ -101,6 +106,9 @@ pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
                 | Action::UsePatientData { .. } => true,
                 Action::ReadAudit => matches!(role, Role::Administrator | Role::SecurityOfficer),
                 Action::ReviewSecurity => *role == Role::SecurityOfficer,
+                Action::ManageRecords => {
+                    matches!(role, Role::Administrator | Role::SecurityOfficer)
+                }
                 Action::ListUsers
                 | Action::CreateUser { .. }
                 | Action::ChangeRole
@@ -121,7 +129,7 @@ pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
                 && action != Action::ReadOwnAccount
                 && !matches!(
                     action,
-                    Action::UsePatientData { .. } | Action::ReviewSecurity
+                    Action::UsePatientData { .. } | Action::ReviewSecurity | Action::ManageRecords
                 )
                 && scopes.iter().any(|x| x == action.scope())
         }

@@ -49,6 +49,29 @@ pub enum Command {
     /// Audit log tasks.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Key management.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Retention of documents.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Generate a new master key and re-wrap every key under it, without re-encrypting any
+    /// data. Stop the server first; the old key file is kept as master.key.retired-<time>.
+    RotateMaster,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// Shred every document whose retention has ended and that no legal hold keeps.
+    Run {
+        /// Only list what would go, and why.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,7 +130,7 @@ pub struct TokenCreate {
     pub service: Option<String>,
     /// Scopes, comma separated: me:read, users:read, users:write, tokens:write, audit:read,
     /// organization:read, organization:write, security:review, patients:read, patients:write,
-    /// scim (provisioning by the HR system).
+    /// records:write, scim (provisioning by the HR system).
     #[arg(long, alias = "scope", value_delimiter = ',', required = true)]
     pub scopes: Vec<String>,
     /// Validity in days (1 to 366).
@@ -175,6 +198,78 @@ pub async fn run_task(cli: &Cli, config: &Config) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Command::Keys(KeysCommand::RotateMaster) => {
+            let clock = SystemClock;
+            let done = crate::keys::rotate_master(config, &clock).await?;
+            let app = crate::serve::open_app(config, Arc::new(SystemClock)).await?;
+            app.audit(
+                "cli",
+                sealroom_domain::AuditAction::MasterKeyRotated,
+                "keyring",
+                "success",
+                &operator().client,
+                serde_json::json!({
+                    "patient_keys": done.rotation.patient_keys,
+                    "signing_keys": done.rotation.signing_keys,
+                }),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            app.store().close().await;
+            println!(
+                "master key rotated: re-wrapped the secrets root, {} patient keys and {} signing keys; no data was re-encrypted",
+                done.rotation.patient_keys, done.rotation.signing_keys
+            );
+            println!(
+                "the new key is at {}; the old one is kept at {} — back up the new key now, and destroy the old one once no backup needs it",
+                config.master_key_file.display(),
+                done.retired.display()
+            );
+            Ok(0)
+        }
+        Command::Retention(RetentionCommand::Run { dry_run }) => {
+            let app = crate::serve::open_app(config, Arc::new(SystemClock)).await?;
+            let report = app
+                .run_retention(&operator(), *dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            app.store().close().await;
+            for d in &report.due {
+                let why = match d.action {
+                    "held" => "kept: under legal hold".to_owned(),
+                    _ if *dry_run => "would be shredded".to_owned(),
+                    _ => "shredded".to_owned(),
+                };
+                println!(
+                    "document {} (patient {}): retention class {} ended {} — {why}",
+                    d.document_id,
+                    d.patient_id,
+                    d.retention_class,
+                    sealroom_domain::Timestamp(d.retain_until).date()
+                );
+            }
+            if *dry_run {
+                println!(
+                    "dry run: {} due, {} would be shredded, {} kept by legal hold; nothing was changed",
+                    report.due.len(),
+                    report.due.len() - report.held,
+                    report.held
+                );
+            } else {
+                println!(
+                    "{} due: {} shredded, {} kept by legal hold{}",
+                    report.due.len(),
+                    report.shredded,
+                    report.held,
+                    if report.blobs_left > 0 {
+                        format!("; {} blobs could not be removed (their keys are destroyed); run again to retry", report.blobs_left)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(0)
         }
         Command::Admin(cmd) => {
             let app = crate::serve::open_app(config, Arc::new(SystemClock)).await?;

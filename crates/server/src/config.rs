@@ -728,13 +728,29 @@ fn resolve(
             ));
         }
     }
-    let default_retention_class = raw
-        .documents
-        .default_retention_class
-        .clone()
-        .or_else(|| retention_classes.keys().next().cloned())
-        .unwrap_or_default();
-    if !retention_classes.contains_key(&default_retention_class) {
+    // Never guess among several classes: a wrong guess would shred documents early.
+    let default_retention_class = raw.documents.default_retention_class.clone().or_else(|| {
+        if retention_classes.len() == 1 {
+            retention_classes.keys().next().cloned()
+        } else {
+            retention_classes
+                .contains_key("standard")
+                .then(|| "standard".to_owned())
+        }
+    });
+    let default_retention_class = match default_retention_class {
+        Some(c) => c,
+        None => {
+            problems.push(problem(
+                "documents.default_retention_class",
+                "must be set when [retention] defines several classes and none is named \"standard\"",
+            ));
+            String::new()
+        }
+    };
+    if !default_retention_class.is_empty()
+        && !retention_classes.contains_key(&default_retention_class)
+    {
         problems.push(problem(
             "documents.default_retention_class",
             format!(

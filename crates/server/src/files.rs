@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use zeroize::Zeroizing;
 
 /// Write a file only its owner can read.
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -38,16 +39,19 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Read the 32-byte master key, creating it on first start.
-pub fn master_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// Read the 32-byte master key, creating it on first start. Wiped from memory when dropped.
+pub fn master_key(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     if !path.exists() {
-        let key = sealroom_crypto::secret_box::SecretBox::generate_key();
-        write_private(path, hex::encode(key).as_bytes())?;
+        let key = Zeroizing::new(sealroom_crypto::secret_box::SecretBox::generate_key());
+        write_private(path, Zeroizing::new(hex::encode(key.as_slice())).as_bytes())?;
         tracing::info!(file = %path.display(), "generated the master key; back it up apart from the database");
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the master key {}", path.display()))?;
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the master key {}", path.display()))?,
+    );
     let key = hex::decode(text.trim())
+        .map(Zeroizing::new)
         .with_context(|| format!("{} must hold 64 hexadecimal characters", path.display()))?;
     if key.len() != 32 {
         anyhow::bail!(

@@ -128,6 +128,7 @@ async fn open_store_and_key(config: &Config, clock: &dyn Clock) -> anyhow::Resul
             config.master_key_file.display()
         ));
     }
+    crate::keys::finish_interrupted_rotation(&store, &config.master_key_file, clock.now()).await?;
     let key = crate::files::master_key(&config.master_key_file)?;
     let now = clock.now().as_seconds();
     match sealroom_app::keyring::open(&store, &key, now).await {

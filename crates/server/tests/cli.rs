@@ -298,3 +298,86 @@ fn tasks_refuse_a_data_directory_without_a_database() {
     );
     assert!(!dir.path().join("typo").join("sealroom.db").exists());
 }
+
+#[test]
+fn the_master_key_rotates_with_the_server_stopped_and_an_interrupted_rotation_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    let server = Server::start(dir.path());
+    let first = std::fs::read_to_string(&key_file).unwrap();
+    // While a server answers on the configured address, rotation is refused.
+    let listen = format!("127.0.0.1:{}", server.port);
+    let out = sealroom(dir.path(), &["--listen", &listen, "keys", "rotate-master"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("stop every Sealroom server"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), first);
+    drop(server);
+
+    let out = sealroom(dir.path(), &["keys", "rotate-master"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("master key rotated"), "{}", text(&out));
+    let second = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(second, first);
+    let retired: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("master.key.retired-"))
+        .collect();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(std::fs::read_to_string(&retired[0]).unwrap(), first);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The server starts with the new key; the rotation is in the (intact) audit chain.
+    drop(Server::start(dir.path()));
+    let out = sealroom(dir.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // The old key no longer opens the database.
+    std::fs::write(&key_file, &first).unwrap();
+    let out = sealroom(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("does not open this database's keys"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&key_file, &second).unwrap();
+
+    // A rotation that committed but stopped before renaming the files (the old key still in
+    // place, the new one beside it) is finished at start-up.
+    let out = sealroom(dir.path(), &["keys", "rotate-master"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let third = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::write(dir.path().join("master.key.new"), &third).unwrap();
+    std::fs::write(&key_file, &second).unwrap();
+    drop(Server::start(dir.path()));
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), third);
+    assert!(!dir.path().join("master.key.new").exists());
+}
+
+#[test]
+fn retention_dry_run_lists_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Server::start(dir.path()));
+    let out = sealroom(dir.path(), &["retention", "run", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "dry run: 0 due, 0 would be shredded, 0 kept by legal hold; nothing was changed"
+        ),
+        "{}",
+        text(&out)
+    );
+    let out = sealroom(dir.path(), &["retention", "run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("0 due: 0 shredded"), "{}", text(&out));
+}

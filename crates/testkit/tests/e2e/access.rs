@@ -34,6 +34,7 @@ const ALL_SCOPES: &[&str] = &[
     "security:review",
     "users:read",
     "users:write",
+    "records:write",
 ];
 
 /// A staff member with an API token (accounts are activated directly: sign-in is tested

@@ -16,6 +16,8 @@ both_backends!(
     documents_are_stored_encrypted_signed_and_read_through_policy,
     tampered_or_missing_content_is_refused_plainly_and_alone,
     bad_uploads_are_refused_clearly_and_leave_nothing_behind,
+    legal_holds_erasure_by_two_people_and_retention_shred_for_good,
+    rotating_the_master_key_rewraps_keys_and_leaves_documents_readable,
 );
 
 const MARKER: &str = "MARKER-7f3a9c-Dupont-hemoglobin";
@@ -295,6 +297,26 @@ async fn documents_are_stored_encrypted_signed_and_read_through_policy(b: Backen
     )
     .await;
     assert_eq!(st, 404);
+    let (st, _) = send_form(
+        &s,
+        &h.cardio_doctor,
+        &format!("/api/v1/documents/{doc_id}/versions"),
+        form(
+            json!({"note": "corrected"}),
+            "x.pdf",
+            "application/pdf",
+            b"x".to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(st, 404);
+    let resp = download(
+        &s,
+        &h.cardio_doctor,
+        &format!("/api/v1/documents/{doc_id}/versions/1/content"),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
 
     let events = patient_events(&s, &patient).await;
     let by = |actor: &str, action: &str, outcome: &str| {
@@ -310,7 +332,7 @@ async fn documents_are_stored_encrypted_signed_and_read_through_policy(b: Backen
     assert_eq!(by(&lab, "document.stored", "success"), 2);
     assert_eq!(by(&doctor, "document.read", "granted"), 3);
     assert!(
-        by(&cardio, "patient.access_denied", "denied") >= 4,
+        by(&cardio, "patient.access_denied", "denied") >= 6,
         "{events:?}"
     );
     let read = events
@@ -644,4 +666,427 @@ async fn bad_uploads_are_refused_clearly_and_leave_nothing_behind(b: Backend) {
         count(&events, "document.upload_abandoned"),
         "{events:?}"
     );
+}
+
+async fn call_json(
+    s: &TestServer,
+    who: &Person,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    crate::access::call(s, who, method, path, body).await
+}
+
+fn operator() -> sealroom_app::accounts::Actor {
+    sealroom_app::accounts::Actor {
+        principal: sealroom_app::policy::Principal::Operator,
+        stepped_up: true,
+        client: sealroom_app::Client {
+            address: "local".into(),
+            user_agent: "test".into(),
+        },
+    }
+}
+
+async fn legal_holds_erasure_by_two_people_and_retention_shred_for_good(b: Backend) {
+    use reqwest::Method;
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![(
+                "SEALROOM_RETENTION__CLASSES".into(),
+                "{ standard = 7300, short = 30 }".into(),
+            )],
+        },
+    )
+    .await;
+    let h = hospital(&s).await;
+    let (patient, _) = admitted_patient(&s, &h).await;
+    let short = |title: &str| json!({"category": "results", "kind": "report", "title": title, "retention_class": "short"});
+    let a = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        short(&format!("A {MARKER}")),
+        "a.pdf",
+        MARKER.as_bytes().to_vec(),
+    )
+    .await;
+    let held = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        short("B"),
+        "b.pdf",
+        b"B".to_vec(),
+    )
+    .await;
+    let wrong = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "results", "kind": "letter", "title": "C"}),
+        "c.pdf",
+        b"C".to_vec(),
+    )
+    .await;
+    let signed_by_leaver = upload(
+        &s,
+        &h.lab,
+        &patient,
+        json!({"category": "results", "kind": "result", "title": "D"}),
+        "d.pdf",
+        b"D".to_vec(),
+    )
+    .await;
+    let id = |d: &Value| d["id"].as_str().unwrap().to_owned();
+    let (a, held, wrong, signed_by_leaver) = (id(&a), id(&held), id(&wrong), id(&signed_by_leaver));
+    let blobs = s.config.data_dir.join("blobs");
+    assert_eq!(files_under(&blobs).len(), 4);
+
+    // Records are managed by administrators and security officers only.
+    let hold_path = format!("/api/v1/documents/{held}/legal-hold");
+    let reason = json!({"reason": format!("Litigation {MARKER}")});
+    let (st, _) = call_json(
+        &s,
+        &h.im_doctor,
+        Method::PUT,
+        &hold_path,
+        Some(reason.clone()),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, body) = call_json(
+        &s,
+        &h.officer,
+        Method::PUT,
+        &hold_path,
+        Some(json!({"reason": " "})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    let (st, _) = call_json(
+        &s,
+        &h.officer,
+        Method::PUT,
+        &hold_path,
+        Some(reason.clone()),
+    )
+    .await;
+    assert_eq!(st, 204);
+    let (st, body) = call_json(&s, &h.officer, Method::PUT, &hold_path, Some(reason)).await;
+    assert_eq!(st, 409, "{body}");
+    let (st, body) = post(
+        &s,
+        &h.officer,
+        &format!("/api/v1/documents/{held}/erasure-requests"),
+        json!({"legal_basis": "court-order", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(st, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("legal hold"),
+        "{body}"
+    );
+
+    // Erasure: asked by one person, refused to the same person, approved by another.
+    let erase_path = format!("/api/v1/documents/{wrong}/erasure-requests");
+    let (st, body) = post(
+        &s,
+        &h.officer,
+        &erase_path,
+        json!({"legal_basis": "oops", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("filed-in-error"),
+        "{body}"
+    );
+    let (st, req) = post(
+        &s,
+        &h.officer,
+        &erase_path,
+        json!({"legal_basis": "filed-in-error", "reason": format!("Wrong patient {MARKER}")}),
+    )
+    .await;
+    assert_eq!(st, 201, "{req}");
+    assert_eq!(req["state"], "pending");
+    let rid = req["id"].as_str().unwrap().to_owned();
+    let (st, body) = post(
+        &s,
+        &h.officer,
+        &format!("/api/v1/erasure-requests/{rid}/approval"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 409);
+    assert!(
+        body["message"].as_str().unwrap().contains("second person"),
+        "{body}"
+    );
+    let (st, _) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/erasure-requests/{rid}/approval"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, pending) = get(&s, &h.admin, "/api/v1/erasure-requests").await;
+    assert_eq!(st, 200);
+    assert_eq!(pending[0]["id"], rid.as_str());
+    assert!(pending[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Wrong patient"));
+    assert_eq!(
+        download(
+            &s,
+            &h.im_doctor,
+            &format!("/api/v1/documents/{wrong}/content")
+        )
+        .await
+        .status(),
+        200
+    );
+    let (st, decided) = post(
+        &s,
+        &h.admin,
+        &format!("/api/v1/erasure-requests/{rid}/approval"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200, "{decided}");
+    assert_eq!(decided["state"], "approved");
+    let (st, body) = post(
+        &s,
+        &h.admin,
+        &format!("/api/v1/erasure-requests/{rid}/approval"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 409, "{body}");
+    let r = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{wrong}/content"),
+    )
+    .await;
+    assert_eq!(r.status(), 410);
+    assert!(r.text().await.unwrap().contains("approved erasure"));
+    let (st, shown) = get(&s, &h.im_doctor, &format!("/api/v1/documents/{wrong}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(shown["title"], Value::Null);
+    assert_eq!(shown["versions"], json!([]));
+    assert!(shown["shredded_at"].is_i64());
+    assert_eq!(
+        files_under(&blobs).len(),
+        3,
+        "the erased document's blob is removed"
+    );
+    let versions = s.app().store().versions(&wrong).await.unwrap();
+    assert!(
+        versions.iter().all(|v| v.wrapped_data_key.is_none()),
+        "the data keys are destroyed"
+    );
+
+    // End of retention: 31 days on, the dry run lists and changes nothing.
+    s.clock.advance(sealroom_domain::Duration::hours(24 * 31));
+    let dry = s.app().run_retention(&operator(), true).await.unwrap();
+    let mut due: Vec<(String, &str)> = dry
+        .due
+        .iter()
+        .map(|d| (d.document_id.clone(), d.action))
+        .collect();
+    due.sort();
+    let mut want = vec![(a.clone(), "shred"), (held.clone(), "held")];
+    want.sort();
+    assert_eq!(due, want);
+    assert_eq!(dry.shredded, 0);
+    assert_eq!(
+        download(&s, &h.im_doctor, &format!("/api/v1/documents/{a}/content"))
+            .await
+            .status(),
+        200
+    );
+    let run = s.app().run_retention(&operator(), false).await.unwrap();
+    assert_eq!((run.shredded, run.held, run.blobs_left), (1, 1, 0));
+    let r = download(&s, &h.im_doctor, &format!("/api/v1/documents/{a}/content")).await;
+    assert_eq!(r.status(), 410);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("end of its retention period"));
+    assert_eq!(
+        download(
+            &s,
+            &h.im_doctor,
+            &format!("/api/v1/documents/{held}/content")
+        )
+        .await
+        .status(),
+        200
+    );
+    // Released, the held document goes at the next run.
+    let (st, _) = call_json(&s, &h.admin, Method::DELETE, &hold_path, None).await;
+    assert_eq!(st, 204);
+    let run = s.app().run_retention(&operator(), false).await.unwrap();
+    assert_eq!((run.shredded, run.held), (1, 0));
+    assert_eq!(
+        files_under(&blobs).len(),
+        1,
+        "only the document kept for 20 years remains"
+    );
+
+    // A leaver's signing key is retired: what they signed still verifies, they sign no more.
+    let (st, _) = post(
+        &s,
+        &h.admin,
+        &format!("/api/v1/users/{}/offboarding", h.lab.id),
+        json!({}),
+    )
+    .await;
+    assert!(st.is_success(), "{st}");
+    assert!(s
+        .app()
+        .store()
+        .current_signing_key(&h.lab.id)
+        .await
+        .unwrap()
+        .is_none());
+    let r = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{signed_by_leaver}/content"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-sealroom-signature"], "verified");
+
+    // The audit log keeps the facts, never the content or the reasons given.
+    let events = patient_events(&s, &patient).await;
+    let shredded: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.1 == "document.shredded")
+        .map(|e| &e.3)
+        .collect();
+    assert_eq!(shredded.len(), 3);
+    assert!(shredded
+        .iter()
+        .any(|d| d["reason"] == format!("erasure:{rid}")));
+    assert_eq!(
+        shredded
+            .iter()
+            .filter(|d| d["reason"] == "retention:short")
+            .count(),
+        2
+    );
+    for action in [
+        "document.legal_hold_set",
+        "document.legal_hold_released",
+        "document.erasure_requested",
+        "document.erasure_decided",
+    ] {
+        assert!(events.iter().any(|e| e.1 == action), "{action}");
+    }
+    let all = s
+        .app()
+        .store()
+        .audit_of_subject(&format!("patient:{patient}"), 0, 10_000)
+        .await
+        .unwrap();
+    for e in &all {
+        assert!(!format!("{e:?}").contains("MARKER"), "{e:?}");
+    }
+}
+
+async fn rotating_the_master_key_rewraps_keys_and_leaves_documents_readable(b: Backend) {
+    use futures_util::StreamExt;
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let (patient, _) = admitted_patient(&s, &h).await;
+    let content = vec![42u8; 150_000];
+    let doc = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "results", "kind": "report", "title": "Before rotation"}),
+        "r.pdf",
+        content.clone(),
+    )
+    .await;
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    let key_file = s.config.master_key_file.clone();
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+
+    let done = sealroom_server::keys::rotate_master(&s.config, s.clock.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(done.rotation.roots, 1);
+    assert_eq!(done.rotation.patient_keys, 1);
+    assert_eq!(done.rotation.signing_keys, 1);
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, old_key);
+    assert_eq!(std::fs::read_to_string(&done.retired).unwrap(), old_key);
+    assert!(!sealroom_server::keys::pending_path(&key_file).exists());
+
+    // The old key no longer opens the database; the new one opens every key, and the document
+    // (never re-encrypted) reads and verifies.
+    let old = hex::decode(old_key.trim()).unwrap();
+    assert!(
+        sealroom_app::keyring::open(s.app().store(), &old, s.now() as i64)
+            .await
+            .is_err()
+    );
+    let app = sealroom_server::serve::open_app(&s.config, s.clock.clone())
+        .await
+        .unwrap();
+    let doctor = sealroom_app::accounts::Actor {
+        principal: sealroom_app::policy::Principal::Staff {
+            user_id: h.im_doctor.id.clone(),
+            role: sealroom_domain::Role::Clinician,
+            scopes: None,
+        },
+        stepped_up: false,
+        client: sealroom_app::Client {
+            address: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        },
+    };
+    let d = app.download_document(&doctor, &doc_id, None).await.unwrap();
+    assert_eq!(d.version.signature.status, "verified");
+    let mut read = Vec::new();
+    let mut body = d.body;
+    while let Some(chunk) = body.next().await {
+        read.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(read, content);
+    // New documents after the rotation are wrapped under the new key as well.
+    let mut up = app
+        .start_document(
+            &doctor,
+            sealroom_app::documents::NewDocument {
+                patient_id: patient.clone(),
+                category: sealroom_domain::DataCategory::Results,
+                kind: sealroom_app::documents::DocumentKind::Report,
+                title: "After rotation".into(),
+                file: sealroom_app::documents::FileDescription {
+                    filename: "after.pdf".into(),
+                    media_type: "application/pdf".into(),
+                    declared_size: None,
+                },
+                retention_class: None,
+                episode_id: None,
+                test_id: None,
+                author_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    up.write(b"after").await.unwrap();
+    let after = up.finish().await.unwrap();
+    assert_eq!(after.versions[0].signature.status, "verified");
 }

@@ -11,13 +11,14 @@ mod me;
 mod organization;
 mod patients;
 mod policies;
+mod records;
 mod security;
 mod tokens;
 mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -74,6 +75,17 @@ pub fn routes() -> Router<AppState> {
             get(documents::list).post(documents::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/v1/documents/{id}", get(documents::show))
+        .route(
+            "/v1/documents/{id}/legal-hold",
+            put(records::hold).delete(records::release),
+        )
+        .route(
+            "/v1/documents/{id}/erasure-requests",
+            post(records::request_erasure),
+        )
+        .route("/v1/erasure-requests", get(records::pending))
+        .route("/v1/erasure-requests/{id}/approval", post(records::approve))
+        .route("/v1/erasure-requests/{id}/rejection", post(records::reject))
         .route(
             "/v1/documents/{id}/versions",
             post(documents::correct.layer(DefaultBodyLimit::disable())),
@@ -146,13 +158,14 @@ impl Modify for BearerAuth {
         organization::access_report, organization::start_review, organization::review, organization::attest,
         patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
         patients::order_test, patients::records, patients::add_record,
-        documents::upload, documents::correct, documents::list, documents::show, documents::content, documents::version_content, patients::grants, patients::create_grant, patients::my_grants,
+        documents::upload, documents::correct, documents::list, documents::show, documents::content, documents::version_content,
+        records::hold, records::release, records::request_erasure, records::pending, records::approve, records::reject, patients::grants, patients::create_grant, patients::my_grants,
         patients::revoke_grant, patients::access_history,
         security::open, security::reviews, security::review, security::alerts, security::acknowledge),
     components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
         organization::NewDepartment, organization::NewAssignmentBody, organization::AttestationBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
         patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody,
-        documents::NewDocumentBody, documents::CorrectionBody)),
+        documents::NewDocumentBody, documents::CorrectionBody, records::LegalHoldBody, records::ErasureBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
