@@ -163,15 +163,31 @@ pub struct DocumentDownload {
     pub body: BoxStream<'static, io::Result<Bytes>>,
 }
 
+/// A checked, permitted upload about to receive its content. Dropped, it is audited as
+/// abandoned.
+pub(crate) struct Prepared {
+    pub(crate) guard: AbandonGuard,
+    pub(crate) actor: Actor,
+    pub(crate) target: Target,
+    pub(crate) document_id: String,
+    pub(crate) patient_id: String,
+    pub(crate) category: DataCategory,
+    pub(crate) version: u32,
+    pub(crate) file: FileDescription,
+    pub(crate) author_id: String,
+    pub(crate) uploader_id: String,
+}
+
 /// What is being written: a new document or the next version of one.
-enum Target {
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) enum Target {
     New(Box<DocumentRow>),
     Correction { note_sealed: Vec<u8> },
 }
 
 /// Audits an upload that ends without being finished (the client went away, the request was
 /// cancelled), whatever path it ends by.
-struct AbandonGuard {
+pub(crate) struct AbandonGuard {
     app: App,
     actor: Actor,
     document_id: String,
@@ -183,7 +199,13 @@ struct AbandonGuard {
 }
 
 impl AbandonGuard {
-    fn new(app: &App, actor: &Actor, document_id: &str, patient_id: &str, version: u32) -> Self {
+    pub(crate) fn new(
+        app: &App,
+        actor: &Actor,
+        document_id: &str,
+        patient_id: &str,
+        version: u32,
+    ) -> Self {
         AbandonGuard {
             app: app.clone(),
             actor: actor.clone(),
@@ -197,9 +219,14 @@ impl AbandonGuard {
     }
 
     /// Note why the upload stops here (the audit event says it), and pass the error on.
-    fn fail(&mut self, e: AppError) -> AppError {
+    pub(crate) fn fail(&mut self, e: AppError) -> AppError {
         self.why = Some(e.to_string());
         e
+    }
+
+    /// The upload ended well (or continues beyond this request): nothing to audit on drop.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
     }
 }
 
@@ -313,7 +340,7 @@ fn check_media_type(mt: &str) -> Result<String, AppError> {
 }
 
 impl App {
-    fn limit_error(&self) -> AppError {
+    pub(crate) fn limit_error(&self) -> AppError {
         AppError::TooLarge(format!(
             "the file is larger than the limit of {} MiB",
             self.settings().documents.max_upload_bytes / (1024 * 1024)
@@ -411,6 +438,16 @@ impl App {
         actor: &Actor,
         new: NewDocument,
     ) -> Result<DocumentUpload, AppError> {
+        let prepared = self.prepare_document(actor, new).await?;
+        self.begin_upload(prepared).await
+    }
+
+    /// Check a new document's description and the person's right to write it (audited).
+    pub(crate) async fn prepare_document(
+        &self,
+        actor: &Actor,
+        new: NewDocument,
+    ) -> Result<Prepared, AppError> {
         let uploader = staff_id(actor, true)?.to_owned();
         let title = check_text("title", &new.title, MAX_TITLE_CHARS)?;
         let file = FileDescription {
@@ -474,19 +511,18 @@ impl App {
             shredded_at: None,
             shred_reason: None,
         };
-        self.begin_upload(
+        Ok(Prepared {
             guard,
-            actor,
-            Target::New(Box::new(row)),
-            &document_id,
-            &new.patient_id,
-            new.category,
-            1,
+            actor: actor.clone(),
+            target: Target::New(Box::new(row)),
+            document_id,
+            patient_id: new.patient_id,
+            category: new.category,
+            version: 1,
             file,
             author_id,
-            uploader,
-        )
-        .await
+            uploader_id: uploader,
+        })
     }
 
     /// Start uploading a correction of a document: its next version.
@@ -516,6 +552,16 @@ impl App {
         actor: &Actor,
         correction: Correction,
     ) -> Result<DocumentUpload, AppError> {
+        let prepared = self.prepare_correction(actor, correction).await?;
+        self.begin_upload(prepared).await
+    }
+
+    /// Check a correction and the person's right to write it (audited).
+    pub(crate) async fn prepare_correction(
+        &self,
+        actor: &Actor,
+        correction: Correction,
+    ) -> Result<Prepared, AppError> {
         let uploader = staff_id(actor, true)?.to_owned();
         let note = check_text("correction note", &correction.note, MAX_NOTE_CHARS)?;
         let file = FileDescription {
@@ -554,35 +600,34 @@ impl App {
         let note_sealed = self
             .secrets()
             .seal(note.as_bytes(), &note_owner(&doc.id, version));
-        self.begin_upload(
+        Ok(Prepared {
             guard,
-            actor,
-            Target::Correction { note_sealed },
-            &doc.id,
-            &doc.patient_id,
+            actor: actor.clone(),
+            target: Target::Correction { note_sealed },
+            document_id: doc.id,
+            patient_id: doc.patient_id,
             category,
             version,
             file,
             author_id,
-            uploader,
-        )
-        .await
+            uploader_id: uploader,
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn begin_upload(
-        &self,
-        mut guard: AbandonGuard,
-        actor: &Actor,
-        target: Target,
-        document_id: &str,
-        patient_id: &str,
-        category: DataCategory,
-        version: u32,
-        file: FileDescription,
-        author_id: String,
-        uploader_id: String,
-    ) -> Result<DocumentUpload, AppError> {
+    async fn begin_upload(&self, p: Prepared) -> Result<DocumentUpload, AppError> {
+        let Prepared {
+            mut guard,
+            actor,
+            target,
+            document_id,
+            patient_id,
+            category,
+            version,
+            file,
+            author_id,
+            uploader_id,
+        } = p;
+        let (document_id, patient_id) = (document_id.as_str(), patient_id.as_str());
         let patient_key = self
             .patient_key(patient_id)
             .await
@@ -760,7 +805,7 @@ fn statement(doc: &DocumentRow, v: &VersionRow) -> Result<DocumentStatement, App
 
 impl App {
     /// Sign a stored version and record it (with its document when new), then audit.
-    async fn record_version(
+    pub(crate) async fn record_version(
         &self,
         actor: &Actor,
         target: Target,

@@ -35,6 +35,7 @@ pub mod setup;
 pub mod sign_in;
 pub mod throttle;
 pub mod tokens;
+pub mod uploads;
 
 use std::sync::Arc;
 

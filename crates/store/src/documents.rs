@@ -53,7 +53,7 @@ pub struct SigningKeyRow {
     pub retired_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct DocumentRow {
     pub id: String,
     pub patient_id: String,

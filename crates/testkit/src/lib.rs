@@ -7,8 +7,10 @@
 //! fail: they are never skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod s3;
 mod smtp;
 
+pub use s3::S3Server;
 pub use smtp::SmtpSink;
 
 use std::sync::Arc;

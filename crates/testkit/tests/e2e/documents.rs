@@ -18,6 +18,7 @@ both_backends!(
     bad_uploads_are_refused_clearly_and_leave_nothing_behind,
     legal_holds_erasure_by_two_people_and_retention_shred_for_good,
     rotating_the_master_key_rewraps_keys_and_leaves_documents_readable,
+    resumable_uploads_survive_a_dropped_connection_and_stage_only_ciphertext,
 );
 
 const MARKER: &str = "MARKER-7f3a9c-Dupont-hemoglobin";
@@ -121,6 +122,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Every file the test server keeps: its data directory and, on SQLite, the database file
+/// with its write-ahead log (which live in a directory of their own in tests).
+fn stored_files(s: &TestServer) -> Vec<PathBuf> {
+    let mut files = files_under(&s.config.data_dir);
+    if let Some(db) = s.config.database_url.strip_prefix("sqlite://") {
+        let db = PathBuf::from(db);
+        assert!(db.exists(), "{}", db.display());
+        files.extend(files_under(db.parent().unwrap()));
+    }
+    files
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -348,7 +361,7 @@ async fn documents_are_stored_encrypted_signed_and_read_through_policy(b: Backen
     let data_dir = s.config.data_dir.clone();
     let blobs = files_under(&data_dir.join("blobs"));
     assert!(blobs.len() >= 3, "{blobs:?}");
-    for f in files_under(&data_dir) {
+    for f in stored_files(&s) {
         let bytes = std::fs::read(&f).unwrap();
         assert!(
             !contains(&bytes, marker),
@@ -1089,4 +1102,356 @@ async fn rotating_the_master_key_rewraps_keys_and_leaves_documents_readable(b: B
     up.write(b"after").await.unwrap();
     let after = up.finish().await.unwrap();
     assert_eq!(after.versions[0].signature.status, "verified");
+}
+
+/// The S3 store against a real S3 server (s3s-fs) on loopback. The database backend does not
+/// matter to the blob store, so this runs on SQLite only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_in_an_s3_bucket_are_ciphertext_only_and_checked_on_every_read() {
+    let s3 = sealroom_testkit::S3Server::start("sealroom-documents");
+    let s = TestServer::start_with(Backend::Sqlite, Options { env: s3.env() }).await;
+    let h = hospital(&s).await;
+    let (patient, _) = admitted_patient(&s, &h).await;
+    // 300 KB: several segments; the marker repeats through the content.
+    let content: Vec<u8> = MARKER
+        .as_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(300_000)
+        .collect();
+    let doc = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "results", "kind": "image", "title": format!("Scan {MARKER}")}),
+        &format!("scan-{MARKER}.dcm"),
+        content.clone(),
+    )
+    .await;
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    let other = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "results", "kind": "report", "title": "Other"}),
+        "other.pdf",
+        b"other".to_vec(),
+    )
+    .await;
+
+    // Read back through the bucket, byte for byte, verified.
+    let resp = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{doc_id}/content"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-sealroom-signature"], "verified");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), content.as_slice());
+
+    // Only ciphertext reached the bucket, and nothing landed in the local blob directory.
+    let objects = files_under(&s3.bucket_dir());
+    assert!(objects.len() >= 2, "{objects:?}");
+    for f in &objects {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(!contains(&bytes, MARKER.as_bytes()), "{}", f.display());
+    }
+    assert!(files_under(&s.config.data_dir.join("blobs")).is_empty());
+    for f in stored_files(&s) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, MARKER.as_bytes()), "{}", f.display());
+    }
+
+    // An object altered in the bucket is refused plainly; the other document still reads.
+    let blob_key = s.app().store().versions(&doc_id).await.unwrap()[0]
+        .blob_key
+        .clone();
+    let object = objects
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(&blob_key))
+        .unwrap_or_else(|| panic!("no object for {blob_key} in {objects:?}"))
+        .clone();
+    let mut bytes = std::fs::read(&object).unwrap();
+    bytes[100_000] ^= 1;
+    std::fs::write(&object, &bytes).unwrap();
+    let resp = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{doc_id}/content"),
+    )
+    .await;
+    assert_eq!(resp.status(), 500);
+    assert!(resp.text().await.unwrap().contains("altered or damaged"));
+    let resp = download(
+        &s,
+        &h.im_doctor,
+        &format!(
+            "/api/v1/documents/{}/content",
+            other["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"other");
+
+    // Erased: the object leaves the bucket.
+    let (st, req) = post(
+        &s,
+        &h.officer,
+        &format!("/api/v1/documents/{doc_id}/erasure-requests"),
+        json!({"legal_basis": "filed-in-error", "reason": "Wrong patient"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{req}");
+    let (st, _) = post(
+        &s,
+        &h.admin,
+        &format!(
+            "/api/v1/erasure-requests/{}/approval",
+            req["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(!object.exists(), "the erased object is still in the bucket");
+    assert_eq!(files_under(&s3.bucket_dir()).len(), objects.len() - 1);
+}
+
+async fn tus(
+    s: &TestServer,
+    who: &Person,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    s.client
+        .request(method, s.url(path))
+        .bearer_auth(&who.token)
+        .header("tus-resumable", "1.0.0")
+}
+
+fn tus_metadata(pairs: &[(&str, &str)]) -> String {
+    use data_encoding::BASE64;
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k} {}", BASE64.encode(v.as_bytes())))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn offset_of(s: &TestServer, who: &Person, location: &str) -> reqwest::Response {
+    tus(s, who, reqwest::Method::HEAD, location)
+        .await
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn resumable_uploads_survive_a_dropped_connection_and_stage_only_ciphertext(b: Backend) {
+    use reqwest::Method;
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let (patient, _) = admitted_patient(&s, &h).await;
+    let content: Vec<u8> = MARKER
+        .as_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(1_000_000)
+        .collect();
+    let length = content.len().to_string();
+    let meta = tus_metadata(&[
+        ("patient_id", &patient),
+        ("category", "imaging"),
+        ("kind", "image"),
+        ("title", &format!("CT {MARKER}")),
+        ("filename", "ct.dcm"),
+        ("filetype", "application/dicom"),
+    ]);
+
+    // Discovery, and the protocol version is required.
+    let r = s
+        .client
+        .request(Method::OPTIONS, s.url("/api/v1/uploads"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["tus-version"], "1.0.0");
+    assert!(r.headers()["tus-extension"]
+        .to_str()
+        .unwrap()
+        .contains("creation"));
+    let r = s
+        .client
+        .post(s.url("/api/v1/uploads"))
+        .bearer_auth(&h.im_doctor.token)
+        .header("upload-length", &length)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+
+    // Someone with no relation to the patient cannot even start one (and it is audited).
+    let r = tus(&s, &h.cardio_doctor, Method::POST, "/api/v1/uploads")
+        .await
+        .header("upload-length", &length)
+        .header("upload-metadata", &meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let r = tus(&s, &h.im_doctor, Method::POST, "/api/v1/uploads")
+        .await
+        .header("upload-length", &length)
+        .header("upload-metadata", &meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let doc_id = r.headers()["x-sealroom-document"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(r.headers().contains_key("upload-expires"));
+    let r = offset_of(&s, &h.im_doctor, &location).await;
+    assert_eq!(r.headers()["upload-offset"], "0");
+    assert_eq!(r.headers()["upload-length"], length.as_str());
+    assert_eq!(
+        offset_of(&s, &h.cardio_doctor, &location).await.status(),
+        404
+    );
+
+    // 300 000 bytes: four whole segments (262 144 bytes) count; the rest is sent again.
+    let patch = |offset: usize, body: reqwest::Body| {
+        let location = location.clone();
+        let s = &s;
+        let token = h.im_doctor.token.clone();
+        async move {
+            s.client
+                .patch(s.url(&location))
+                .bearer_auth(token)
+                .header("tus-resumable", "1.0.0")
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", offset.to_string())
+                .body(body)
+                .send()
+                .await
+        }
+    };
+    let r = patch(0, content[..300_000].to_vec().into()).await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["upload-offset"], "262144");
+    let r = patch(0, content[..10].to_vec().into()).await.unwrap();
+    assert_eq!(r.status(), 409, "a wrong offset is refused");
+
+    // The connection drops after 200 000 more bytes: three more whole segments are kept.
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::copy_from_slice(&content[262_144..362_144])),
+        Ok(bytes::Bytes::copy_from_slice(&content[362_144..462_144])),
+        Err(std::io::Error::other("the connection dropped")),
+    ];
+    let slow = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |c| async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        c
+    });
+    let _ = patch(262_144, reqwest::Body::wrap_stream(slow)).await;
+    let mut offset = String::new();
+    for _ in 0..50 {
+        offset = offset_of(&s, &h.im_doctor, &location).await.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if offset == "458752" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(offset, "458752");
+
+    // What is staged is ciphertext only.
+    let staging = s.config.data_dir.join("uploads");
+    let staged = files_under(&staging);
+    assert_eq!(staged.len(), 1);
+    assert!(!contains(
+        &std::fs::read(&staged[0]).unwrap(),
+        MARKER.as_bytes()
+    ));
+
+    // More than announced is refused; then the rest completes the document.
+    let mut too_much = content[458_752..].to_vec();
+    too_much.extend_from_slice(b"extra");
+    let r = patch(458_752, too_much.into()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = offset_of(&s, &h.im_doctor, &location).await;
+    let offset: usize = r.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = patch(offset, content[offset..].to_vec().into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+    assert_eq!(r.headers()["upload-offset"], length.as_str());
+    assert_eq!(r.headers()["x-sealroom-document"], doc_id.as_str());
+    assert!(files_under(&staging).is_empty());
+    assert_eq!(offset_of(&s, &h.im_doctor, &location).await.status(), 404);
+    let r = download(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{doc_id}/content"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-sealroom-signature"], "verified");
+    assert_eq!(r.headers()["content-type"], "application/dicom");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), content.as_slice());
+    for f in stored_files(&s) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, MARKER.as_bytes()), "{}", f.display());
+    }
+
+    // Cancelled and expired uploads leave nothing, and say why in the audit log.
+    let create = || async {
+        let r = tus(&s, &h.im_doctor, Method::POST, "/api/v1/uploads")
+            .await
+            .header("upload-length", "1000")
+            .header("upload-metadata", &meta)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.headers()["location"].to_str().unwrap().to_owned()
+    };
+    let cancelled = create().await;
+    let r = tus(&s, &h.im_doctor, Method::DELETE, &cancelled)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(offset_of(&s, &h.im_doctor, &cancelled).await.status(), 404);
+    let expiring = create().await;
+    s.clock.advance(sealroom_domain::Duration::hours(25));
+    assert_eq!(offset_of(&s, &h.im_doctor, &expiring).await.status(), 404);
+    assert!(files_under(&staging).is_empty());
+    let whys: Vec<String> = patient_events(&s, &patient)
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "document.upload_abandoned")
+        .map(|e| e.3["why"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        whys.contains(&"cancelled by the uploader".to_owned()),
+        "{whys:?}"
+    );
+    assert!(
+        whys.contains(&"the upload expired before it was complete".to_owned()),
+        "{whys:?}"
+    );
 }

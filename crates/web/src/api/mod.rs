@@ -14,6 +14,7 @@ mod policies;
 mod records;
 mod security;
 mod tokens;
+mod uploads;
 mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -82,6 +83,16 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/documents/{id}/erasure-requests",
             post(records::request_erasure),
+        )
+        .route(
+            "/v1/uploads",
+            post(uploads::create).options(uploads::options),
+        )
+        .route(
+            "/v1/uploads/{id}",
+            axum::routing::head(uploads::head)
+                .patch(uploads::patch.layer(DefaultBodyLimit::disable()))
+                .delete(uploads::delete),
         )
         .route("/v1/erasure-requests", get(records::pending))
         .route("/v1/erasure-requests/{id}/approval", post(records::approve))

@@ -1,0 +1,495 @@
+//! Resumable uploads (the tus 1.0 protocol's model): a large file arrives in as many requests
+//! as it takes, and a dropped connection costs at most the last unfinished segment.
+//!
+//! The upload is checked and permitted (and audited) when it is created, exactly like a
+//! one-request upload. Content is encrypted as it arrives and only whole, authenticated
+//! 64 KiB segments are kept, as ciphertext, in a staging file under the data directory; the
+//! offset the server reports is always a whole number of segments, so plaintext never rests
+//! anywhere. When the last byte arrives the blob is sealed, its hash computed over the staged
+//! file, and it is moved to the blob store, signed and recorded.
+//!
+//! Staging files live on the server that received them: several servers behind a load
+//! balancer need a shared staging directory or sticky routing for `/api/v1/uploads`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use sealroom_crypto::envelope::{blob_len, Binding, BlobEncryptor, HEADER, SEGMENT, TAG};
+use sealroom_crypto::token::new_id;
+use sealroom_domain::{AuditAction, DataCategory};
+use sealroom_store::UploadRow;
+
+use crate::accounts::Actor;
+use crate::documents::{
+    AbandonGuard, Correction, DocumentView, FileDescription, NewDocument, Prepared, Target,
+    VersionFacts,
+};
+use crate::keyring::data_key_context;
+use crate::patient_access::staff_id;
+use crate::{App, AppError};
+
+/// What a resumable upload will become.
+pub enum ResumableTarget {
+    New(NewDocument),
+    Correction(Correction),
+}
+
+/// Where an upload stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadStatus {
+    pub id: String,
+    pub document_id: String,
+    /// Bytes the server holds; the client continues from here.
+    pub offset: u64,
+    pub length: u64,
+    pub expires_at: i64,
+}
+
+/// What a request's worth of content achieved.
+pub enum UploadProgress {
+    /// More is expected, from this offset.
+    Partial(UploadStatus),
+    /// The last byte arrived: the document version is stored and signed.
+    Complete(Box<DocumentView>),
+}
+
+/// The sealed description of a staged upload (title, file name and note stay sealed).
+#[derive(Serialize, Deserialize)]
+struct Staged {
+    target: Target,
+    category: String,
+    filename: String,
+    media_type: String,
+    author_id: String,
+}
+
+/// Uploads receiving content in this process right now: one request at a time per upload.
+fn busy() -> &'static Mutex<HashSet<String>> {
+    static BUSY: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    BUSY.get_or_init(Default::default)
+}
+
+struct Claim(String);
+
+impl Claim {
+    fn take(id: &str) -> Result<Claim, AppError> {
+        let mut set = busy().lock().unwrap_or_else(|e| e.into_inner());
+        if !set.insert(id.to_owned()) {
+            return Err(AppError::Conflict(
+                "another request is sending content to this upload; send one request at a time"
+                    .into(),
+            ));
+        }
+        Ok(Claim(id.to_owned()))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        busy()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+fn description_owner(upload_id: &str) -> String {
+    format!("upload:{upload_id}")
+}
+
+/// Ciphertext bytes of `segments` committed segments, header included.
+fn committed_len(segments: u64) -> u64 {
+    HEADER as u64 + segments * (SEGMENT + TAG) as u64
+}
+
+impl App {
+    fn staged_path(&self, upload_id: &str) -> PathBuf {
+        self.settings()
+            .documents
+            .staging_dir
+            .join(format!("{upload_id}.part"))
+    }
+
+    /// Create a resumable upload of `length` bytes: checked and permitted now, content later.
+    pub async fn create_upload(
+        &self,
+        actor: &Actor,
+        target: ResumableTarget,
+        length: u64,
+    ) -> Result<UploadStatus, AppError> {
+        self.expire_uploads().await?;
+        if length > self.settings().documents.max_upload_bytes {
+            return Err(self.limit_error());
+        }
+        let prepared = match target {
+            ResumableTarget::New(new) => self.prepare_document(actor, new).await?,
+            ResumableTarget::Correction(c) => self.prepare_correction(actor, c).await?,
+        };
+        let Prepared {
+            mut guard,
+            target,
+            document_id,
+            patient_id,
+            category,
+            version,
+            file,
+            author_id,
+            uploader_id,
+            ..
+        } = prepared;
+        let id = new_id();
+        let staged = Staged {
+            target,
+            category: category.as_str().to_owned(),
+            filename: file.filename,
+            media_type: file.media_type,
+            author_id,
+        };
+        let description = serde_json::to_vec(&staged).map_err(AppError::internal)?;
+        let patient_key = self
+            .patient_key(&patient_id)
+            .await
+            .map_err(|e| guard.fail(e))?;
+        let data_key = sealroom_crypto::envelope::SymmetricKey::generate();
+        let encryptor = BlobEncryptor::new(
+            &data_key,
+            &Binding {
+                document: document_id.clone(),
+                version,
+            },
+        );
+        let path = self.staged_path(&id);
+        let staged_file = async {
+            tokio::fs::create_dir_all(&self.settings().documents.staging_dir).await?;
+            let mut f = tokio::fs::File::create_new(&path).await?;
+            f.write_all(encryptor.header()).await?;
+            f.sync_all().await
+        };
+        staged_file.await.map_err(|e| {
+            guard.fail(AppError::Unavailable(format!(
+                "the staging directory could not be written ({e}); nothing was saved, try again"
+            )))
+        })?;
+        let now = self.now().as_seconds();
+        let expires_at = now + self.settings().documents.upload_expiry.as_seconds();
+        let row = UploadRow {
+            id: id.clone(),
+            owner_id: uploader_id,
+            patient_id,
+            document_id: document_id.clone(),
+            version: i64::from(version),
+            description_sealed: self.secrets().seal(&description, &description_owner(&id)),
+            wrapped_data_key: patient_key.wrap(&data_key, &data_key_context(&document_id, version)),
+            header: encryptor.header().to_vec(),
+            length: i64::try_from(length).map_err(AppError::internal)?,
+            segments: 0,
+            created_at: now,
+            expires_at,
+        };
+        if let Err(e) = self.store().insert_upload(&row).await {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(guard.fail(e.into()));
+        }
+        // From here the upload outlives this request: it ends by completion, cancellation or
+        // expiry, each audited where it happens.
+        guard.disarm();
+        Ok(UploadStatus {
+            id,
+            document_id,
+            offset: 0,
+            length,
+            expires_at,
+        })
+    }
+
+    async fn owned_upload(&self, actor: &Actor, upload_id: &str) -> Result<UploadRow, AppError> {
+        let me = staff_id(actor, true)?;
+        let row = self
+            .store()
+            .upload(upload_id)
+            .await?
+            .filter(|u| u.owner_id == me)
+            .ok_or(AppError::NotFound)?;
+        if row.expires_at <= self.now().as_seconds() {
+            self.drop_upload(actor, &row, "the upload expired before it was complete")
+                .await?;
+            return Err(AppError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// Where an upload stands (only its owner sees it).
+    pub async fn upload_status(
+        &self,
+        actor: &Actor,
+        upload_id: &str,
+    ) -> Result<UploadStatus, AppError> {
+        let row = self.owned_upload(actor, upload_id).await?;
+        Ok(status_of(&row))
+    }
+
+    /// Receive content from `offset`, which must be where the upload stands.
+    pub async fn continue_upload(
+        &self,
+        actor: &Actor,
+        upload_id: &str,
+        offset: u64,
+    ) -> Result<UploadWriter, AppError> {
+        let claim = Claim::take(upload_id)?;
+        let row = self.owned_upload(actor, upload_id).await?;
+        let status = status_of(&row);
+        if offset != status.offset {
+            return Err(AppError::Conflict(format!(
+                "Upload-Offset is {offset}, but the server holds {} bytes of this upload; ask for the offset (HEAD) and continue from there",
+                status.offset
+            )));
+        }
+        let version = u32::try_from(row.version).map_err(AppError::internal)?;
+        let patient_key = self.patient_key(&row.patient_id).await?;
+        let data_key = patient_key
+            .unwrap(
+                &row.wrapped_data_key,
+                &data_key_context(&row.document_id, version),
+            )
+            .map_err(AppError::internal)?;
+        let segments = u32::try_from(row.segments).map_err(AppError::internal)?;
+        let encryptor = BlobEncryptor::resume(
+            &data_key,
+            &Binding {
+                document: row.document_id.clone(),
+                version,
+            },
+            &row.header,
+            segments,
+        )
+        .map_err(AppError::internal)?;
+        let path = self.staged_path(&row.id);
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(|e| AppError::internal(format!("a staged upload is unreadable: {e}")))?;
+        // Anything after the committed segments is a write that was never acknowledged.
+        let committed = committed_len(row.segments as u64);
+        file.set_len(committed).await.map_err(AppError::internal)?;
+        file.seek(std::io::SeekFrom::Start(committed))
+            .await
+            .map_err(AppError::internal)?;
+        Ok(UploadWriter {
+            _claim: claim,
+            app: self.clone(),
+            actor: actor.clone(),
+            row,
+            encryptor,
+            file,
+            received: offset,
+        })
+    }
+
+    /// Cancel an upload: its staged content is removed.
+    pub async fn cancel_upload(&self, actor: &Actor, upload_id: &str) -> Result<(), AppError> {
+        let _claim = Claim::take(upload_id)?;
+        let row = self.owned_upload(actor, upload_id).await?;
+        self.drop_upload(actor, &row, "cancelled by the uploader")
+            .await
+    }
+
+    /// Remove uploads past their expiry; returns how many.
+    pub async fn expire_uploads(&self) -> Result<usize, AppError> {
+        let now = self.now().as_seconds();
+        let expired = self.store().expired_uploads(now).await?;
+        let system = Actor {
+            principal: crate::policy::Principal::Operator,
+            stepped_up: false,
+            client: crate::Client {
+                address: "server".into(),
+                user_agent: "upload expiry".into(),
+            },
+        };
+        for row in &expired {
+            self.drop_upload(&system, row, "the upload expired before it was complete")
+                .await?;
+        }
+        Ok(expired.len())
+    }
+
+    async fn drop_upload(&self, actor: &Actor, row: &UploadRow, why: &str) -> Result<(), AppError> {
+        let _ = tokio::fs::remove_file(self.staged_path(&row.id)).await;
+        self.store().delete_upload(&row.id).await?;
+        self.audit(
+            &actor.name(),
+            AuditAction::DocumentUploadAbandoned,
+            &format!("patient:{}", row.patient_id),
+            "failure",
+            &actor.client,
+            json!({
+                "document": row.document_id,
+                "version": row.version,
+                "received_bytes": status_of(row).offset,
+                "why": why,
+            }),
+        )
+        .await
+    }
+}
+
+fn status_of(row: &UploadRow) -> UploadStatus {
+    let length = row.length as u64;
+    UploadStatus {
+        id: row.id.clone(),
+        document_id: row.document_id.clone(),
+        offset: (row.segments as u64 * SEGMENT as u64).min(length),
+        length,
+        expires_at: row.expires_at,
+    }
+}
+
+/// Content arriving for a resumable upload: encrypted as it comes, whole segments appended to
+/// the staging file. [`Self::commit`] makes them count, whether the request ended well or not.
+pub struct UploadWriter {
+    _claim: Claim,
+    app: App,
+    actor: Actor,
+    row: UploadRow,
+    encryptor: BlobEncryptor,
+    file: tokio::fs::File,
+    received: u64,
+}
+
+impl UploadWriter {
+    pub async fn write(&mut self, plaintext: &[u8]) -> Result<(), AppError> {
+        self.received += plaintext.len() as u64;
+        if self.received > self.row.length as u64 {
+            return Err(AppError::InvalidInput(format!(
+                "more content than the {} bytes announced in Upload-Length",
+                self.row.length
+            )));
+        }
+        let ciphertext = self
+            .encryptor
+            .update(plaintext)
+            .map_err(AppError::internal)?;
+        self.file.write_all(&ciphertext).await.map_err(|e| {
+            AppError::Unavailable(format!("the staging file could not be written ({e})"))
+        })
+    }
+
+    /// Keep what arrived: the whole segments count, the unfinished one is dropped (the client
+    /// resends it). When everything has arrived, the document version is stored.
+    pub async fn commit(mut self) -> Result<UploadProgress, AppError> {
+        let length = self.row.length as u64;
+        if self.received == length {
+            return self.complete().await;
+        }
+        self.file.sync_all().await.map_err(AppError::internal)?;
+        let to = i64::from(self.encryptor.segments_written());
+        if to != self.row.segments
+            && !self
+                .app
+                .store()
+                .advance_upload(&self.row.id, self.row.segments, to)
+                .await?
+        {
+            return Err(AppError::Conflict(
+                "the upload moved on meanwhile; ask for the offset (HEAD) and continue from there"
+                    .into(),
+            ));
+        }
+        self.row.segments = to;
+        Ok(UploadProgress::Partial(status_of(&self.row)))
+    }
+
+    async fn complete(self) -> Result<UploadProgress, AppError> {
+        let UploadWriter {
+            app,
+            actor,
+            row,
+            encryptor,
+            mut file,
+            received,
+            _claim,
+        } = self;
+        let last = encryptor.finish().map_err(AppError::internal)?;
+        file.write_all(&last).await.map_err(AppError::internal)?;
+        file.sync_all().await.map_err(AppError::internal)?;
+        drop(file);
+        let path = app.staged_path(&row.id);
+        // The hash that is signed is computed over exactly the bytes the blob store receives.
+        let (hash, ciphertext_size) = hash_file(&path).await.map_err(AppError::internal)?;
+        if ciphertext_size != blob_len(received) {
+            return Err(AppError::internal("a staged upload has the wrong length"));
+        }
+        let staged: Staged = serde_json::from_slice(
+            &app.secrets()
+                .open(&row.description_sealed, &description_owner(&row.id))
+                .map_err(AppError::internal)?,
+        )
+        .map_err(AppError::internal)?;
+        let blob_key = new_id();
+        app.blobs().put_file(&blob_key, &path).await.map_err(|e| {
+            AppError::Unavailable(format!(
+                "the document store could not be written ({e}); send the last request again"
+            ))
+        })?;
+        let version = u32::try_from(row.version).map_err(AppError::internal)?;
+        let mut guard = AbandonGuard::new(&app, &actor, &row.document_id, &row.patient_id, version);
+        let recorded = app
+            .record_version(
+                &actor,
+                staged.target,
+                VersionFacts {
+                    document_id: row.document_id.clone(),
+                    patient_id: row.patient_id.clone(),
+                    category: DataCategory::parse(&staged.category).map_err(AppError::internal)?,
+                    version,
+                    file: FileDescription {
+                        filename: staged.filename,
+                        media_type: staged.media_type,
+                        declared_size: Some(received),
+                    },
+                    author_id: staged.author_id,
+                    uploader_id: row.owner_id.clone(),
+                    wrapped_data_key: row.wrapped_data_key.clone(),
+                    blob_key: blob_key.clone(),
+                    size: received,
+                    ciphertext_size,
+                    ciphertext_sha256: hash,
+                },
+            )
+            .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        app.store().delete_upload(&row.id).await?;
+        match recorded {
+            Ok(view) => {
+                guard.disarm();
+                Ok(UploadProgress::Complete(Box::new(view)))
+            }
+            Err(e) => {
+                let _ = app.blobs().delete(&blob_key).await;
+                Err(guard.fail(e))
+            }
+        }
+    }
+}
+
+async fn hash_file(path: &std::path::Path) -> std::io::Result<([u8; 32], u64)> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hasher.finalize().into(), total))
+}
