@@ -96,7 +96,7 @@ echo '{"category":"results","kind":"report","title":"Bench imaging study"}' >"$w
 # HTTP/1.1, as a client uploading a file usually speaks; no "Expect: 100-continue" pause.
 curl_args=(-sS --http1.1 --cacert "$cert" --resolve "localhost:$port:127.0.0.1"
   -H "Authorization: Bearer $token")
-
+# The upload: the metadata part, then the file part, which curl reads from disk as it sends.
 upload_args=(-H 'Expect:' -o "$work/answer.json" -w '%{http_code}'
   -F "metadata=<$work/metadata.json;type=application/json"
   "$url/api/v1/patients/$patient/documents")

@@ -46,6 +46,9 @@ wait "$fixture" 2>/dev/null || true
 m=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n '2p')
 awk -v r="$m" 'BEGIN { c = (1 - r) * 100; printf "median of per-round ratios authenticated/healthz: %.3f; authentication costs %.1f%% of throughput (target < 25%%: %s)\n", r, c, (c < 25 ? "MET" : "NOT MET") }'
 
+echo; echo "## document store"
+bench/documents.sh
+
 echo; echo "## access policy decision, in process"
 $bin/policy_decision
 

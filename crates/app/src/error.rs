@@ -13,6 +13,9 @@ pub enum AppError {
     SignInFailed,
     #[error("{0}")]
     InvalidInput(String),
+    /// A resource (FHIR) failed validation at `expression` (e.g. `Observation.status`).
+    #[error("{expression}: {message}")]
+    InvalidResource { expression: String, message: String },
     #[error(transparent)]
     Password(#[from] PasswordRejected),
     #[error(transparent)]

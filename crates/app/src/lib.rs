@@ -18,6 +18,7 @@ pub mod documents;
 pub mod enrolment;
 pub mod error;
 pub mod factors;
+pub mod fhir;
 pub mod grants;
 pub mod keyring;
 pub mod mail;

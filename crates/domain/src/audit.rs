@@ -74,6 +74,9 @@ pub enum AuditAction {
     DocumentErasureRequested,
     DocumentErasureDecided,
     DocumentShredded,
+    FhirCreated,
+    FhirRead,
+    FhirSearched,
     MasterKeyRotated,
 }
 
@@ -150,6 +153,9 @@ impl AuditAction {
             AuditAction::DocumentErasureRequested => "document.erasure_requested",
             AuditAction::DocumentErasureDecided => "document.erasure_decided",
             AuditAction::DocumentShredded => "document.shredded",
+            AuditAction::FhirCreated => "fhir.created",
+            AuditAction::FhirRead => "fhir.read",
+            AuditAction::FhirSearched => "fhir.searched",
             AuditAction::MasterKeyRotated => "keys.master_rotated",
         }
     }

@@ -14,6 +14,7 @@ mod audit;
 mod bulk;
 mod credentials;
 mod documents;
+mod fhir;
 mod grants;
 mod links;
 mod migrate;
@@ -34,6 +35,7 @@ pub use documents::{
     DocumentRow, ErasureRow, KeyringRow, SigningKeyRow, UploadRow, VersionRow, WrappedKey,
     WrappedKind,
 };
+pub use fhir::{FhirRow, FhirSearch};
 pub use grants::{AlertRow, BreakGlassRow, GrantRow};
 pub use links::{LinkPurpose, LinkRow};
 pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};

@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/sqlite/0003_scim.sql")),
     (4, include_str!("../migrations/sqlite/0004_documents.sql")),
+    (5, include_str!("../migrations/sqlite/0005_fhir.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -27,12 +28,13 @@ const POSTGRES: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/postgres/0003_scim.sql")),
     (4, include_str!("../migrations/postgres/0004_documents.sql")),
+    (5, include_str!("../migrations/postgres/0005_fhir.sql")),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 4;
+pub const LATEST_SQLITE: i64 = 5;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 4;
+pub const LATEST_POSTGRES: i64 = 5;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

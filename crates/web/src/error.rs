@@ -17,6 +17,7 @@ pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
     match e {
         AppError::SignInFailed => (StatusCode::UNAUTHORIZED, "sign_in_failed"),
         AppError::InvalidInput(_)
+        | AppError::InvalidResource { .. }
         | AppError::Password(_)
         | AppError::Email(_)
         | AppError::Role(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
@@ -35,7 +36,7 @@ pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
     }
 }
 
-fn with_cause(mut r: Response, e: &AppError) -> Response {
+pub(crate) fn with_cause(mut r: Response, e: &AppError) -> Response {
     let cause = match e {
         AppError::Internal(c) | AppError::Config(c) => Some(c.clone()),
         AppError::Store(s) => Some(s.to_string()),

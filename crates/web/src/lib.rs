@@ -10,6 +10,7 @@ pub mod api;
 mod context;
 mod error;
 mod extract;
+mod fhir;
 mod health;
 mod limits;
 mod pages;
@@ -59,6 +60,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .merge(webauthn::routes())
         .nest("/api", api::routes())
         .nest("/scim/v2", scim::routes())
+        .nest("/fhir/R4", fhir::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/assets/app.css", get(pages::assets::css))

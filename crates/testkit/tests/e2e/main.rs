@@ -24,6 +24,7 @@ mod access;
 mod api;
 mod audit;
 mod documents;
+mod fhir;
 mod http_basics;
 mod journeys;
 mod provisioning;

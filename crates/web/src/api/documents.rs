@@ -297,7 +297,7 @@ pub async fn content(
     caller: ApiCaller,
     Path(document_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    download(&s, &caller, &document_id, None).await
+    download(&s, &caller.actor, &document_id, None).await
 }
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}/versions/{version}/content", tag = "documents",
@@ -308,19 +308,16 @@ pub async fn version_content(
     caller: ApiCaller,
     Path((document_id, version)): Path<(String, u32)>,
 ) -> Result<Response, ApiError> {
-    download(&s, &caller, &document_id, Some(version)).await
+    download(&s, &caller.actor, &document_id, Some(version)).await
 }
 
-async fn download(
+pub(crate) async fn download(
     s: &AppState,
-    caller: &ApiCaller,
+    actor: &sealroom_app::accounts::Actor,
     document_id: &str,
     version: Option<u32>,
 ) -> Result<Response, ApiError> {
-    let d = s
-        .app
-        .download_document(&caller.actor, document_id, version)
-        .await?;
+    let d = s.app.download_document(actor, document_id, version).await?;
     let mut r = Body::from_stream(d.body).into_response();
     let h = r.headers_mut();
     h.insert(

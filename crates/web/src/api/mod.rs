@@ -6,7 +6,7 @@
 //! through the policy decision point in `sealroom_app::policy`.
 
 mod audit;
-mod documents;
+pub(crate) mod documents;
 mod me;
 mod organization;
 mod patients;
