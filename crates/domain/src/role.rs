@@ -52,6 +52,11 @@ impl Role {
         }
     }
 
+    /// Roles that care for patients (and may be assigned to their departments).
+    pub const fn is_clinical(self) -> bool {
+        matches!(self, Role::Clinician | Role::Nurse | Role::Laboratory)
+    }
+
     pub const fn is_administrator(self) -> bool {
         matches!(self, Role::Administrator)
     }

@@ -19,6 +19,7 @@ both_backends!(
     legal_holds_erasure_by_two_people_and_retention_shred_for_good,
     rotating_the_master_key_rewraps_keys_and_leaves_documents_readable,
     resumable_uploads_survive_a_dropped_connection_and_stage_only_ciphertext,
+    staff_pages_list_documents_with_their_signer_and_the_check,
 );
 
 const MARKER: &str = "MARKER-7f3a9c-Dupont-hemoglobin";
@@ -1453,5 +1454,129 @@ async fn resumable_uploads_survive_a_dropped_connection_and_stage_only_ciphertex
     assert!(
         whys.contains(&"the upload expired before it was complete".to_owned()),
         "{whys:?}"
+    );
+}
+
+async fn staff_pages_list_documents_with_their_signer_and_the_check(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let (patient, _) = admitted_patient(&s, &h).await;
+    let doc = upload(
+        &s,
+        &h.lab,
+        &patient,
+        json!({"category": "results", "kind": "result", "title": "Full blood count"}),
+        "fbc.pdf",
+        b"%PDF-1.7 fbc".to_vec(),
+    )
+    .await;
+    upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "mental_health", "kind": "letter", "title": "Psychiatry letter"}),
+        "psy.pdf",
+        b"%PDF-1.7 psy".to_vec(),
+    )
+    .await;
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+
+    // A nurse of the department, signed in through the pages.
+    let nurse = crate::journeys::enrolled_staff(&s, "ward-nurse@example.org", "nurse").await;
+    let nurse_id = s
+        .app()
+        .store()
+        .user_by_email("ward-nurse@example.org")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (st, a) = post(
+        &s,
+        &h.admin,
+        &format!("/api/v1/users/{nurse_id}/assignments"),
+        json!({"department_id": h.im, "role": "nurse"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{a}");
+    let (st, page) = crate::journeys::get_page(&nurse.client, &s, "/patients").await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains("Dupont") && page.contains(&format!("/patients/{patient}/documents")),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/patients\""),
+        "the menu links the page"
+    );
+
+    let (st, page) =
+        crate::journeys::get_page(&nurse.client, &s, &format!("/patients/{patient}/documents"))
+            .await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains("Full blood count") && page.contains("Psychiatry letter"),
+        "{page}"
+    );
+    assert_eq!(page.matches("✓ Verified").count(), 2, "{page}");
+    assert!(
+        page.contains("<td>Test Person</td>"),
+        "the signer is named: {page}"
+    );
+    assert!(!page.contains("id=\"withheld\""), "{page}");
+    let link = format!("/api/v1/documents/{doc_id}/versions/1/content");
+    assert!(page.contains(&link), "{page}");
+    // The link downloads with the browser session, as an attachment.
+    let r = nurse.client.get(s.url(&link)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.7 fbc");
+
+    // The laboratory sees the results of its test, and is told what is withheld.
+    let tech = crate::journeys::enrolled_staff(&s, "tech@example.org", "laboratory").await;
+    let tech_id = s
+        .app()
+        .store()
+        .user_by_email("tech@example.org")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (st, a) = post(
+        &s,
+        &h.admin,
+        &format!("/api/v1/users/{tech_id}/assignments"),
+        json!({"department_id": h.laboratory, "role": "laboratory"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{a}");
+    let (st, page) =
+        crate::journeys::get_page(&tech.client, &s, &format!("/patients/{patient}/documents"))
+            .await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("Full blood count"), "{page}");
+    assert!(!page.contains("Psychiatry letter"), "{page}");
+    assert!(
+        page.contains("id=\"withheld\"") && page.contains("mental health"),
+        "{page}"
+    );
+
+    // Someone with no relation to the patient sees nothing, not even that it exists.
+    let outsider = crate::journeys::enrolled_staff(&s, "other@example.org", "clinician").await;
+    let (st, page) = crate::journeys::get_page(
+        &outsider.client,
+        &s,
+        &format!("/patients/{patient}/documents"),
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert!(!page.contains("Full blood count"));
+    let (_, page) = crate::journeys::get_page(&outsider.client, &s, "/patients").await;
+    assert!(
+        page.contains("No patient is admitted to your departments now."),
+        "{page}"
     );
 }

@@ -21,6 +21,7 @@ pub fn page(title: &str, session: Option<&CurrentSession>, body: Markup) -> Mark
                     a.brand href="/" { "Sealroom" }
                     @if let Some(s) = session.filter(|s| s.is_signed_in()) {
                         nav aria-label="Main" {
+                            @if s.user.role.is_clinical() { a href="/patients" { "My patients" } }
                             a href="/me/security" { "My security" }
                             @if s.user.role.is_administrator() { a href="/admin/users" { "Users" } }
                             @if s.user.role == sealroom_domain::Role::SecurityOfficer { a href="/security/review" { "Security review" } }

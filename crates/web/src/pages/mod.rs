@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod enrol;
 pub mod layout;
+pub mod patients;
 pub mod review;
 pub mod security;
 pub mod signin;
@@ -61,6 +62,8 @@ pub fn routes() -> Router<AppState> {
             "/me/sessions/end-others",
             post(security::end_other_sessions),
         )
+        .route("/patients", get(patients::mine))
+        .route("/patients/{id}/documents", get(patients::documents))
         .route("/security/review", get(review::show))
         .route(
             "/security/alerts/{id}/acknowledge",
