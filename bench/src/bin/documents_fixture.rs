@@ -18,6 +18,7 @@ const MAX_UPLOAD_MB: &str = "8192";
 const SCOPES: &[&str] = &["organization:write", "patients:read", "patients:write"];
 
 fn main() -> Result<()> {
+    sealroom_server::tune_allocator();
     // Set before any thread exists; an operator's own setting wins.
     if std::env::var_os("SEALROOM_DOCUMENTS__MAX_UPLOAD_MB").is_none() {
         std::env::set_var("SEALROOM_DOCUMENTS__MAX_UPLOAD_MB", MAX_UPLOAD_MB);

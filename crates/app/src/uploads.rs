@@ -166,7 +166,13 @@ impl App {
         );
         let path = self.staged_path(&id);
         let staged_file = async {
-            tokio::fs::create_dir_all(&self.settings().documents.staging_dir).await?;
+            let dir = &self.settings().documents.staging_dir;
+            tokio::fs::create_dir_all(dir).await?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).await?;
+            }
             let mut f = tokio::fs::File::create_new(&path).await?;
             f.write_all(encryptor.header()).await?;
             f.sync_all().await
