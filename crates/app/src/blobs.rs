@@ -107,26 +107,27 @@ impl BlobStore {
         }
     }
 
-    /// Move a finished local file (a completed resumable upload) into the store as `key`.
+    /// Move a finished local file (a completed resumable upload) into the store as `key`:
+    /// renamed when the store is a directory on the same file system, copied otherwise.
     pub async fn put_file(&self, key: &str, file: &std::path::Path) -> Result<(), BlobError> {
-        match self {
-            BlobStore::Local(l) => l.put_file(key, file).await,
-            BlobStore::S3(_) => {
-                let mut source = tokio::fs::File::open(file).await?;
-                let mut writer = self.create(key).await?;
-                let mut buf = vec![0u8; READ_CHUNK];
-                loop {
-                    let n = tokio::io::AsyncReadExt::read(&mut source, &mut buf).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    writer.write(&buf[..n]).await?;
-                }
-                writer.commit().await?;
-                tokio::fs::remove_file(file).await?;
-                Ok(())
+        if let BlobStore::Local(l) = self {
+            if l.rename_in(key, file).await.is_ok() {
+                return Ok(());
             }
         }
+        let mut source = tokio::fs::File::open(file).await?;
+        let mut writer = self.create(key).await?;
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut source, &mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            writer.write(&buf[..n]).await?;
+        }
+        writer.commit().await?;
+        tokio::fs::remove_file(file).await?;
+        Ok(())
     }
 }
 
@@ -269,7 +270,8 @@ impl LocalBlobs {
         }
     }
 
-    async fn put_file(&self, key: &str, file: &std::path::Path) -> Result<(), BlobError> {
+    /// Rename `file` into place (fails across file systems).
+    async fn rename_in(&self, key: &str, file: &std::path::Path) -> Result<(), BlobError> {
         let path = self.path(key)?;
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;

@@ -96,6 +96,12 @@ pub struct FileDescription {
     pub declared_size: Option<u64>,
 }
 
+/// What an upload will become.
+pub enum UploadTarget {
+    New(NewDocument),
+    Correction(Correction),
+}
+
 /// A correction: the next version of an existing document.
 #[derive(Debug, Clone)]
 pub struct Correction {
@@ -122,6 +128,7 @@ pub struct VersionView {
     pub media_type: String,
     pub size: u64,
     pub author_id: String,
+    pub author_name: String,
     pub uploaded_by: String,
     pub created_at: i64,
     pub correction_note: Option<String>,
@@ -162,6 +169,10 @@ pub struct DocumentDownload {
     pub version: VersionView,
     pub body: BoxStream<'static, io::Result<Bytes>>,
 }
+
+/// Staff display names already looked up in this request.
+#[derive(Default)]
+struct StaffNames(std::collections::HashMap<String, String>);
 
 /// A checked, permitted upload about to receive its content. Dropped, it is audited as
 /// abandoned.
@@ -347,20 +358,23 @@ impl App {
         ))
     }
 
-    /// Refuse at once a body announced far beyond the limit (a body only a little over it is
-    /// read up to the limit and refused then, so the client sees the answer).
-    fn check_declared(&self, file: &FileDescription) -> Result<(), AppError> {
+    /// The file's name and media type checked, and a body announced far beyond the limit
+    /// refused at once (a body only a little over it is read up to the limit and refused then,
+    /// so the client sees the answer).
+    fn checked_file(&self, file: &FileDescription) -> Result<FileDescription, AppError> {
         const SLACK: u64 = 16 * 1024 * 1024;
-        if file.declared_size.is_some_and(|n| {
-            n > self
-                .settings()
-                .documents
-                .max_upload_bytes
-                .saturating_add(SLACK)
-        }) {
+        let limit = self.settings().documents.max_upload_bytes;
+        if file
+            .declared_size
+            .is_some_and(|n| n > limit.saturating_add(SLACK))
+        {
             return Err(self.limit_error());
         }
-        Ok(())
+        Ok(FileDescription {
+            filename: check_filename(&file.filename)?,
+            media_type: check_media_type(&file.media_type)?,
+            declared_size: file.declared_size,
+        })
     }
 
     /// The person's signing key, made on first use.
@@ -431,31 +445,46 @@ impl App {
         }
     }
 
-    /// Start uploading a new document. Refused (and audited) unless the person may write the
-    /// document's category for the patient.
+    /// Start uploading a new document or a correction. Refused (and audited) unless the
+    /// person may write the document's category for the patient.
+    pub async fn start_upload(
+        &self,
+        actor: &Actor,
+        target: UploadTarget,
+    ) -> Result<DocumentUpload, AppError> {
+        let prepared = self.prepare(actor, target).await?;
+        self.begin_upload(prepared).await
+    }
+
+    /// Start uploading a new document.
     pub async fn start_document(
         &self,
         actor: &Actor,
         new: NewDocument,
     ) -> Result<DocumentUpload, AppError> {
-        let prepared = self.prepare_document(actor, new).await?;
-        self.begin_upload(prepared).await
+        self.start_upload(actor, UploadTarget::New(new)).await
     }
 
-    /// Check a new document's description and the person's right to write it (audited).
-    pub(crate) async fn prepare_document(
+    /// Check what an upload will become and the person's right to write it (audited).
+    pub(crate) async fn prepare(
+        &self,
+        actor: &Actor,
+        target: UploadTarget,
+    ) -> Result<Prepared, AppError> {
+        match target {
+            UploadTarget::New(new) => self.prepare_document(actor, new).await,
+            UploadTarget::Correction(c) => self.prepare_correction(actor, c).await,
+        }
+    }
+
+    async fn prepare_document(
         &self,
         actor: &Actor,
         new: NewDocument,
     ) -> Result<Prepared, AppError> {
         let uploader = staff_id(actor, true)?.to_owned();
         let title = check_text("title", &new.title, MAX_TITLE_CHARS)?;
-        let file = FileDescription {
-            filename: check_filename(&new.file.filename)?,
-            media_type: check_media_type(&new.file.media_type)?,
-            declared_size: new.file.declared_size,
-        };
-        self.check_declared(&file)?;
+        let file = self.checked_file(&new.file)?;
         let settings = &self.settings().documents;
         let class = new
             .retention_class
@@ -547,29 +576,14 @@ impl App {
         Ok(())
     }
 
-    pub async fn start_correction(
-        &self,
-        actor: &Actor,
-        correction: Correction,
-    ) -> Result<DocumentUpload, AppError> {
-        let prepared = self.prepare_correction(actor, correction).await?;
-        self.begin_upload(prepared).await
-    }
-
-    /// Check a correction and the person's right to write it (audited).
-    pub(crate) async fn prepare_correction(
+    async fn prepare_correction(
         &self,
         actor: &Actor,
         correction: Correction,
     ) -> Result<Prepared, AppError> {
         let uploader = staff_id(actor, true)?.to_owned();
         let note = check_text("correction note", &correction.note, MAX_NOTE_CHARS)?;
-        let file = FileDescription {
-            filename: check_filename(&correction.file.filename)?,
-            media_type: check_media_type(&correction.file.media_type)?,
-            declared_size: correction.file.declared_size,
-        };
-        self.check_declared(&file)?;
+        let file = self.checked_file(&correction.file)?;
         let doc = self
             .store()
             .document(&correction.document_id)
@@ -775,6 +789,20 @@ pub(crate) struct VersionFacts {
     pub ciphertext_sha256: [u8; 32],
 }
 
+/// Length and SHA-256 of a stream of ciphertext.
+pub(crate) async fn hash_stream(
+    mut stream: impl futures_util::Stream<Item = std::io::Result<Bytes>> + Unpin,
+) -> std::io::Result<(u64, [u8; 32])> {
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        len += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    Ok((len, hasher.finalize().into()))
+}
+
 fn title_owner(document_id: &str) -> String {
     format!("document_title:{document_id}")
 }
@@ -879,17 +907,23 @@ impl App {
             .document(&f.document_id)
             .await?
             .ok_or_else(|| AppError::internal("a document vanished after it was stored"))?;
-        self.document_view(doc).await
+        self.document_view(doc, &mut StaffNames::default()).await
     }
 
-    async fn signer_names(&self) -> Result<std::collections::HashMap<String, String>, AppError> {
-        Ok(self
+    /// A staff member's display name, looked up once per request however many versions name
+    /// them.
+    async fn staff_name(&self, names: &mut StaffNames, user_id: &str) -> Result<String, AppError> {
+        if let Some(n) = names.0.get(user_id) {
+            return Ok(n.clone());
+        }
+        let name = self
             .store()
-            .list_users()
+            .user_by_id(user_id)
             .await?
-            .into_iter()
-            .map(|u| (u.id, u.display_name))
-            .collect())
+            .map(|u| u.display_name)
+            .unwrap_or_default();
+        names.0.insert(user_id.to_owned(), name.clone());
+        Ok(name)
     }
 
     /// Check a version's signature over its recorded metadata.
@@ -903,12 +937,15 @@ impl App {
                 .is_ok())
     }
 
-    async fn document_view(&self, doc: DocumentRow) -> Result<DocumentView, AppError> {
-        let names = self.signer_names().await?;
+    async fn document_view(
+        &self,
+        doc: DocumentRow,
+        names: &mut StaffNames,
+    ) -> Result<DocumentView, AppError> {
         let mut versions = Vec::new();
         if doc.shredded_at.is_none() {
             for v in self.store().versions(&doc.id).await? {
-                versions.push(self.version_view(&doc, &v, &names).await?);
+                versions.push(self.version_view(&doc, &v, names).await?);
             }
         }
         let title = match &doc.title_sealed {
@@ -944,7 +981,7 @@ impl App {
         &self,
         doc: &DocumentRow,
         v: &VersionRow,
-        names: &std::collections::HashMap<String, String>,
+        names: &mut StaffNames,
     ) -> Result<VersionView, AppError> {
         let version = u32::try_from(v.version).map_err(AppError::internal)?;
         let open = |sealed: &Option<Vec<u8>>, owner: String| -> Result<Option<String>, AppError> {
@@ -966,13 +1003,14 @@ impl App {
             media_type: v.media_type.clone(),
             size: u64::try_from(v.size).map_err(AppError::internal)?,
             author_id: v.author_id.clone(),
+            author_name: self.staff_name(names, &v.author_id).await?,
             uploaded_by: v.uploaded_by.clone(),
             created_at: v.signed_at,
             correction_note: open(&v.correction_note_sealed, note_owner(&doc.id, version))?,
             ciphertext_sha256: hex::encode(&v.ciphertext_sha256),
             signature: SignatureView {
                 signer_id: v.uploaded_by.clone(),
-                signer_name: names.get(&v.uploaded_by).cloned().unwrap_or_default(),
+                signer_name: self.staff_name(names, &v.uploaded_by).await?,
                 signed_at: v.signed_at,
                 status: if verified { "verified" } else { "invalid" },
             },
@@ -987,14 +1025,7 @@ impl App {
         patient_id: &str,
         categories: &[DataCategory],
     ) -> Result<DocumentList, AppError> {
-        let asked: Vec<DataCategory> = if categories.is_empty() {
-            DataCategory::ALL
-                .into_iter()
-                .filter(|c| *c != DataCategory::Identification)
-                .collect()
-        } else {
-            categories.to_vec()
-        };
+        let asked = crate::patient_access::asked_or_clinical(categories);
         let permitted = self
             .open_patient(
                 actor,
@@ -1006,10 +1037,11 @@ impl App {
             )
             .await?
             .categories();
-        let names: Vec<String> = permitted.iter().map(|c| c.as_str().to_owned()).collect();
+        let categories: Vec<String> = permitted.iter().map(|c| c.as_str().to_owned()).collect();
+        let mut names = StaffNames::default();
         let mut documents = Vec::new();
-        for d in self.store().documents_of(patient_id, &names).await? {
-            documents.push(self.document_view(d).await?);
+        for d in self.store().documents_of(patient_id, &categories).await? {
+            documents.push(self.document_view(d, &mut names).await?);
         }
         Ok(DocumentList {
             documents,
@@ -1061,7 +1093,7 @@ impl App {
                 json!({"document": document_id, "view": "document"}),
             )
             .await?;
-        self.document_view(doc).await
+        self.document_view(doc, &mut StaffNames::default()).await
     }
 
     /// Open a version (the latest when `version` is `None`) for download, after checking its
@@ -1145,8 +1177,9 @@ impl App {
             },
         );
         let blob = self.blobs().read(&v.blob_key).await.map_err(blob_error)?;
-        let names = self.signer_names().await?;
-        let view = self.version_view(&doc, &v, &names).await?;
+        let view = self
+            .version_view(&doc, &v, &mut StaffNames::default())
+            .await?;
         Ok(DocumentDownload {
             version: view,
             body: decrypting(blob, decryptor, self.clone(), actor.clone(), doc, number),
@@ -1155,15 +1188,7 @@ impl App {
 
     /// Length and SHA-256 of a stored blob, read in chunks.
     async fn hash_blob(&self, key: &str) -> Result<(u64, [u8; 32]), BlobError> {
-        let mut stream = self.blobs().read(key).await?;
-        let mut hasher = Sha256::new();
-        let mut len = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            len += chunk.len() as u64;
-            hasher.update(&chunk);
-        }
-        Ok((len, hasher.finalize().into()))
+        Ok(hash_stream(self.blobs().read(key).await?).await?)
     }
 
     /// Record a failed check (audit event and security alert) and say so plainly.

@@ -33,6 +33,18 @@ pub struct AccessReason {
     pub relation: Relation,
 }
 
+/// The categories a view asks for: those given, or every one but identification.
+pub(crate) fn asked_or_clinical(categories: &[DataCategory]) -> Vec<DataCategory> {
+    if categories.is_empty() {
+        DataCategory::ALL
+            .into_iter()
+            .filter(|c| *c != DataCategory::Identification)
+            .collect()
+    } else {
+        categories.to_vec()
+    }
+}
+
 /// What the decision point answered for a set of categories.
 #[derive(Debug, Clone, Default)]
 pub struct AccessOutcome {

@@ -904,14 +904,7 @@ impl App {
         patient_id: &str,
         categories: &[DataCategory],
     ) -> Result<RecordsView, AppError> {
-        let asked: Vec<DataCategory> = if categories.is_empty() {
-            DataCategory::ALL
-                .into_iter()
-                .filter(|c| *c != DataCategory::Identification)
-                .collect()
-        } else {
-            categories.to_vec()
-        };
+        let asked = crate::patient_access::asked_or_clinical(categories);
         let permitted: Vec<DataCategory> = if asked.len() == 1 {
             self.require_patient_access(
                 actor,

@@ -214,6 +214,7 @@ impl App {
             state: "pending".into(),
             decided_by: None,
             decided_at: None,
+            patient_id: doc.patient_id.clone(),
         };
         self.store().insert_erasure(&row).await?;
         self.audit(
@@ -225,23 +226,18 @@ impl App {
             json!({"document": doc.id, "request": row.id, "legal_basis": row.legal_basis}),
         )
         .await?;
-        self.erasure_view(row, &doc.patient_id)
+        self.erasure_view(row)
     }
 
     /// The requests waiting for a second person.
     pub async fn pending_erasures(&self, actor: &Actor) -> Result<Vec<ErasureView>, AppError> {
         authorize(&actor.principal, Action::ManageRecords)?;
-        let mut out = Vec::new();
-        for row in self.store().pending_erasures().await? {
-            let patient = self
-                .store()
-                .document(&row.document_id)
-                .await?
-                .map(|d| d.patient_id)
-                .unwrap_or_default();
-            out.push(self.erasure_view(row, &patient)?);
-        }
-        Ok(out)
+        self.store()
+            .pending_erasures()
+            .await?
+            .into_iter()
+            .map(|row| self.erasure_view(row))
+            .collect()
     }
 
     /// Approve (the document is shredded at once) or reject a pending erasure. The person who
@@ -310,7 +306,7 @@ impl App {
             .erasure(&row.id)
             .await?
             .ok_or_else(|| AppError::internal("an erasure request vanished"))?;
-        self.erasure_view(row, &doc.patient_id)
+        self.erasure_view(row)
     }
 
     /// Shred every document whose retention has ended and that no legal hold keeps; with
@@ -392,7 +388,7 @@ impl App {
         Ok(Some(left))
     }
 
-    fn erasure_view(&self, row: ErasureRow, patient_id: &str) -> Result<ErasureView, AppError> {
+    fn erasure_view(&self, row: ErasureRow) -> Result<ErasureView, AppError> {
         let reason = if row.reason_sealed.is_empty() {
             None
         } else {
@@ -408,7 +404,7 @@ impl App {
         Ok(ErasureView {
             id: row.id,
             document_id: row.document_id,
-            patient_id: patient_id.to_owned(),
+            patient_id: row.patient_id,
             legal_basis: row.legal_basis,
             reason,
             requested_by: row.requested_by,

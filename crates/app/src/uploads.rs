@@ -17,8 +17,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use sealroom_crypto::envelope::{blob_len, Binding, BlobEncryptor, HEADER, SEGMENT, TAG};
 use sealroom_crypto::token::new_id;
@@ -27,18 +26,12 @@ use sealroom_store::UploadRow;
 
 use crate::accounts::Actor;
 use crate::documents::{
-    AbandonGuard, Correction, DocumentView, FileDescription, NewDocument, Prepared, Target,
+    hash_stream, AbandonGuard, DocumentView, FileDescription, Prepared, Target, UploadTarget,
     VersionFacts,
 };
 use crate::keyring::data_key_context;
 use crate::patient_access::staff_id;
 use crate::{App, AppError};
-
-/// What a resumable upload will become.
-pub enum ResumableTarget {
-    New(NewDocument),
-    Correction(Correction),
-}
 
 /// Where an upload stands.
 #[derive(Debug, Clone, Serialize)]
@@ -120,17 +113,14 @@ impl App {
     pub async fn create_upload(
         &self,
         actor: &Actor,
-        target: ResumableTarget,
+        target: UploadTarget,
         length: u64,
     ) -> Result<UploadStatus, AppError> {
         self.expire_uploads().await?;
         if length > self.settings().documents.max_upload_bytes {
             return Err(self.limit_error());
         }
-        let prepared = match target {
-            ResumableTarget::New(new) => self.prepare_document(actor, new).await?,
-            ResumableTarget::Correction(c) => self.prepare_correction(actor, c).await?,
-        };
+        let prepared = self.prepare(actor, target).await?;
         let Prepared {
             mut guard,
             target,
@@ -427,7 +417,15 @@ impl UploadWriter {
         drop(file);
         let path = app.staged_path(&row.id);
         // The hash that is signed is computed over exactly the bytes the blob store receives.
-        let (hash, ciphertext_size) = hash_file(&path).await.map_err(AppError::internal)?;
+        let staged = tokio::fs::File::open(&path)
+            .await
+            .map_err(AppError::internal)?;
+        let (ciphertext_size, hash) = hash_stream(tokio_util::io::ReaderStream::with_capacity(
+            staged,
+            256 * 1024,
+        ))
+        .await
+        .map_err(AppError::internal)?;
         if ciphertext_size != blob_len(received) {
             return Err(AppError::internal("a staged upload has the wrong length"));
         }
@@ -482,20 +480,4 @@ impl UploadWriter {
             }
         }
     }
-}
-
-async fn hash_file(path: &std::path::Path) -> std::io::Result<([u8; 32], u64)> {
-    let mut f = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hasher.finalize().into(), total))
 }

@@ -30,7 +30,7 @@ pub fn pending_path(key_file: &Path) -> PathBuf {
 }
 
 fn retired_path(key_file: &Path, at: Timestamp) -> PathBuf {
-    let stamp: String = Timestamp(at.0)
+    let stamp: String = at
         .date_and_minute()
         .chars()
         .filter(char::is_ascii_digit)

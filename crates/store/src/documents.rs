@@ -108,10 +108,17 @@ pub struct ErasureRow {
     pub state: String,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
+    /// The document's patient (read from the document; not stored with the request).
+    pub patient_id: String,
 }
 
 const ERASURE_COLUMNS: &str =
     "id, document_id, legal_basis, reason_sealed, requested_by, requested_at, state, decided_by, decided_at";
+/// Requests with their document's patient.
+const SELECT_ERASURES: &str =
+    "SELECT e.id, e.document_id, e.legal_basis, e.reason_sealed, e.requested_by, \
+     e.requested_at, e.state, e.decided_by, e.decided_at, d.patient_id \
+     FROM erasure_requests e JOIN documents d ON d.id = e.document_id";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UploadRow {
@@ -383,14 +390,13 @@ impl Store {
     }
 
     pub async fn erasure(&self, id: &str) -> Result<Option<ErasureRow>> {
-        let sql = format!("SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE id = $1");
+        let sql = format!("{SELECT_ERASURES} WHERE e.id = $1");
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
     }
 
     pub async fn pending_erasures(&self) -> Result<Vec<ErasureRow>> {
-        let sql = format!(
-            "SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE state = 'pending' ORDER BY requested_at, id"
-        );
+        let sql =
+            format!("{SELECT_ERASURES} WHERE e.state = 'pending' ORDER BY e.requested_at, e.id");
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?)
     }
 

@@ -21,7 +21,7 @@ const COLUMNS: &str = "resource_type, id, patient_id, data_category, category_co
 /// A search within one patient's resources of one type.
 #[derive(Debug, Clone, Default)]
 pub struct FhirSearch {
-    /// Any of these codes (exact, as stored in `category_codes`).
+    /// Any of these codes (exact, as stored in `category_codes`: no spaces).
     pub category_codes: Vec<String>,
     /// `effective_at >= from`.
     pub from: Option<i64>,
@@ -77,7 +77,7 @@ impl Store {
             let any: Vec<String> = search
                 .category_codes
                 .iter()
-                .map(|_| format!("category_codes LIKE ${}", next()))
+                .map(|_| format!("category_codes LIKE ${} ESCAPE '\\'", next()))
                 .collect();
             sql.push_str(&format!(" AND ({})", any.join(" OR ")));
         }
@@ -88,7 +88,13 @@ impl Store {
         let patterns: Vec<String> = search
             .category_codes
             .iter()
-            .map(|c| format!("% {} %", c.replace(['%', '_', '\\'], "")))
+            .map(|c| {
+                let escaped = c
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("% {escaped} %")
+            })
             .collect();
         Ok(on_pool!(self, pool => {
             let mut q = sqlx::query_as(&sql).bind(resource_type).bind(patient_id);

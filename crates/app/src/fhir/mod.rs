@@ -47,6 +47,11 @@ fn body_owner(resource_type: &str, id: &str) -> String {
     format!("fhir:{resource_type}:{id}")
 }
 
+/// A category code as stored for search, space separated: FHIR codes may hold single spaces.
+fn code_token(code: &str) -> String {
+    code.replace(' ', "\u{1f}")
+}
+
 /// The data category policy decides on for a resource with these category codes.
 fn data_category(resource_type: &str, codes: &[String]) -> DataCategory {
     let imaging = codes.iter().any(|c| match resource_type {
@@ -181,7 +186,7 @@ impl App {
         let body = serde_json::to_vec(&resource).map_err(AppError::internal)?;
         let mut codes = String::from(" ");
         for c in &checked.category_codes {
-            codes.push_str(&c.replace(' ', "_"));
+            codes.push_str(&code_token(c));
             codes.push(' ');
         }
         self.store()
@@ -259,7 +264,7 @@ impl App {
                 resource_type,
                 &query.patient_id,
                 &FhirSearch {
-                    category_codes: query.category_codes.clone(),
+                    category_codes: query.category_codes.iter().map(|c| code_token(c)).collect(),
                     from: query.from,
                     until: query.until,
                     limit: SEARCH_LIMIT,
@@ -277,11 +282,7 @@ impl App {
     }
 
     /// A document as a DocumentReference; its current version's content is `Binary/<id>`.
-    pub fn fhir_document_reference(
-        &self,
-        d: &DocumentView,
-        names: &dyn Fn(&str) -> String,
-    ) -> Value {
+    fn fhir_document_reference(&self, d: &DocumentView) -> Value {
         let latest = d.versions.last();
         let mut attachment = json!({});
         if let Some(v) = latest {
@@ -308,7 +309,7 @@ impl App {
             "content": [{"attachment": attachment}],
         });
         if let Some(v) = latest {
-            r["author"] = json!([{"display": names(&v.author_id)}]);
+            r["author"] = json!([{"display": v.author_name}]);
             r["authenticator"] = json!({"display": v.signature.signer_name});
             r["meta"] = json!({"versionId": v.version.to_string(), "lastUpdated": dates::instant(v.created_at)});
         }
@@ -325,31 +326,17 @@ impl App {
         patient_id: &str,
     ) -> Result<Vec<Value>, AppError> {
         let list = self.documents(actor, patient_id, &[]).await?;
-        let names = self.staff_names().await?;
-        let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
         Ok(list
             .documents
             .iter()
             .filter(|d| d.shredded_at.is_none())
-            .map(|d| self.fhir_document_reference(d, &name))
+            .map(|d| self.fhir_document_reference(d))
             .collect())
     }
 
     /// One document as a DocumentReference.
     pub async fn fhir_document(&self, actor: &Actor, id: &str) -> Result<Value, AppError> {
         let d = self.document(actor, id).await?;
-        let names = self.staff_names().await?;
-        let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
-        Ok(self.fhir_document_reference(&d, &name))
-    }
-
-    async fn staff_names(&self) -> Result<std::collections::HashMap<String, String>, AppError> {
-        Ok(self
-            .store()
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.display_name))
-            .collect())
+        Ok(self.fhir_document_reference(&d))
     }
 }

@@ -279,6 +279,10 @@ async fn documents_are_stored_encrypted_signed_and_read_through_policy(b: Backen
         list["documents"][1]["versions"][0]["signature"]["signer_name"],
         "Test Person"
     );
+    assert_eq!(
+        list["documents"][1]["versions"][0]["author_name"],
+        "Test Person"
+    );
 
     // Cardiology has no relation to the patient: nothing, not even existence, and audited.
     let (st, body) = get(

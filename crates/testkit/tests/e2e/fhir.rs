@@ -366,6 +366,11 @@ async fn fhir_r4_reads_writes_and_searches_through_policy_and_validates(b: Backe
     ))
     .await;
     assert_eq!(lab["total"], 1);
+    // Codes match exactly: LIKE's wildcards in a code are plain characters.
+    let none = search(format!("Observation?patient={patient}&category=lab%25")).await;
+    assert_eq!(none["total"], 0);
+    let none = search(format!("Observation?patient={patient}&category=laborator_")).await;
+    assert_eq!(none["total"], 0);
     let november = search(format!("Observation?patient={patient}&date=ge2026-11-01")).await;
     assert_eq!(november["total"], 1);
     let october = search(format!("Observation?patient={patient}&date=2026-10")).await;

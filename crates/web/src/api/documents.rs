@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sealroom_app::documents::{
     Correction, DocumentKind, DocumentList, DocumentUpload, DocumentView, FileDescription,
-    NewDocument,
+    NewDocument, UploadTarget,
 };
 use sealroom_app::AppError;
 use sealroom_domain::DataCategory;
@@ -176,45 +176,46 @@ pub async fn upload(
     Path(patient_id): Path<String>,
     request: Request,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
+    receive(&s, caller, request, move |meta: NewDocumentBody, file| {
+        Ok(UploadTarget::New(NewDocument {
+            patient_id,
+            category: category(&meta.category)?,
+            kind: DocumentKind::parse(&meta.kind)?,
+            title: meta.title,
+            file,
+            retention_class: meta.retention_class,
+            episode_id: meta.episode_id,
+            test_id: meta.test_id,
+            author_id: meta.author_id,
+        }))
+    })
+    .await
+}
+
+/// Receive a multipart upload: the `metadata` part (`M`), then the file, streamed into the
+/// upload `target` makes of them. It runs in its own task: when the client vanishes, the
+/// server drops the handler, but the upload still runs to its end (reads the body's error,
+/// abandons and audits) rather than stopping at whatever `.await` it had reached.
+async fn receive<M: serde::de::DeserializeOwned + Send + 'static>(
+    s: &AppState,
+    caller: ApiCaller,
+    request: Request,
+    target: impl FnOnce(M, FileDescription) -> Result<UploadTarget, ApiError> + Send + 'static,
+) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
     let declared = declared_length(request.headers());
-    let mut mp = Multipart::from_request(request, &s)
+    let mut mp = Multipart::from_request(request, s)
         .await
         .map_err(|e| invalid(format!("send multipart/form-data: {e}")))?;
     let app = s.app.clone();
-    let view = run_to_end(async move {
-        let meta: NewDocumentBody = metadata(&mut mp).await?;
+    let view = tokio::spawn(async move {
+        let meta: M = metadata(&mut mp).await?;
         let (field, file) = file_part(&mut mp, declared).await?;
-        let upload = app
-            .start_document(
-                &caller.actor,
-                NewDocument {
-                    patient_id,
-                    category: category(&meta.category)?,
-                    kind: DocumentKind::parse(&meta.kind)?,
-                    title: meta.title,
-                    file,
-                    retention_class: meta.retention_class,
-                    episode_id: meta.episode_id,
-                    test_id: meta.test_id,
-                    author_id: meta.author_id,
-                },
-            )
-            .await?;
+        let upload = app.start_upload(&caller.actor, target(meta, file)?).await?;
         stream_into(field, upload, app.settings().documents.upload_idle).await
     })
-    .await?;
+    .await
+    .map_err(|e| ApiError(AppError::internal(format!("the upload task failed: {e}"))))??;
     Ok((StatusCode::CREATED, Json(view)))
-}
-
-/// Run an upload in its own task: when the client vanishes, the server drops the handler,
-/// but the upload still runs to its end (reads the body's error, abandons and audits) rather
-/// than stopping at whatever `.await` it had reached.
-async fn run_to_end(
-    upload: impl std::future::Future<Output = Result<DocumentView, ApiError>> + Send + 'static,
-) -> Result<DocumentView, ApiError> {
-    tokio::spawn(upload)
-        .await
-        .map_err(|e| ApiError(AppError::internal(format!("the upload task failed: {e}"))))?
 }
 
 #[utoipa::path(post, path = "/api/v1/documents/{id}/versions", tag = "documents",
@@ -228,29 +229,15 @@ pub async fn correct(
     Path(document_id): Path<String>,
     request: Request,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
-    let declared = declared_length(request.headers());
-    let mut mp = Multipart::from_request(request, &s)
-        .await
-        .map_err(|e| invalid(format!("send multipart/form-data: {e}")))?;
-    let app = s.app.clone();
-    let view = run_to_end(async move {
-        let meta: CorrectionBody = metadata(&mut mp).await?;
-        let (field, file) = file_part(&mut mp, declared).await?;
-        let upload = app
-            .start_correction(
-                &caller.actor,
-                Correction {
-                    document_id,
-                    file,
-                    note: meta.note,
-                    author_id: meta.author_id,
-                },
-            )
-            .await?;
-        stream_into(field, upload, app.settings().documents.upload_idle).await
+    receive(&s, caller, request, move |meta: CorrectionBody, file| {
+        Ok(UploadTarget::Correction(Correction {
+            document_id,
+            file,
+            note: meta.note,
+            author_id: meta.author_id,
+        }))
     })
-    .await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}/documents", tag = "documents",

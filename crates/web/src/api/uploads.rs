@@ -15,8 +15,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use data_encoding::BASE64;
 use futures_util::StreamExt;
-use sealroom_app::documents::{Correction, DocumentKind, FileDescription, NewDocument};
-use sealroom_app::uploads::{ResumableTarget, UploadProgress, UploadStatus};
+use sealroom_app::documents::{
+    Correction, DocumentKind, FileDescription, NewDocument, UploadTarget,
+};
+use sealroom_app::uploads::{UploadProgress, UploadStatus};
 use sealroom_app::AppError;
 use sealroom_domain::DataCategory;
 
@@ -86,7 +88,7 @@ fn metadata(headers: &HeaderMap) -> Result<HashMap<String, String>, ApiError> {
     Ok(out)
 }
 
-fn target(mut m: HashMap<String, String>) -> Result<ResumableTarget, ApiError> {
+fn target(mut m: HashMap<String, String>) -> Result<UploadTarget, ApiError> {
     let mut take = |k: &str| m.remove(k).filter(|v| !v.is_empty());
     let file = FileDescription {
         filename: take("filename").unwrap_or_else(|| "document".into()),
@@ -97,7 +99,7 @@ fn target(mut m: HashMap<String, String>) -> Result<ResumableTarget, ApiError> {
         let note =
             take("note").ok_or_else(|| invalid("Upload-Metadata: a correction needs a note"))?;
         let author_id = take("author_id");
-        return Ok(ResumableTarget::Correction(Correction {
+        return Ok(UploadTarget::Correction(Correction {
             document_id,
             file,
             note,
@@ -126,7 +128,7 @@ fn target(mut m: HashMap<String, String>) -> Result<ResumableTarget, ApiError> {
     if let Some(k) = m.keys().next() {
         return Err(invalid(format!("Upload-Metadata: {k} is not a known key")));
     }
-    Ok(ResumableTarget::New(new))
+    Ok(UploadTarget::New(new))
 }
 
 fn status_headers(r: &mut Response, s: &UploadStatus) {
