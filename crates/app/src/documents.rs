@@ -5,7 +5,7 @@
 //! Content streams through in constant memory: each piece is encrypted (see
 //! [`sealroom_crypto::envelope`]) and written to the blob store as it arrives, and a download
 //! decrypts as it reads. Each version is signed by its uploader over its metadata and the
-//! SHA-256 of its ciphertext; a read checks the signature and the hash before it sends a
+//! BLAKE3 hash of its ciphertext; a read checks the signature and the hash before it sends a
 //! byte, and refuses plainly (with an audit event and an alert) when either fails.
 
 use std::io;
@@ -15,9 +15,10 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use sealroom_crypto::envelope::{blob_len, Binding, BlobDecryptor, BlobEncryptor, SymmetricKey};
+use sealroom_crypto::envelope::{
+    blob_len, Binding, BlobDecryptor, BlobEncryptor, SymmetricKey, CONTENT_FORMAT,
+};
 use sealroom_crypto::signing::{DocumentStatement, StaffSigningKey};
 use sealroom_crypto::token::new_id;
 use sealroom_domain::{AccessAction, AuditAction, DataCategory, Timestamp};
@@ -132,7 +133,8 @@ pub struct VersionView {
     pub uploaded_by: String,
     pub created_at: i64,
     pub correction_note: Option<String>,
-    pub ciphertext_sha256: String,
+    /// BLAKE3 of the stored (encrypted) blob, in hex.
+    pub ciphertext_blake3: String,
     pub signature: SignatureView,
 }
 
@@ -290,7 +292,7 @@ pub struct DocumentUpload {
     blob_key: String,
     encryptor: BlobEncryptor,
     writer: BlobWriter,
-    hasher: Sha256,
+    hasher: blake3::Hasher,
     size: u64,
     ciphertext_size: u64,
     limit: u64,
@@ -652,6 +654,8 @@ impl App {
             document: document_id.to_owned(),
             version,
         };
+        let encryptor = BlobEncryptor::new(&data_key, &binding)
+            .map_err(|e| guard.fail(AppError::internal(e)))?;
         let blob_key = new_id();
         let writer = self
             .blobs()
@@ -672,9 +676,9 @@ impl App {
             uploader_id,
             wrapped_data_key,
             blob_key,
-            encryptor: BlobEncryptor::new(&data_key, &binding),
+            encryptor,
             writer,
-            hasher: Sha256::new(),
+            hasher: blake3::Hasher::new(),
             size: 0,
             ciphertext_size: 0,
             limit: self.settings().documents.max_upload_bytes,
@@ -751,7 +755,7 @@ impl DocumentUpload {
                     blob_key: blob_key.clone(),
                     size,
                     ciphertext_size,
-                    ciphertext_sha256: hasher.finalize().into(),
+                    ciphertext_hash: *hasher.finalize().as_bytes(),
                 },
             )
             .await;
@@ -786,21 +790,21 @@ pub(crate) struct VersionFacts {
     pub blob_key: String,
     pub size: u64,
     pub ciphertext_size: u64,
-    pub ciphertext_sha256: [u8; 32],
+    pub ciphertext_hash: [u8; 32],
 }
 
-/// Length and SHA-256 of a stream of ciphertext.
+/// Length and BLAKE3 hash of a stream of ciphertext.
 pub(crate) async fn hash_stream(
     mut stream: impl futures_util::Stream<Item = std::io::Result<Bytes>> + Unpin,
 ) -> std::io::Result<(u64, [u8; 32])> {
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     let mut len = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         len += chunk.len() as u64;
         hasher.update(&chunk);
     }
-    Ok((len, hasher.finalize().into()))
+    Ok((len, *hasher.finalize().as_bytes()))
 }
 
 fn title_owner(document_id: &str) -> String {
@@ -821,8 +825,8 @@ fn statement(doc: &DocumentRow, v: &VersionRow) -> Result<DocumentStatement, App
         category: doc.category.clone(),
         media_type: v.media_type.clone(),
         size: u64::try_from(v.size).map_err(AppError::internal)?,
-        ciphertext_sha256: v
-            .ciphertext_sha256
+        ciphertext_hash: v
+            .ciphertext_hash
             .as_slice()
             .try_into()
             .map_err(AppError::internal)?,
@@ -848,7 +852,7 @@ impl App {
             category: f.category.as_str().to_owned(),
             media_type: f.file.media_type.clone(),
             size: f.size,
-            ciphertext_sha256: f.ciphertext_sha256,
+            ciphertext_hash: f.ciphertext_hash,
             signer: f.uploader_id.clone(),
             signed_at: now,
         };
@@ -865,7 +869,8 @@ impl App {
             media_type: f.file.media_type,
             size: i64::try_from(f.size).map_err(AppError::internal)?,
             ciphertext_size: i64::try_from(f.ciphertext_size).map_err(AppError::internal)?,
-            ciphertext_sha256: f.ciphertext_sha256.to_vec(),
+            ciphertext_hash: f.ciphertext_hash.to_vec(),
+            content_format: i64::from(CONTENT_FORMAT),
             author_id: f.author_id,
             uploaded_by: f.uploader_id,
             signing_key_id,
@@ -898,7 +903,7 @@ impl App {
                 "version": f.version,
                 "category": f.category.as_str(),
                 "size": f.size,
-                "ciphertext_sha256": hex::encode(f.ciphertext_sha256),
+                "ciphertext_blake3": hex::encode(f.ciphertext_hash),
             }),
         )
         .await?;
@@ -1007,7 +1012,7 @@ impl App {
             uploaded_by: v.uploaded_by.clone(),
             created_at: v.signed_at,
             correction_note: open(&v.correction_note_sealed, note_owner(&doc.id, version))?,
-            ciphertext_sha256: hex::encode(&v.ciphertext_sha256),
+            ciphertext_blake3: hex::encode(&v.ciphertext_hash),
             signature: SignatureView {
                 signer_id: v.uploaded_by.clone(),
                 signer_name: self.staff_name(names, &v.uploaded_by).await?,
@@ -1136,6 +1141,13 @@ impl App {
         .ok_or(AppError::NotFound)?
         .clone();
         let number = u32::try_from(v.version).map_err(AppError::internal)?;
+        if v.content_format != i64::from(CONTENT_FORMAT) {
+            return Err(AppError::Unavailable(format!(
+                "version {number} of this document was stored by a pre-release build in content \
+                 format {}, which this version of Sealroom does not read",
+                v.content_format
+            )));
+        }
         if !self.signature_status(&doc, &v).await? {
             return Err(self
                 .integrity_failure(actor, &doc, number, "the signature does not verify")
@@ -1143,7 +1155,7 @@ impl App {
         }
         match self.hash_blob(&v.blob_key).await {
             Ok((len, hash))
-                if len == v.ciphertext_size as u64 && hash[..] == v.ciphertext_sha256[..] => {}
+                if len == v.ciphertext_size as u64 && hash[..] == v.ciphertext_hash[..] => {}
             Ok(_) => {
                 return Err(self
                     .integrity_failure(
@@ -1175,7 +1187,8 @@ impl App {
                 document: doc.id.clone(),
                 version: number,
             },
-        );
+        )
+        .map_err(AppError::internal)?;
         let blob = self.blobs().read(&v.blob_key).await.map_err(blob_error)?;
         let view = self
             .version_view(&doc, &v, &mut StaffNames::default())
@@ -1186,7 +1199,7 @@ impl App {
         })
     }
 
-    /// Length and SHA-256 of a stored blob, read in chunks.
+    /// Length and BLAKE3 hash of a stored blob, read in chunks.
     async fn hash_blob(&self, key: &str) -> Result<(u64, [u8; 32]), BlobError> {
         Ok(hash_stream(self.blobs().read(key).await?).await?)
     }

@@ -153,7 +153,8 @@ impl App {
                 document: document_id.clone(),
                 version,
             },
-        );
+        )
+        .map_err(|e| guard.fail(AppError::internal(e)))?;
         let path = self.staged_path(&id);
         let staged_file = async {
             let dir = &self.settings().documents.staging_dir;
@@ -463,7 +464,7 @@ impl UploadWriter {
                     blob_key: blob_key.clone(),
                     size: received,
                     ciphertext_size,
-                    ciphertext_sha256: hash,
+                    ciphertext_hash: hash,
                 },
             )
             .await;

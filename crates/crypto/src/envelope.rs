@@ -3,28 +3,38 @@
 //! 64 KiB segments so that gigabytes pass through in constant memory.
 //!
 //! The content construction is STREAM (Hoang, Reyhanitabar, Rogaway, Vizár, 2015) over
-//! XChaCha20-Poly1305, as the RustCrypto `aead::stream` module implements it (`StreamBE32`):
-//! each segment's nonce is a random per-blob 19-byte prefix, a 32-bit big-endian counter and
-//! a last-segment flag. Reordering, dropping or repeating segments, truncating the blob or
-//! appending to it, or moving segments between blobs all fail authentication. Every segment
-//! also carries the blob's binding (document id and version) as associated data, so a whole
-//! blob swapped between documents or versions fails too.
+//! AES-256-GCM (ring's assembly implementation, which uses AES-NI and VAES where the
+//! processor has them): each segment's 96-bit nonce is a random per-blob 7-byte prefix, a
+//! 32-bit big-endian counter and a last-segment flag, the layout of RustCrypto's
+//! `StreamBE32`. Reordering, dropping or repeating segments, truncating the blob or appending
+//! to it, or moving segments between blobs all fail authentication. Every segment also
+//! carries the blob's binding (document id and version) as associated data, so a whole blob
+//! swapped between documents or versions fails too. Each data key encrypts one blob only, so
+//! GCM's limits (2^32 segments of 64 KiB, 256 TiB) are far beyond a blob's size.
 //!
-//! Blob layout: `SRB1` ‖ 19-byte nonce prefix ‖ segments, each `SEGMENT` plaintext bytes + a
-//! 16-byte tag, the last one shorter or equal (empty only when the whole content is empty).
+//! Blob layout (content format 2): `SRB2` ‖ 7-byte nonce prefix ‖ segments, each `SEGMENT`
+//! plaintext bytes + a 16-byte tag, the last one shorter or equal (empty only when the whole
+//! content is empty). Format 1 (`SRB1`, XChaCha20-Poly1305 with a 19-byte prefix) was written
+//! only by pre-release builds and is not read.
+//!
+//! Keys themselves (data keys under patient keys, patient keys under the master key) are
+//! wrapped with XChaCha20-Poly1305 and a random 192-bit nonce.
 
-use chacha20poly1305::aead::stream::{DecryptorBE32, NewStream, StreamBE32, StreamPrimitive};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use zeroize::Zeroizing;
 
 /// Plaintext bytes per segment.
 pub const SEGMENT: usize = 64 * 1024;
 /// Authentication tag bytes per segment.
 pub const TAG: usize = 16;
-const MAGIC: &[u8; 4] = b"SRB1";
-const PREFIX: usize = 19;
+const MAGIC: &[u8; 4] = b"SRB2";
+/// The content format this build writes and reads (recorded with every stored version).
+pub const CONTENT_FORMAT: u8 = 2;
+/// Random per-blob part of each segment's 96-bit nonce (then a 32-bit counter and a flag).
+const PREFIX: usize = 7;
 /// Bytes before the first segment.
 pub const HEADER: usize = MAGIC.len() + PREFIX;
 const WRAP_VERSION: u8 = 1;
@@ -145,11 +155,95 @@ pub struct Binding {
 
 impl Binding {
     fn aad(&self) -> Vec<u8> {
-        format!("sealroom-blob-v1:{}:{}", self.document, self.version).into_bytes()
+        format!("sealroom-blob-v2:{}:{}", self.document, self.version).into_bytes()
     }
 }
 
-/// Encrypts content fed in pieces of any size; holds at most one segment and a piece.
+/// AES-256-GCM under a document version's data key, with STREAM nonces.
+struct SegmentCipher {
+    key: LessSafeKey,
+    prefix: [u8; PREFIX],
+    aad: Vec<u8>,
+}
+
+impl SegmentCipher {
+    fn new(key: &SymmetricKey, binding: &Binding) -> Result<Self, EnvelopeError> {
+        // ring refuses only a key of the wrong length, which a SymmetricKey never is.
+        let key =
+            UnboundKey::new(&AES_256_GCM, key.0.as_ref()).map_err(|_| EnvelopeError::Unwrap)?;
+        Ok(SegmentCipher {
+            key: LessSafeKey::new(key),
+            prefix: [0; PREFIX],
+            aad: binding.aad(),
+        })
+    }
+
+    fn with_prefix(mut self, prefix: &[u8]) -> Result<Self, EnvelopeError> {
+        self.prefix = prefix.try_into().map_err(|_| EnvelopeError::NotABlob)?;
+        Ok(self)
+    }
+
+    /// Segment `position`'s nonce: prefix ‖ 32-bit big-endian counter ‖ last-segment flag.
+    fn nonce(&self, position: u32, last: bool) -> Nonce {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..PREFIX].copy_from_slice(&self.prefix);
+        nonce[PREFIX..PREFIX + 4].copy_from_slice(&position.to_be_bytes());
+        nonce[NONCE_LEN - 1] = u8::from(last);
+        Nonce::assume_unique_for_key(nonce)
+    }
+
+    /// Encrypt `plaintext` as segment `position` and append it, with its tag, to `out`.
+    fn seal(
+        &self,
+        position: u32,
+        last: bool,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EnvelopeError> {
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                self.nonce(position, last),
+                Aad::from(&self.aad),
+                &mut out[start..],
+            )
+            .map_err(|_| EnvelopeError::TooLarge)?;
+        out.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+
+    /// Authenticate and decrypt `segment` (ciphertext ‖ tag) as segment `position`, appending
+    /// the plaintext to `out`; on failure `out` is left as it was.
+    fn open(
+        &self,
+        position: u32,
+        last: bool,
+        segment: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EnvelopeError> {
+        let start = out.len();
+        out.extend_from_slice(segment);
+        match self.key.open_in_place(
+            self.nonce(position, last),
+            Aad::from(&self.aad),
+            &mut out[start..],
+        ) {
+            Ok(plain) => {
+                let len = plain.len();
+                out.truncate(start + len);
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(EnvelopeError::Integrity)
+            }
+        }
+    }
+}
+
+/// Encrypts content fed in pieces of any size; holds at most one segment of plaintext.
 ///
 /// A full segment is encrypted only once more content follows (the last segment carries the
 /// last-segment flag), so after any call, exactly [`Self::segments_written`] × [`SEGMENT`]
@@ -157,17 +251,15 @@ impl Binding {
 /// relies on this: it keeps the committed ciphertext and the header, drops the uncommitted
 /// remainder, and continues later with [`Self::resume`].
 pub struct BlobEncryptor {
-    stream: StreamBE32<XChaCha20Poly1305>,
+    cipher: SegmentCipher,
     position: u32,
-    aad: Vec<u8>,
     pending: Zeroizing<Vec<u8>>,
-    scratch: Zeroizing<Vec<u8>>,
     header: [u8; HEADER],
     header_sent: bool,
 }
 
 impl BlobEncryptor {
-    pub fn new(key: &SymmetricKey, binding: &Binding) -> BlobEncryptor {
+    pub fn new(key: &SymmetricKey, binding: &Binding) -> Result<BlobEncryptor, EnvelopeError> {
         let mut header = [0u8; HEADER];
         header[..MAGIC.len()].copy_from_slice(MAGIC);
         rand::rngs::OsRng.fill_bytes(&mut header[MAGIC.len()..]);
@@ -185,7 +277,7 @@ impl BlobEncryptor {
         if &header[..MAGIC.len()] != MAGIC {
             return Err(EnvelopeError::NotABlob);
         }
-        Ok(Self::at(key, binding, header, segments, true))
+        Self::at(key, binding, header, segments, true)
     }
 
     fn at(
@@ -194,16 +286,14 @@ impl BlobEncryptor {
         header: [u8; HEADER],
         position: u32,
         header_sent: bool,
-    ) -> BlobEncryptor {
-        BlobEncryptor {
-            stream: StreamBE32::from_aead(key.cipher(), header[MAGIC.len()..].into()),
+    ) -> Result<BlobEncryptor, EnvelopeError> {
+        Ok(BlobEncryptor {
+            cipher: SegmentCipher::new(key, binding)?.with_prefix(&header[MAGIC.len()..])?,
             position,
-            aad: binding.aad(),
-            pending: Zeroizing::new(Vec::with_capacity(2 * SEGMENT)),
-            scratch: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
+            pending: Zeroizing::new(Vec::with_capacity(SEGMENT)),
             header,
             header_sent,
-        }
+        })
     }
 
     /// The blob's first [`HEADER`] bytes (magic and nonce prefix).
@@ -225,114 +315,131 @@ impl BlobEncryptor {
         out
     }
 
-    /// Feed plaintext; returns the ciphertext ready so far (the header first).
-    pub fn update(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        self.pending.extend_from_slice(plaintext);
-        let ready = (self.pending.len().saturating_sub(1)) / SEGMENT;
+    /// Feed plaintext; returns the ciphertext ready so far (the header first). Whole
+    /// segments are encrypted straight from `plaintext`; only a remainder is held back.
+    pub fn update(&mut self, mut plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        let ready = (self.pending.len() + plaintext.len()).saturating_sub(1) / SEGMENT;
         let mut out = self.start_output(ready * (SEGMENT + TAG));
-        for i in 0..ready {
-            self.seal_segment(i * SEGMENT..(i + 1) * SEGMENT, false, &mut out)?;
+        while !plaintext.is_empty() {
+            if self.pending.len() == SEGMENT {
+                // More content follows, so the held segment is not the last.
+                let position = advance(&mut self.position)?;
+                self.cipher.seal(position, false, &self.pending, &mut out)?;
+                self.pending.clear();
+            } else if self.pending.is_empty() && plaintext.len() > SEGMENT {
+                let (segment, rest) = plaintext.split_at(SEGMENT);
+                let position = advance(&mut self.position)?;
+                self.cipher.seal(position, false, segment, &mut out)?;
+                plaintext = rest;
+            } else {
+                let take = (SEGMENT - self.pending.len()).min(plaintext.len());
+                self.pending.extend_from_slice(&plaintext[..take]);
+                plaintext = &plaintext[take..];
+            }
         }
-        self.pending.drain(..ready * SEGMENT);
         Ok(out)
     }
 
     /// Encrypt what remains as the last segment.
     pub fn finish(mut self) -> Result<Vec<u8>, EnvelopeError> {
         let mut out = self.start_output(self.pending.len() + TAG);
-        self.seal_segment(0..self.pending.len(), true, &mut out)?;
+        self.cipher
+            .seal(self.position, true, &self.pending, &mut out)?;
         Ok(out)
-    }
-
-    /// Encrypt `pending[range]` as the next segment and append it to `out`.
-    fn seal_segment(
-        &mut self,
-        range: std::ops::Range<usize>,
-        last: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EnvelopeError> {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.pending[range]);
-        self.stream
-            .encrypt_in_place(self.position, last, &self.aad, &mut *self.scratch)
-            .map_err(|_| EnvelopeError::TooLarge)?;
-        out.extend_from_slice(&self.scratch);
-        self.position = self
-            .position
-            .checked_add(1)
-            .ok_or(EnvelopeError::TooLarge)?;
-        Ok(())
     }
 }
 
 /// Decrypts a blob fed in pieces of any size; plaintext is released one authenticated
 /// segment at a time, and [`Self::finish`] fails unless the blob ended where it should.
 pub struct BlobDecryptor {
-    key: XChaCha20Poly1305,
-    stream: Option<DecryptorBE32<XChaCha20Poly1305>>,
-    aad: Vec<u8>,
+    cipher: SegmentCipher,
+    /// Whether the header has been read (and the cipher given its nonce prefix).
+    started: bool,
+    position: u32,
     pending: Vec<u8>,
 }
 
+/// A segment as stored: ciphertext and tag.
+const STORED_SEGMENT: usize = SEGMENT + TAG;
+
 impl BlobDecryptor {
-    pub fn new(key: &SymmetricKey, binding: &Binding) -> BlobDecryptor {
-        BlobDecryptor {
-            key: key.cipher(),
-            stream: None,
-            aad: binding.aad(),
-            pending: Vec::with_capacity(2 * (SEGMENT + TAG)),
-        }
+    pub fn new(key: &SymmetricKey, binding: &Binding) -> Result<BlobDecryptor, EnvelopeError> {
+        Ok(BlobDecryptor {
+            cipher: SegmentCipher::new(key, binding)?,
+            started: false,
+            position: 0,
+            pending: Vec::with_capacity(STORED_SEGMENT),
+        })
     }
 
-    /// Feed ciphertext; returns the plaintext of every segment authenticated so far.
-    pub fn update(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        self.pending.extend_from_slice(ciphertext);
-        let mut start = 0;
-        if self.stream.is_none() {
-            if self.pending.len() < HEADER {
-                return Ok(Vec::new());
-            }
-            if &self.pending[..MAGIC.len()] != MAGIC {
-                return Err(EnvelopeError::NotABlob);
-            }
-            let prefix = &self.pending[MAGIC.len()..HEADER];
-            self.stream = Some(DecryptorBE32::from_aead(self.key.clone(), prefix.into()));
-            start = HEADER;
-        }
-        let Some(stream) = self.stream.as_mut() else {
+    /// Take header bytes from `ciphertext`; true once the whole header is in.
+    fn read_header(&mut self, ciphertext: &mut &[u8]) -> Result<bool, EnvelopeError> {
+        let take = (HEADER - self.pending.len()).min(ciphertext.len());
+        self.pending.extend_from_slice(&ciphertext[..take]);
+        *ciphertext = &ciphertext[take..];
+        let magic = self.pending.len().min(MAGIC.len());
+        if self.pending[..magic] != MAGIC[..magic] {
             return Err(EnvelopeError::NotABlob);
-        };
-        let mut out = Vec::new();
-        while self.pending.len() - start > SEGMENT + TAG {
-            let segment = &self.pending[start..start + SEGMENT + TAG];
-            let plain = stream
-                .decrypt_next(Payload {
-                    msg: segment,
-                    aad: &self.aad,
-                })
-                .map_err(|_| EnvelopeError::Integrity)?;
-            out.extend_from_slice(&plain);
-            start += SEGMENT + TAG;
         }
-        self.pending.drain(..start);
+        if self.pending.len() < HEADER {
+            return Ok(false);
+        }
+        self.cipher.prefix = self.pending[MAGIC.len()..HEADER]
+            .try_into()
+            .map_err(|_| EnvelopeError::NotABlob)?;
+        self.pending.clear();
+        self.started = true;
+        Ok(true)
+    }
+
+    /// Feed ciphertext; returns the plaintext of every segment authenticated so far. Whole
+    /// segments are opened straight from `ciphertext`; only a remainder is held back.
+    pub fn update(&mut self, mut ciphertext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        if !self.started && !self.read_header(&mut ciphertext)? {
+            return Ok(Vec::new());
+        }
+        let ready = (self.pending.len() + ciphertext.len()).saturating_sub(1) / STORED_SEGMENT;
+        let mut out = Vec::with_capacity(ready * SEGMENT);
+        while !ciphertext.is_empty() {
+            if self.pending.len() == STORED_SEGMENT {
+                // More ciphertext follows, so the held segment is not the last.
+                let position = advance(&mut self.position)?;
+                self.cipher.open(position, false, &self.pending, &mut out)?;
+                self.pending.clear();
+            } else if self.pending.is_empty() && ciphertext.len() > STORED_SEGMENT {
+                let (segment, rest) = ciphertext.split_at(STORED_SEGMENT);
+                let position = advance(&mut self.position)?;
+                self.cipher.open(position, false, segment, &mut out)?;
+                ciphertext = rest;
+            } else {
+                let take = (STORED_SEGMENT - self.pending.len()).min(ciphertext.len());
+                self.pending.extend_from_slice(&ciphertext[..take]);
+                ciphertext = &ciphertext[take..];
+            }
+        }
         Ok(out)
     }
 
     /// Authenticate the last segment; fails if the blob was cut or extended.
     pub fn finish(self) -> Result<Vec<u8>, EnvelopeError> {
-        let Some(stream) = self.stream else {
+        if !self.started {
             return Err(EnvelopeError::NotABlob);
-        };
+        }
         if self.pending.len() < TAG {
             return Err(EnvelopeError::Integrity);
         }
-        stream
-            .decrypt_last(Payload {
-                msg: &self.pending,
-                aad: &self.aad,
-            })
-            .map_err(|_| EnvelopeError::Integrity)
+        let mut out = Vec::with_capacity(self.pending.len());
+        self.cipher
+            .open(self.position, true, &self.pending, &mut out)?;
+        Ok(out)
     }
+}
+
+/// The position of the next segment, counting it as taken.
+fn advance(position: &mut u32) -> Result<u32, EnvelopeError> {
+    let current = *position;
+    *position = current.checked_add(1).ok_or(EnvelopeError::TooLarge)?;
+    Ok(current)
 }
 
 /// The ciphertext length for `plaintext_len` bytes (for Content-Length and quotas).
@@ -355,7 +462,7 @@ mod tests {
     }
 
     fn encrypt(key: &SymmetricKey, b: &Binding, data: &[u8], piece: usize) -> Vec<u8> {
-        let mut e = BlobEncryptor::new(key, b);
+        let mut e = BlobEncryptor::new(key, b).unwrap();
         let mut out = Vec::new();
         for chunk in data.chunks(piece.max(1)) {
             out.extend(e.update(chunk).unwrap());
@@ -370,7 +477,7 @@ mod tests {
         blob: &[u8],
         piece: usize,
     ) -> Result<Vec<u8>, EnvelopeError> {
-        let mut d = BlobDecryptor::new(key, b);
+        let mut d = BlobDecryptor::new(key, b)?;
         let mut out = Vec::new();
         for chunk in blob.chunks(piece.max(1)) {
             out.extend(d.update(chunk)?);
@@ -414,7 +521,7 @@ mod tests {
             3 * SEGMENT + 7,
             5 * SEGMENT + 300,
         ] {
-            let mut first = BlobEncryptor::new(&key, &b);
+            let mut first = BlobEncryptor::new(&key, &b).unwrap();
             let mut blob = first.update(&data[..cut]).unwrap();
             let header = first.header().to_vec();
             let committed = first.segments_written();
@@ -505,6 +612,13 @@ mod tests {
         );
         assert_eq!(
             decrypt(&key, &b, b"SRB", 9999),
+            Err(EnvelopeError::NotABlob)
+        );
+        // Content format 1 (pre-release) is not read as format 2.
+        let mut format1 = blob.clone();
+        format1[..4].copy_from_slice(b"SRB1");
+        assert_eq!(
+            decrypt(&key, &b, &format1, 9999),
             Err(EnvelopeError::NotABlob)
         );
     }

@@ -3,8 +3,8 @@
 //! - [`password_hash`]: argon2id hashing of staff passwords (callers run it on a bounded
 //!   blocking pool; it is CPU-heavy by design).
 //! - [`envelope`]: documents' envelope encryption: data keys wrapped by patient keys wrapped by
-//!   the master key, and content as a STREAM of 64 KiB XChaCha20-Poly1305 segments bound to
-//!   the document and version.
+//!   the master key, and content as a STREAM of 64 KiB AES-256-GCM segments bound to the
+//!   document and version.
 //! - [`signing`]: staff Ed25519 signatures on documents, private halves under the master key.
 //! - [`secret_box`]: authenticated encryption of small secrets at rest (TOTP seeds, WebAuthn
 //!   state) under the master key, bound to the row they belong to.

@@ -2,7 +2,7 @@
 //! wrapped under the master key and opened only to sign, and the statement a signature covers.
 //!
 //! A signature covers a [`DocumentStatement`]: which document and version, whose patient, what
-//! kind of content, how long, the SHA-256 of the stored ciphertext, who signed and when. The
+//! kind of content, how long, the BLAKE3 hash of the stored ciphertext, who signed and when. The
 //! ciphertext hash pins every stored byte; the content inside is authenticated by the
 //! envelope's AEAD, whose key only the document's version holds.
 
@@ -80,7 +80,8 @@ pub struct DocumentStatement {
     pub category: String,
     pub media_type: String,
     pub size: u64,
-    pub ciphertext_sha256: [u8; 32],
+    /// BLAKE3 of the stored (encrypted) blob.
+    pub ciphertext_hash: [u8; 32],
     pub signer: String,
     pub signed_at: i64,
 }
@@ -90,15 +91,15 @@ impl DocumentStatement {
     /// domain-separation line. Values are identifiers and media types, which hold no newline.
     pub fn message(&self) -> Vec<u8> {
         format!(
-            "sealroom-document-signature-v1\ndocument: {}\nversion: {}\npatient: {}\ncategory: {}\n\
-             media-type: {}\nsize: {}\nciphertext-sha256: {}\nsigner: {}\nsigned-at: {}\n",
+            "sealroom-document-signature-v2\ndocument: {}\nversion: {}\npatient: {}\ncategory: {}\n\
+             media-type: {}\nsize: {}\nciphertext-blake3: {}\nsigner: {}\nsigned-at: {}\n",
             self.document,
             self.version,
             self.patient,
             self.category,
             self.media_type.replace('\n', " "),
             self.size,
-            hex::encode(self.ciphertext_sha256),
+            hex::encode(self.ciphertext_hash),
             self.signer,
             self.signed_at,
         )
@@ -128,7 +129,7 @@ mod tests {
             category: "results".into(),
             media_type: "application/pdf".into(),
             size: 1234,
-            ciphertext_sha256: [9; 32],
+            ciphertext_hash: [9; 32],
             signer: "u1".into(),
             signed_at: 1_700_000_000,
         }
@@ -155,7 +156,7 @@ mod tests {
                 ..s.clone()
             },
             DocumentStatement {
-                ciphertext_sha256: [8; 32],
+                ciphertext_hash: [8; 32],
                 ..s.clone()
             },
             DocumentStatement {

@@ -12,7 +12,7 @@ macro_rules! insert_version {
         let v = $v;
         sqlx::query(&format!(
             "INSERT INTO document_versions ({VERSION_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&v.document_id)
         .bind(v.version)
@@ -22,7 +22,8 @@ macro_rules! insert_version {
         .bind(&v.media_type)
         .bind(v.size)
         .bind(v.ciphertext_size)
-        .bind(&v.ciphertext_sha256)
+        .bind(&v.ciphertext_hash)
+        .bind(v.content_format)
         .bind(&v.author_id)
         .bind(&v.uploaded_by)
         .bind(&v.signing_key_id)
@@ -85,7 +86,10 @@ pub struct VersionRow {
     pub media_type: String,
     pub size: i64,
     pub ciphertext_size: i64,
-    pub ciphertext_sha256: Vec<u8>,
+    /// BLAKE3 of the stored blob (content format 2).
+    pub ciphertext_hash: Vec<u8>,
+    /// How the blob is encrypted and hashed; see `sealroom_crypto::envelope`.
+    pub content_format: i64,
     pub author_id: String,
     pub uploaded_by: String,
     pub signing_key_id: String,
@@ -94,7 +98,7 @@ pub struct VersionRow {
     pub correction_note_sealed: Option<Vec<u8>>,
 }
 
-const VERSION_COLUMNS: &str = "document_id, version, blob_key, wrapped_data_key, filename_sealed, media_type, size, ciphertext_size, ciphertext_sha256, author_id, uploaded_by, signing_key_id, signature, signed_at, correction_note_sealed";
+const VERSION_COLUMNS: &str = "document_id, version, blob_key, wrapped_data_key, filename_sealed, media_type, size, ciphertext_size, ciphertext_hash, content_format, author_id, uploaded_by, signing_key_id, signature, signed_at, correction_note_sealed";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ErasureRow {

@@ -16,6 +16,10 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_scim.sql")),
     (4, include_str!("../migrations/sqlite/0004_documents.sql")),
     (5, include_str!("../migrations/sqlite/0005_fhir.sql")),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_content_format.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -29,12 +33,16 @@ const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_scim.sql")),
     (4, include_str!("../migrations/postgres/0004_documents.sql")),
     (5, include_str!("../migrations/postgres/0005_fhir.sql")),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_content_format.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 5;
+pub const LATEST_SQLITE: i64 = 6;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 5;
+pub const LATEST_POSTGRES: i64 = 6;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -397,6 +397,21 @@ async fn blob_of(s: &TestServer, d: &Value) -> PathBuf {
         .unwrap()
 }
 
+/// Run `sql` (an UPDATE of `document_versions` with `$1` the document id) directly on the
+/// database, as someone with database access would.
+async fn alter_version(s: &TestServer, sql: &str, doc: &Value) {
+    use sqlx::Connection;
+    let id = doc["id"].as_str().unwrap();
+    let url = &s.config.database_url;
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sql).bind(id).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql).bind(id).execute(&mut conn).await.unwrap();
+    }
+}
+
 async fn tampered_or_missing_content_is_refused_plainly_and_alone(b: Backend) {
     let s = TestServer::start(b).await;
     let h = hospital(&s).await;
@@ -458,27 +473,12 @@ async fn tampered_or_missing_content_is_refused_plainly_and_alone(b: Backend) {
 
     // The database record altered (the size): the signature no longer verifies, and the
     // listing says so.
-    if b == Backend::Sqlite {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&s.config.database_url)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE document_versions SET size = size + 1 WHERE document_id = $1")
-            .bind(b_doc["id"].as_str().unwrap())
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    } else {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&s.config.database_url)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE document_versions SET size = size + 1 WHERE document_id = $1")
-            .bind(b_doc["id"].as_str().unwrap())
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    alter_version(
+        &s,
+        "UPDATE document_versions SET size = size + 1 WHERE document_id = $1",
+        &b_doc,
+    )
+    .await;
     let resp = download(&s, &h.im_doctor, &path(&b_doc)).await;
     assert_eq!(resp.status(), 500);
     assert!(resp
@@ -493,6 +493,22 @@ async fn tampered_or_missing_content_is_refused_plainly_and_alone(b: Backend) {
     )
     .await;
     assert_eq!(one["versions"][0]["signature"]["status"], "invalid");
+
+    // A version recorded in the pre-release content format: refused with a plain message,
+    // and not reported as tampering.
+    alter_version(
+        &s,
+        "UPDATE document_versions SET content_format = 1 WHERE document_id = $1",
+        &c,
+    )
+    .await;
+    let resp = download(&s, &h.im_doctor, &path(&c)).await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("pre-release build in content format 1"));
 
     // A blob gone missing.
     std::fs::remove_file(blob_of(&s, &a).await).unwrap();
