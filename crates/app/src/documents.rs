@@ -118,7 +118,8 @@ pub struct SignatureView {
     pub signer_id: String,
     pub signer_name: String,
     pub signed_at: i64,
-    /// `verified` or `invalid`.
+    /// `verified`, `invalid`, or `unsupported_format` (a version stored by a pre-release
+    /// build, which this build neither verifies nor reads).
     pub status: &'static str,
 }
 
@@ -1000,7 +1001,15 @@ impl App {
                 })
                 .transpose()
         };
-        let verified = self.signature_status(doc, v).await?;
+        // A version in another content format was signed over another statement: say so
+        // rather than call it tampered.
+        let status = if v.content_format != i64::from(CONTENT_FORMAT) {
+            "unsupported_format"
+        } else if self.signature_status(doc, v).await? {
+            "verified"
+        } else {
+            "invalid"
+        };
         Ok(VersionView {
             version,
             filename: open(&v.filename_sealed, filename_owner(&doc.id, version))?
@@ -1017,7 +1026,7 @@ impl App {
                 signer_id: v.uploaded_by.clone(),
                 signer_name: self.staff_name(names, &v.uploaded_by).await?,
                 signed_at: v.signed_at,
-                status: if verified { "verified" } else { "invalid" },
+                status,
             },
         })
     }

@@ -17,9 +17,11 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use sealroom_crypto::envelope::{blob_len, Binding, BlobEncryptor, HEADER, SEGMENT, TAG};
+use sealroom_crypto::envelope::{
+    blob_len, Binding, BlobEncryptor, EnvelopeError, HEADER, SEGMENT, TAG,
+};
 use sealroom_crypto::token::new_id;
 use sealroom_domain::{AuditAction, DataCategory};
 use sealroom_store::UploadRow;
@@ -256,7 +258,7 @@ impl App {
             )
             .map_err(AppError::internal)?;
         let segments = u32::try_from(row.segments).map_err(AppError::internal)?;
-        let encryptor = BlobEncryptor::resume(
+        let encryptor = match BlobEncryptor::resume(
             &data_key,
             &Binding {
                 document: row.document_id.clone(),
@@ -264,17 +266,31 @@ impl App {
             },
             &row.header,
             segments,
-        )
-        .map_err(AppError::internal)?;
+        ) {
+            Ok(encryptor) => encryptor,
+            Err(EnvelopeError::NotABlob) => {
+                return Err(AppError::Gone(
+                    "this upload was started by an earlier version of Sealroom and cannot be \
+                     continued; cancel it and upload the file again"
+                        .into(),
+                ))
+            }
+            Err(e) => return Err(AppError::internal(e)),
+        };
         let path = self.staged_path(&row.id);
         let mut file = tokio::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .open(&path)
             .await
             .map_err(|e| AppError::internal(format!("a staged upload is unreadable: {e}")))?;
-        // Anything after the committed segments is a write that was never acknowledged.
         let committed = committed_len(row.segments as u64);
-        file.set_len(committed).await.map_err(AppError::internal)?;
+        let on_disk = file.metadata().await.map_err(AppError::internal)?.len();
+        if on_disk < committed {
+            return Err(AppError::internal(
+                "a staged upload is shorter than its committed segments",
+            ));
+        }
         file.seek(std::io::SeekFrom::Start(committed))
             .await
             .map_err(AppError::internal)?;
@@ -285,6 +301,9 @@ impl App {
             row,
             encryptor,
             file,
+            position: committed,
+            unacknowledged_end: on_disk,
+            failed: false,
             received: offset,
         })
     }
@@ -356,7 +375,47 @@ pub struct UploadWriter {
     row: UploadRow,
     encryptor: BlobEncryptor,
     file: tokio::fs::File,
+    /// Where the next ciphertext byte goes in the staging file.
+    position: u64,
+    /// The end of ciphertext an earlier request wrote but never committed (a crash, a failed
+    /// write or a failed completion). Resealing a segment reuses its nonce, which is harmless
+    /// only for the same plaintext: new ciphertext up to here must equal what is there.
+    unacknowledged_end: u64,
+    /// A write failed: nothing of this request may be committed.
+    failed: bool,
     received: u64,
+}
+
+/// Append `ciphertext` to the staging file, after checking it against any unacknowledged
+/// ciphertext it would replace.
+async fn put(
+    file: &mut tokio::fs::File,
+    position: &mut u64,
+    unacknowledged_end: u64,
+    ciphertext: &[u8],
+) -> Result<(), AppError> {
+    let overlap = usize::try_from(unacknowledged_end.saturating_sub(*position))
+        .unwrap_or(usize::MAX)
+        .min(ciphertext.len());
+    let staging_error = |e: std::io::Error| {
+        AppError::Unavailable(format!("the staging file could not be written ({e})"))
+    };
+    if overlap > 0 {
+        let mut earlier = vec![0u8; overlap];
+        file.read_exact(&mut earlier).await.map_err(staging_error)?;
+        if earlier[..] != ciphertext[..overlap] {
+            return Err(AppError::Conflict(
+                "the content differs from what was sent for this upload before; cancel it \
+                 and upload the file again"
+                    .into(),
+            ));
+        }
+    }
+    file.write_all(&ciphertext[overlap..])
+        .await
+        .map_err(staging_error)?;
+    *position += ciphertext.len() as u64;
+    Ok(())
 }
 
 impl UploadWriter {
@@ -368,18 +427,31 @@ impl UploadWriter {
                 self.row.length
             )));
         }
-        let ciphertext = self
-            .encryptor
-            .update(plaintext)
-            .map_err(AppError::internal)?;
-        self.file.write_all(&ciphertext).await.map_err(|e| {
-            AppError::Unavailable(format!("the staging file could not be written ({e})"))
-        })
+        let ciphertext = self.encryptor.update(plaintext).map_err(|e| {
+            self.failed = true;
+            AppError::internal(e)
+        })?;
+        let result = put(
+            &mut self.file,
+            &mut self.position,
+            self.unacknowledged_end,
+            &ciphertext,
+        )
+        .await;
+        self.failed |= result.is_err();
+        result
     }
 
     /// Keep what arrived: the whole segments count, the unfinished one is dropped (the client
     /// resends it). When everything has arrived, the document version is stored.
     pub async fn commit(mut self) -> Result<UploadProgress, AppError> {
+        if self.failed {
+            return Err(AppError::Unavailable(
+                "this part of the upload was not kept; ask for the offset (HEAD) and continue \
+                 from there"
+                    .into(),
+            ));
+        }
         let length = self.row.length as u64;
         if self.received == length {
             return self.complete().await;
@@ -409,11 +481,16 @@ impl UploadWriter {
             row,
             encryptor,
             mut file,
+            mut position,
+            unacknowledged_end,
             received,
             _claim,
+            ..
         } = self;
         let last = encryptor.finish().map_err(AppError::internal)?;
-        file.write_all(&last).await.map_err(AppError::internal)?;
+        put(&mut file, &mut position, unacknowledged_end, &last).await?;
+        // Nothing an earlier attempt left may follow the last segment.
+        file.set_len(position).await.map_err(AppError::internal)?;
         file.sync_all().await.map_err(AppError::internal)?;
         drop(file);
         let path = app.staged_path(&row.id);

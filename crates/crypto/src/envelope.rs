@@ -50,6 +50,8 @@ pub enum EnvelopeError {
     NotABlob,
     #[error("the content is too large for one blob")]
     TooLarge,
+    #[error("the key was refused by the cipher")]
+    BadKey,
 }
 
 /// A 256-bit symmetric key (a document's data key, a patient's key, or the master key),
@@ -170,7 +172,7 @@ impl SegmentCipher {
     fn new(key: &SymmetricKey, binding: &Binding) -> Result<Self, EnvelopeError> {
         // ring refuses only a key of the wrong length, which a SymmetricKey never is.
         let key =
-            UnboundKey::new(&AES_256_GCM, key.0.as_ref()).map_err(|_| EnvelopeError::Unwrap)?;
+            UnboundKey::new(&AES_256_GCM, key.0.as_ref()).map_err(|_| EnvelopeError::BadKey)?;
         Ok(SegmentCipher {
             key: LessSafeKey::new(key),
             prefix: [0; PREFIX],
@@ -399,7 +401,8 @@ impl BlobDecryptor {
             return Ok(Vec::new());
         }
         let ready = (self.pending.len() + ciphertext.len()).saturating_sub(1) / STORED_SEGMENT;
-        let mut out = Vec::with_capacity(ready * SEGMENT);
+        // Each segment is opened in place at the end of `out`, tag included.
+        let mut out = Vec::with_capacity(ready * SEGMENT + TAG);
         while !ciphertext.is_empty() {
             if self.pending.len() == STORED_SEGMENT {
                 // More ciphertext follows, so the held segment is not the last.

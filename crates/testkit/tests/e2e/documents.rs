@@ -400,8 +400,12 @@ async fn blob_of(s: &TestServer, d: &Value) -> PathBuf {
 /// Run `sql` (an UPDATE of `document_versions` with `$1` the document id) directly on the
 /// database, as someone with database access would.
 async fn alter_version(s: &TestServer, sql: &str, doc: &Value) {
+    run_sql(s, sql, doc["id"].as_str().unwrap()).await;
+}
+
+/// Run `sql`, with `$1` bound to `id`, directly on the server's database.
+async fn run_sql(s: &TestServer, sql: &str, id: &str) {
     use sqlx::Connection;
-    let id = doc["id"].as_str().unwrap();
     let url = &s.config.database_url;
     if url.starts_with("sqlite") {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
@@ -509,6 +513,16 @@ async fn tampered_or_missing_content_is_refused_plainly_and_alone(b: Backend) {
         .await
         .unwrap()
         .contains("pre-release build in content format 1"));
+    let (_, listed) = get(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{}", c["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        listed["versions"][0]["signature"]["status"],
+        "unsupported_format"
+    );
 
     // A blob gone missing.
     std::fs::remove_file(blob_of(&s, &a).await).unwrap();
@@ -1402,6 +1416,35 @@ async fn resumable_uploads_survive_a_dropped_connection_and_stage_only_ciphertex
         &std::fs::read(&staged[0]).unwrap(),
         MARKER.as_bytes()
     ));
+
+    // The server stopped before it recorded the last two segments it had written (a crash, a
+    // failed fsync): they are on disk but unacknowledged, and the client resends from where
+    // the server says it stands. Different bytes there would reuse those segments' nonces
+    // with other plaintext: refused, and the staged file is left as it was.
+    let upload_id = location.rsplit('/').next().unwrap().to_owned();
+    run_sql(
+        &s,
+        "UPDATE uploads SET segments = 5 WHERE id = $1",
+        &upload_id,
+    )
+    .await;
+    let before = std::fs::read(&staged[0]).unwrap();
+    let mut changed = content[327_680..470_000].to_vec();
+    changed[100] ^= 0xff;
+    let r = patch(327_680, changed.into()).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("differs from what was sent"));
+    assert_eq!(std::fs::read(&staged[0]).unwrap(), before);
+    // The same bytes again are accepted, and the upload stands where it did.
+    let r = patch(327_680, content[327_680..470_000].to_vec().into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+    assert_eq!(r.headers()["upload-offset"], "458752");
 
     // More than announced is refused; then the rest completes the document.
     let mut too_much = content[458_752..].to_vec();

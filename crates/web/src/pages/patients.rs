@@ -90,6 +90,8 @@ pub async fn documents(
                                 td {
                                     @if v.signature.status == "verified" {
                                         span.verified { "✓ Verified" }
+                                    } @else if v.signature.status == "unsupported_format" {
+                                        "Stored by a pre-release build; not readable by this version"
                                     } @else {
                                         strong.alert { "✗ Does not verify — do not rely on this document" }
                                     }
