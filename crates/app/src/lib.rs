@@ -8,6 +8,7 @@
 
 pub mod access_policy;
 pub mod access_reviews;
+pub mod access_slips;
 pub mod accounts;
 pub mod audit;
 pub mod audit_export;

@@ -11,6 +11,7 @@
 //! - [`token`]: opaque bearer tokens (sessions, links, API tokens) and their stored digests.
 //! - [`totp`]: RFC 6238 codes with replay protection.
 //! - [`recovery`]: single-use recovery codes.
+//! - [`slip`]: access slips' one-time activation secrets and test references.
 //! - [`audit_chain`]: the hash that links audit records.
 //!
 //! This crate never logs, never reads a clock and never stores anything: callers pass `now`.
@@ -21,6 +22,7 @@ pub mod password_hash;
 pub mod recovery;
 pub mod secret_box;
 pub mod signing;
+pub mod slip;
 pub mod token;
 pub mod totp;
 

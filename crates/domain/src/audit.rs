@@ -78,6 +78,9 @@ pub enum AuditAction {
     FhirRead,
     FhirSearched,
     MasterKeyRotated,
+    AccessSlipIssued,
+    AccessSlipRedeemed,
+    AccessSlipRefused,
 }
 
 impl AuditAction {
@@ -157,6 +160,9 @@ impl AuditAction {
             AuditAction::FhirRead => "fhir.read",
             AuditAction::FhirSearched => "fhir.searched",
             AuditAction::MasterKeyRotated => "keys.master_rotated",
+            AuditAction::AccessSlipIssued => "access_slip.issued",
+            AuditAction::AccessSlipRedeemed => "access_slip.redeemed",
+            AuditAction::AccessSlipRefused => "access_slip.refused",
         }
     }
 }

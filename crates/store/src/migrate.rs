@@ -20,6 +20,10 @@ const SQLITE: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_content_format.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_access_slips.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -37,12 +41,16 @@ const POSTGRES: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_content_format.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_access_slips.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 6;
+pub const LATEST_SQLITE: i64 = 7;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 6;
+pub const LATEST_POSTGRES: i64 = 7;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

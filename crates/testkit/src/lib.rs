@@ -7,9 +7,11 @@
 //! fail: they are never skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod pdf;
 mod s3;
 mod smtp;
 
+pub use pdf::pdf_pages;
 pub use s3::S3Server;
 pub use smtp::SmtpSink;
 

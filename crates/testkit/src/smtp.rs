@@ -15,7 +15,7 @@ pub struct SmtpSink {
     dir: tempfile::TempDir,
 }
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("TEST_PYTHON") {
         return PathBuf::from(p);
     }

@@ -16,6 +16,7 @@ mod limits;
 mod pages;
 mod scim;
 mod security;
+mod slip_pdf;
 mod webauthn;
 
 use std::sync::Arc;

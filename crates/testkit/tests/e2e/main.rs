@@ -30,5 +30,6 @@ mod journeys;
 mod provisioning;
 mod sessions;
 mod signin;
+mod slips;
 mod store_conformance;
 mod throttling;
