@@ -28,6 +28,7 @@ use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobWriter};
 use crate::keyring::{data_key_context, patient_context, signing_context};
 use crate::patient_access::staff_id;
+use crate::release::{initial_release, ReleaseView};
 use crate::{App, AppError};
 
 const MAX_TITLE_CHARS: usize = 200;
@@ -158,6 +159,8 @@ pub struct DocumentView {
     pub shred_reason: Option<String>,
     /// Oldest first; empty once destroyed.
     pub versions: Vec<VersionView>,
+    /// Whether the patient can see it in the patient space, and since when.
+    pub release: ReleaseView,
 }
 
 /// A patient's documents the reader may see, and the categories withheld.
@@ -175,7 +178,7 @@ pub struct DocumentDownload {
 
 /// Staff display names already looked up in this request.
 #[derive(Default)]
-struct StaffNames(std::collections::HashMap<String, String>);
+pub(crate) struct StaffNames(std::collections::HashMap<String, String>);
 
 /// A checked, permitted upload about to receive its content. Dropped, it is audited as
 /// abandoned.
@@ -522,6 +525,8 @@ impl App {
             .await
             .map_err(|e| guard.fail(e))?;
         let now = self.now().as_seconds();
+        let (released_at, released_by, release_due_at) =
+            initial_release(self.settings().release.rule_for(new.category), now);
         let row = DocumentRow {
             id: document_id.clone(),
             patient_id: new.patient_id.clone(),
@@ -542,6 +547,9 @@ impl App {
             legal_hold_reason_sealed: None,
             shredded_at: None,
             shred_reason: None,
+            released_at,
+            released_by,
+            release_due_at,
         };
         Ok(Prepared {
             guard,
@@ -943,7 +951,7 @@ impl App {
                 .is_ok())
     }
 
-    async fn document_view(
+    pub(crate) async fn document_view(
         &self,
         doc: DocumentRow,
         names: &mut StaffNames,
@@ -965,7 +973,9 @@ impl App {
             ),
             None => None,
         };
+        let release = ReleaseView::of(&doc, self.now().as_seconds());
         Ok(DocumentView {
+            release,
             category: DataCategory::parse(&doc.category).map_err(AppError::internal)?,
             id: doc.id,
             patient_id: doc.patient_id,

@@ -30,6 +30,7 @@ pub mod patient_access;
 pub mod patients;
 pub mod policy;
 pub mod policy_versions;
+pub mod release;
 pub mod retention;
 pub mod scim;
 pub mod sessions;
@@ -79,6 +80,8 @@ pub struct Settings {
     /// The sender of every message, e.g. `Sealroom <no-reply@hospital.example>`.
     pub mail_from: String,
     pub documents: DocumentSettings,
+    /// When documents reach the patient space, per category.
+    pub release: release::ReleaseSettings,
 }
 
 /// Settings of the document store.

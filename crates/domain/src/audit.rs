@@ -81,6 +81,7 @@ pub enum AuditAction {
     AccessSlipIssued,
     AccessSlipRedeemed,
     AccessSlipRefused,
+    DocumentReleased,
 }
 
 impl AuditAction {
@@ -163,6 +164,7 @@ impl AuditAction {
             AuditAction::AccessSlipIssued => "access_slip.issued",
             AuditAction::AccessSlipRedeemed => "access_slip.redeemed",
             AuditAction::AccessSlipRefused => "access_slip.refused",
+            AuditAction::DocumentReleased => "document.released",
         }
     }
 }

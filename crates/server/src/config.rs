@@ -60,6 +60,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("retention", &["classes"]),
+    ("patient_space", &["release"]),
     ("logging", &["level", "format"]),
 ];
 
@@ -181,6 +182,13 @@ pub struct DocumentsSection {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
+pub struct PatientSpaceSection {
+    /// Data category → when its documents reach the patient space.
+    pub release: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
 pub struct RetentionSection {
     /// Class name → days kept after a document is created.
     pub classes: Option<BTreeMap<String, i64>>,
@@ -216,6 +224,7 @@ struct FileConfig {
     mail: MailSection,
     documents: DocumentsSection,
     retention: RetentionSection,
+    patient_space: PatientSpaceSection,
     logging: LoggingSection,
 }
 
@@ -268,6 +277,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub retention_classes: BTreeMap<String, i64>,
     pub default_retention_class: String,
+    /// When documents reach the patient space, per category (others wait for a clinician).
+    pub release_rules: BTreeMap<sealroom_domain::DataCategory, sealroom_app::release::ReleaseRule>,
     pub upload_expiry_hours: i64,
     /// How long an upload may send nothing before the server gives up on it.
     pub upload_idle_seconds: u64,
@@ -759,6 +770,21 @@ fn resolve(
         ));
     }
 
+    let mut release_rules = BTreeMap::new();
+    for (category, rule) in raw.patient_space.release.clone().unwrap_or_default() {
+        let key = format!("patient_space.release.{category}");
+        match (
+            sealroom_domain::DataCategory::parse(&category),
+            sealroom_app::release::ReleaseRule::parse(&rule),
+        ) {
+            (Ok(c), Ok(r)) => {
+                release_rules.insert(c, r);
+            }
+            (Err(e), _) => problems.push(problem(key, e.to_string())),
+            (_, Err(e)) => problems.push(problem(key, e)),
+        }
+    }
+
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         problems.push(problem(
@@ -811,6 +837,7 @@ fn resolve(
         max_upload_bytes: documents.1,
         retention_classes,
         default_retention_class,
+        release_rules,
         upload_expiry_hours: documents.2,
         upload_idle_seconds: documents.3,
         log_level,
@@ -1007,6 +1034,38 @@ mod tests {
             k.contains(&"passwords.argon2_memory_kib".to_string()),
             "{k:?}"
         );
+    }
+
+    #[test]
+    fn release_rules_are_read_per_category_and_bad_ones_named() {
+        use sealroom_app::release::ReleaseRule;
+        use sealroom_domain::DataCategory;
+        let (r, _d) = load_with(
+            "[patient_space]\nrelease = { results = \"after 3 days\", administrative = \"immediately\", imaging = \"after_review\" }\n",
+            &[],
+            false,
+        );
+        let c = r.unwrap();
+        assert_eq!(
+            c.release_rules.get(&DataCategory::Results),
+            Some(&ReleaseRule::AfterDays(3))
+        );
+        assert_eq!(
+            c.release_rules.get(&DataCategory::Administrative),
+            Some(&ReleaseRule::Immediately)
+        );
+        assert_eq!(c.release_rules.get(&DataCategory::Genetics), None);
+        let (r, _d) = load_with(
+            "[patient_space]\nrelease = { results = \"tomorrow\", lab = \"immediately\", imaging = \"after 400 days\" }\n",
+            &[],
+            false,
+        );
+        let k = keys(&r);
+        for key in ["results", "lab", "imaging"] {
+            assert!(k.contains(&format!("patient_space.release.{key}")), "{k:?}");
+        }
+        let message = format!("{:?}", r.err());
+        assert!(message.contains("after N days"), "{message}");
     }
 
     #[test]

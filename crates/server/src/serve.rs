@@ -103,6 +103,9 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
             upload_expiry: Duration::hours(config.upload_expiry_hours),
             upload_idle: std::time::Duration::from_secs(config.upload_idle_seconds),
         },
+        release: sealroom_app::release::ReleaseSettings {
+            rules: config.release_rules.clone(),
+        },
     }
 }
 

@@ -72,9 +72,14 @@ pub struct DocumentRow {
     pub legal_hold_reason_sealed: Option<Vec<u8>>,
     pub shredded_at: Option<i64>,
     pub shred_reason: Option<String>,
+    /// Released to the patient space: when, and by whom (`user:<id>` or `rule:<rule>`).
+    pub released_at: Option<i64>,
+    pub released_by: Option<String>,
+    /// Released automatically from then on (a rule "after N days").
+    pub release_due_at: Option<i64>,
 }
 
-const DOCUMENT_COLUMNS: &str = "id, patient_id, episode_id, test_id, category, kind, retention_class, retain_until, title_sealed, created_by, created_at, legal_hold_at, legal_hold_by, legal_hold_reason_sealed, shredded_at, shred_reason";
+const DOCUMENT_COLUMNS: &str = "id, patient_id, episode_id, test_id, category, kind, retention_class, retain_until, title_sealed, created_by, created_at, legal_hold_at, legal_hold_by, legal_hold_reason_sealed, shredded_at, shred_reason, released_at, released_by, release_due_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VersionRow {
@@ -282,7 +287,7 @@ impl Store {
     /// A new document with its first version, in one transaction.
     pub async fn insert_document(&self, d: &DocumentRow, v: &VersionRow) -> Result<()> {
         let doc_sql = format!(
-            "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, NULL, NULL, NULL)"
+            "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, NULL, NULL, NULL, $12, $13, $14)"
         );
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -290,11 +295,36 @@ impl Store {
                 .bind(&d.id).bind(&d.patient_id).bind(&d.episode_id).bind(&d.test_id)
                 .bind(&d.category).bind(&d.kind).bind(&d.retention_class).bind(d.retain_until)
                 .bind(&d.title_sealed).bind(&d.created_by).bind(d.created_at)
+                .bind(d.released_at).bind(&d.released_by).bind(d.release_due_at)
                 .execute(&mut *tx).await?;
             insert_version!(&mut *tx, v)?;
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Release a document to the patient space (unless it already is).
+    pub async fn release_document(&self, id: &str, at: i64, by: &str) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE documents SET released_at = $2, released_by = $3 \
+             WHERE id = $1 AND released_at IS NULL AND shredded_at IS NULL")
+            .bind(id).bind(at).bind(by).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// A patient's documents visible in the patient space at `now`, newest first.
+    pub async fn released_documents_of(
+        &self,
+        patient_id: &str,
+        now: i64,
+    ) -> Result<Vec<DocumentRow>> {
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE patient_id = $1 AND shredded_at IS NULL \
+             AND (released_at IS NOT NULL OR release_due_at <= $2) ORDER BY created_at DESC, id"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(patient_id).bind(now).fetch_all(pool).await)?,
+        )
     }
 
     /// A correction: the next version. `Conflict` if that version number was taken meanwhile.

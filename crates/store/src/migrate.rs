@@ -24,6 +24,7 @@ const SQLITE: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_access_slips.sql"),
     ),
+    (8, include_str!("../migrations/sqlite/0008_release.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -45,12 +46,13 @@ const POSTGRES: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/postgres/0007_access_slips.sql"),
     ),
+    (8, include_str!("../migrations/postgres/0008_release.sql")),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 7;
+pub const LATEST_SQLITE: i64 = 8;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 7;
+pub const LATEST_POSTGRES: i64 = 8;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -58,7 +58,7 @@ async fn send_form(s: &TestServer, who: &Person, path: &str, form: Form) -> (Sta
     )
 }
 
-async fn upload(
+pub(crate) async fn upload(
     s: &TestServer,
     who: &Person,
     patient: &str,
@@ -87,7 +87,7 @@ async fn download(s: &TestServer, who: &Person, path: &str) -> reqwest::Response
 }
 
 /// A patient admitted to internal medicine, with a test for the laboratory.
-async fn admitted_patient(s: &TestServer, h: &Hospital) -> (String, String) {
+pub(crate) async fn admitted_patient(s: &TestServer, h: &Hospital) -> (String, String) {
     let p = register(s, &h.reception, "Dupont", "Marie", "1961-03-14").await;
     let id = p["id"].as_str().unwrap().to_owned();
     let (st, _) = post(
@@ -1533,7 +1533,7 @@ async fn staff_pages_list_documents_with_their_signer_and_the_check(b: Backend) 
         b"%PDF-1.7 fbc".to_vec(),
     )
     .await;
-    upload(
+    let letter = upload(
         &s,
         &h.im_doctor,
         &patient,
@@ -1597,6 +1597,48 @@ async fn staff_pages_list_documents_with_their_signer_and_the_check(b: Backend) 
         .unwrap()
         .starts_with("attachment"));
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.7 fbc");
+
+    // Neither document is in the patient space yet; the nurse releases the blood count from
+    // the page. A post without the page's form token changes nothing.
+    assert_eq!(page.matches("Waiting for review").count(), 2, "{page}");
+    let release = |d: &str| format!("/patients/{patient}/documents/{d}/release");
+    assert!(page.contains(&release(&doc_id)), "{page}");
+    let letter_id = letter["id"].as_str().unwrap().to_owned();
+    let r = crate::journeys::post_form(
+        &nurse.client,
+        &s,
+        &release(&letter_id),
+        &[("_csrf", "forged")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = crate::journeys::post_form(
+        &nurse.client,
+        &s,
+        &release(&doc_id),
+        &[("_csrf", &sealroom_testkit::csrf_of(&page))],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    let (st, page) = crate::journeys::get_page(
+        &nurse.client,
+        &s,
+        &format!("/patients/{patient}/documents?released=1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(page.contains("the patient can now see"), "{page}");
+    assert_eq!(page.matches("Waiting for review").count(), 1, "{page}");
+    assert_eq!(page.matches("Visible since").count(), 1, "{page}");
+    let visible: Vec<String> = s
+        .app()
+        .released_documents(&patient)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(visible, vec![doc_id.clone()]);
 
     // The laboratory sees the results of its test, and is told what is withheld.
     let tech = crate::journeys::enrolled_staff(&s, "tech@example.org", "laboratory").await;

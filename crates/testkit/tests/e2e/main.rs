@@ -28,6 +28,7 @@ mod fhir;
 mod http_basics;
 mod journeys;
 mod provisioning;
+mod release;
 mod sessions;
 mod signin;
 mod slips;

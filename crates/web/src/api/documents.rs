@@ -274,6 +274,20 @@ pub async fn show(
     Ok(Json(s.app.document(&caller.actor, &document_id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/documents/{id}/release", tag = "documents",
+    params(("id" = String, Path, description = "Document id")),
+    responses((status = 200, description = "The document, now visible in the patient space (release.state = released)"),
+        (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 410, body = crate::api::ErrorBody)))]
+pub async fn release(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(document_id): Path<String>,
+) -> Result<Json<DocumentView>, ApiError> {
+    Ok(Json(
+        s.app.release_document(&caller.actor, &document_id).await?,
+    ))
+}
+
 #[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents",
     params(("id" = String, Path, description = "Document id")),
     responses((status = 200, description = "The latest version's content, as an attachment"),

@@ -77,6 +77,7 @@ pub fn routes() -> Router<AppState> {
             get(documents::list).post(documents::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/v1/documents/{id}", get(documents::show))
+        .route("/v1/documents/{id}/release", post(documents::release))
         .route(
             "/v1/documents/{id}/legal-hold",
             put(records::hold).delete(records::release),
@@ -171,7 +172,7 @@ impl Modify for BearerAuth {
         organization::access_report, organization::start_review, organization::review, organization::attest,
         patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
         patients::order_test, slips::issue, patients::records, patients::add_record,
-        documents::upload, documents::correct, documents::list, documents::show, documents::content, documents::version_content,
+        documents::upload, documents::correct, documents::list, documents::show, documents::release, documents::content, documents::version_content,
         records::hold, records::release, records::request_erasure, records::pending, records::approve, records::reject, patients::grants, patients::create_grant, patients::my_grants,
         patients::revoke_grant, patients::access_history,
         security::open, security::reviews, security::review, security::alerts, security::acknowledge),

@@ -64,6 +64,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/patients", get(patients::mine))
         .route("/patients/{id}/documents", get(patients::documents))
+        .route(
+            "/patients/{id}/documents/{document}/release",
+            post(patients::release),
+        )
         .route("/security/review", get(review::show))
         .route(
             "/security/alerts/{id}/acknowledge",

@@ -1,16 +1,19 @@
 //! Staff pages for care: the patients admitted to my departments, and a patient's documents
-//! with who signed each version and whether the signature verified. Every view goes through
-//! the access policy and the audit log, like the API.
+//! with who signed each version, whether the signature verified, and whether the patient can
+//! see it yet (with a button to release it). Every view and action goes through the access
+//! policy and the audit log, like the API.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use maud::html;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use sealroom_app::documents::DocumentView;
+use serde::Deserialize;
 
 use super::actor;
-use super::layout::{page, when};
+use super::layout::{csrf, notice, page, when};
 use crate::error::PageError;
-use crate::extract::{ClientInfo, SignedIn};
+use crate::extract::{ClientInfo, SignedIn, SignedInForm};
 use crate::AppState;
 
 /// `GET /patients`: patients admitted now to departments where I hold an assignment.
@@ -52,11 +55,13 @@ pub async fn documents(
     SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
     Path(patient_id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DocumentsQuery>,
 ) -> Result<Response, PageError> {
     let who = actor(&s, &me, client);
     let list = s.app.documents(&who, &patient_id, &[]).await?;
     let body = html! {
         h1 { "Documents" }
+        (notice(q.released.is_some().then_some("Released: the patient can now see this document in the patient space.")))
         p { "Patient " code { (patient_id) } ". " a href="/patients" { "Back to my patients" } }
         @if !list.withheld_categories.is_empty() {
             p.hint #withheld {
@@ -71,12 +76,12 @@ pub async fn documents(
             p #no-documents { "No document you may see." }
         } @else {
             table #documents {
-                thead { tr { th { "Title" } th { "Kind" } th { "Category" } th { "Version" } th { "Stored" } th { "Signed by" } th { "Signature" } th { "File" } } }
+                thead { tr { th { "Title" } th { "Kind" } th { "Category" } th { "Version" } th { "Stored" } th { "Signed by" } th { "Signature" } th { "File" } th { "Patient space" } } }
                 tbody {
                     @for d in &list.documents {
                         @if d.shredded_at.is_some() {
                             tr.shredded {
-                                td colspan="8" { "Destroyed on " (when(d.shredded_at.unwrap_or_default())) " — only the record that it existed remains." }
+                                td colspan="9" { "Destroyed on " (when(d.shredded_at.unwrap_or_default())) " — only the record that it existed remains." }
                             }
                         }
                         @for v in &d.versions {
@@ -102,6 +107,11 @@ pub async fn documents(
                                     }
                                     " (" (size(v.size)) ")"
                                 }
+                                td {
+                                    @if Some(v.version) == d.versions.last().map(|l| l.version) {
+                                        (release_cell(&me, &patient_id, d))
+                                    }
+                                }
                             }
                         }
                     }
@@ -110,6 +120,56 @@ pub async fn documents(
         }
     };
     Ok((StatusCode::OK, page("Documents", Some(&me), body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DocumentsQuery {
+    released: Option<String>,
+}
+
+/// Whether the patient sees the document, and a button to release it when they do not.
+fn release_cell(
+    me: &sealroom_app::sessions::CurrentSession,
+    patient_id: &str,
+    d: &DocumentView,
+) -> Markup {
+    let r = &d.release;
+    html! {
+        @match r.state {
+            "released" => { "Visible since " (when(r.at.unwrap_or_default())) }
+            "scheduled" => { "Visible from " (when(r.at.unwrap_or_default())) br; }
+            _ => { "Waiting for review" br; }
+        }
+        @if r.state != "released" {
+            form.inline method="post" action={ "/patients/" (patient_id) "/documents/" (d.id) "/release" } {
+                (csrf(me))
+                button type="submit" { "Release to patient" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReleaseForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+crate::extract::csrf_forms!(ReleaseForm);
+
+/// `POST /patients/{id}/documents/{doc}/release`: make a document visible to the patient now.
+pub async fn release(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    Path((_, document_id)): Path<(String, String)>,
+    SignedInForm(me, _form): SignedInForm<ReleaseForm>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    let released = s.app.release_document(&who, &document_id).await?;
+    Ok(Redirect::to(&format!(
+        "/patients/{}/documents?released=1",
+        released.patient_id
+    ))
+    .into_response())
 }
 
 fn size(bytes: u64) -> String {
