@@ -890,6 +890,7 @@ impl App {
                 Target::New(_) => None,
             },
         };
+        let released_now = matches!(&target, Target::New(doc) if doc.released_at.is_some());
         match target {
             Target::New(doc) => self.store().insert_document(&doc, &row).await?,
             Target::Correction { .. } => match self.store().insert_version(&row).await {
@@ -916,6 +917,10 @@ impl App {
             }),
         )
         .await?;
+        if released_now {
+            // A rule released it at once: the patient is told something is waiting.
+            self.notify_new_document(&f.patient_id).await?;
+        }
         let doc = self
             .store()
             .document(&f.document_id)

@@ -27,6 +27,7 @@ pub mod organization;
 pub mod passkeys;
 pub mod passwords;
 pub mod patient_access;
+pub mod patient_contacts;
 pub mod patients;
 pub mod policy;
 pub mod policy_versions;

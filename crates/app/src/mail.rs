@@ -160,6 +160,43 @@ pub mod templates {
         }
     }
 
+    /// A code that verifies a patient's e-mail address at the desk. Only the code and who
+    /// sends it: nothing about the patient or why they are there.
+    pub fn contact_verification_code(
+        to: &str,
+        organization: &str,
+        code: &str,
+        valid_minutes: i64,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: your verification code / votre code de vérification"),
+            body: format!(
+                "Your verification code is {code}. Give it to the person at the desk; it works \
+                 for {valid_minutes} minutes.\n\n\
+                 Votre code de vérification est {code}. Donnez-le à la personne à l'accueil ; \
+                 il est valable {valid_minutes} minutes.\n"
+            ),
+        }
+    }
+
+    /// Something new is waiting in the patient space. Deliberately nothing else: no test,
+    /// result, department, diagnosis or name; the patient signs in to see it.
+    pub fn patient_new_document(to: &str, organization: &str, patient_space: &str) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: something new is waiting / du nouveau vous attend"),
+            body: format!(
+                "Something new is waiting for you in your secure patient space. Sign in to see \
+                 it:\n\n{patient_space}\n\n\
+                 Du nouveau vous attend dans votre espace patient sécurisé. Connectez-vous pour \
+                 le voir :\n\n{patient_space}\n\n\
+                 {organization} never asks for a password or code by e-mail. / {organization} ne \
+                 demande jamais de mot de passe ni de code par e-mail.\n"
+            ),
+        }
+    }
+
     /// The security officer's alert that someone opened emergency access. It names who and
     /// when, never the patient or the written reason (which may contain clinical detail).
     pub fn break_glass_alert(

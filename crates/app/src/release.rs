@@ -156,6 +156,7 @@ impl App {
             self.store()
                 .release_document(&doc.id, now, &actor.name())
                 .await?;
+            self.notify_new_document(&doc.patient_id).await?;
         }
         let doc = self
             .store()

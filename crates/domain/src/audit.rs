@@ -82,6 +82,9 @@ pub enum AuditAction {
     AccessSlipRedeemed,
     AccessSlipRefused,
     DocumentReleased,
+    PatientContactAdded,
+    PatientContactVerified,
+    PatientNotified,
 }
 
 impl AuditAction {
@@ -165,6 +168,9 @@ impl AuditAction {
             AuditAction::AccessSlipRedeemed => "access_slip.redeemed",
             AuditAction::AccessSlipRefused => "access_slip.refused",
             AuditAction::DocumentReleased => "document.released",
+            AuditAction::PatientContactAdded => "patient.contact_added",
+            AuditAction::PatientContactVerified => "patient.contact_verified",
+            AuditAction::PatientNotified => "patient.notified",
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod audit;
 mod bulk;
+mod contacts;
 mod credentials;
 mod documents;
 mod fhir;
@@ -31,6 +32,7 @@ mod users;
 
 pub use audit::{AuditRow, NewAuditEvent};
 pub use bulk::BulkValue;
+pub use contacts::ContactRow;
 pub use credentials::{PasskeyRow, TotpRow};
 pub use documents::{
     DocumentRow, ErasureRow, KeyringRow, SigningKeyRow, UploadRow, VersionRow, WrappedKey,

@@ -25,6 +25,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0007_access_slips.sql"),
     ),
     (8, include_str!("../migrations/sqlite/0008_release.sql")),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_patient_contacts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -47,12 +51,16 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0007_access_slips.sql"),
     ),
     (8, include_str!("../migrations/postgres/0008_release.sql")),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_patient_contacts.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 8;
+pub const LATEST_SQLITE: i64 = 9;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 8;
+pub const LATEST_POSTGRES: i64 = 9;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -82,6 +82,37 @@ impl SmtpSink {
         out
     }
 
+    /// Every message received so far, decoded by Python's `email` package (not by the
+    /// library that wrote it): (recipient, subject, body text).
+    pub fn decoded_messages(&self) -> Vec<(String, String, String)> {
+        let mut paths = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.dir.path().join("maildir").join(sub)) {
+                paths.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        let script = "import email, json, sys\n\
+                      from email import policy\n\
+                      out = []\n\
+                      for path in sys.argv[1:]:\n\
+                      \x20   with open(path, 'rb') as f:\n\
+                      \x20       m = email.message_from_binary_file(f, policy=policy.default)\n\
+                      \x20   out.append([str(m['to']), str(m['subject']), m.get_body(('plain',)).get_content()])\n\
+                      print(json.dumps(out))";
+        let out = Command::new(python())
+            .arg("-c")
+            .arg(script)
+            .args(&paths)
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "the messages could not be decoded: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("decoded messages as JSON")
+    }
+
     /// Wait (at most 10 s) for a message for which `pick` is true.
     pub async fn wait_for(&self, pick: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);

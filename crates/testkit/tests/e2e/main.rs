@@ -27,6 +27,7 @@ mod documents;
 mod fhir;
 mod http_basics;
 mod journeys;
+mod notifications;
 mod provisioning;
 mod release;
 mod sessions;

@@ -366,3 +366,51 @@ pub async fn access_history(
 ) -> Result<Json<Vec<AccessRecord>>, ApiError> {
     Ok(Json(s.app.access_history(&caller.actor, &id).await?))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactBody {
+    /// The patient's e-mail address; a verification code is sent to it.
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationBody {
+    /// The 6-digit code the patient received and reads back.
+    pub code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/contacts", tag = "patient space", request_body = ContactBody,
+    params(("id" = String, Path, description = "Patient id")),
+    responses((status = 201, description = "The contact (address masked), not yet verified; a code was sent to it"),
+        (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn add_contact(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ContactBody>,
+) -> Result<Response, ApiError> {
+    let c = s
+        .app
+        .add_patient_email(&caller.actor, &id, &body.email)
+        .await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/contacts/{contact}/verification", tag = "patient space", request_body = VerificationBody,
+    params(("id" = String, Path, description = "Patient id"), ("contact" = String, Path, description = "Contact id")),
+    responses((status = 200, description = "The contact, verified"),
+        (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn verify_contact(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path((id, contact)): Path<(String, String)>,
+    ApiJson(body): ApiJson<VerificationBody>,
+) -> Result<Response, ApiError> {
+    let c = s
+        .app
+        .verify_patient_contact(&caller.actor, &id, &contact, &body.code)
+        .await?;
+    Ok(Json(c).into_response())
+}

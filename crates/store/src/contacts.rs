@@ -1,0 +1,69 @@
+//! Patients' contact details for notifications: sealed addresses, and the digest of the
+//! one-time code that verifies each.
+
+use crate::{on_pool, Result, Store};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ContactRow {
+    pub id: String,
+    pub patient_id: String,
+    pub kind: String,
+    pub value_sealed: Vec<u8>,
+    pub code_digest: Option<String>,
+    pub code_expires_at: Option<i64>,
+    pub code_attempts: i64,
+    pub verified_at: Option<i64>,
+    pub verified_by: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub removed_at: Option<i64>,
+}
+
+const CONTACT_COLUMNS: &str = "id, patient_id, kind, value_sealed, code_digest, code_expires_at, \
+     code_attempts, verified_at, verified_by, created_by, created_at, removed_at";
+
+impl Store {
+    pub async fn insert_contact(&self, c: &ContactRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO patient_contacts ({CONTACT_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, 0, NULL, NULL, $7, $8, NULL)"
+        );
+        on_pool!(self, pool => sqlx::query(&sql)
+            .bind(&c.id).bind(&c.patient_id).bind(&c.kind).bind(&c.value_sealed)
+            .bind(&c.code_digest).bind(c.code_expires_at).bind(&c.created_by).bind(c.created_at)
+            .execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn contact(&self, id: &str) -> Result<Option<ContactRow>> {
+        let sql = format!("SELECT {CONTACT_COLUMNS} FROM patient_contacts WHERE id = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// A patient's contacts that are verified and not removed.
+    pub async fn verified_contacts(&self, patient_id: &str) -> Result<Vec<ContactRow>> {
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM patient_contacts WHERE patient_id = $1 \
+             AND verified_at IS NOT NULL AND removed_at IS NULL ORDER BY created_at, id"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(patient_id).fetch_all(pool).await)?)
+    }
+
+    /// Count a wrong code; returns the attempts so far (0 if the contact has no code pending).
+    pub async fn contact_code_failed(&self, id: &str) -> Result<i64> {
+        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "UPDATE patient_contacts SET code_attempts = code_attempts + 1 \
+             WHERE id = $1 AND code_digest IS NOT NULL RETURNING code_attempts")
+            .bind(id).fetch_optional(pool).await)?;
+        Ok(row.map_or(0, |(n,)| n))
+    }
+
+    /// Mark a contact verified and forget its code. False if it had no code pending.
+    pub async fn verify_contact(&self, id: &str, at: i64, by: &str) -> Result<bool> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "UPDATE patient_contacts SET verified_at = $2, verified_by = $3, code_digest = NULL, \
+             code_expires_at = NULL WHERE id = $1 AND code_digest IS NOT NULL")
+            .bind(id).bind(at).bind(by).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,219 @@
+//! Patient notifications: only to addresses verified at the desk, and saying only that
+//! something new is waiting. Every message is decoded independently and searched for the
+//! patient data planted in the record.
+
+use reqwest::StatusCode;
+use sealroom_testkit::{Backend, Options, SmtpSink, TestServer};
+use serde_json::json;
+
+use crate::access::{hospital, patient_events, post, register};
+use crate::documents::upload;
+
+both_backends!(patients_are_told_something_is_waiting_and_nothing_more);
+
+const ADDRESS: &str = "contact-7f3a@example.org";
+
+async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![
+                ("SEALROOM_MAIL__SMTP_URL".into(), sink.url()),
+                (
+                    "SEALROOM_PATIENT_SPACE__RELEASE".into(),
+                    r#"{ administrative = "immediately" }"#.into(),
+                ),
+            ],
+        },
+    )
+    .await;
+    let h = hospital(&s).await;
+    let p = register(
+        &s,
+        &h.reception,
+        "Plantedfamily",
+        "Plantedgiven",
+        "1961-03-14",
+    )
+    .await;
+    let patient = p["id"].as_str().unwrap().to_owned();
+    let mrn = p["mrn"].as_str().unwrap().to_owned();
+    let (st, _) = post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{patient}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let contacts = format!("/api/v1/patients/{patient}/contacts");
+
+    // Recording an address: checked, permitted by policy, and a code goes to it.
+    let (st, e) = post(
+        &s,
+        &h.reception,
+        &contacts,
+        json!({"email": "not an address"}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    let (st, _) = post(&s, &h.cardio_doctor, &contacts, json!({"email": ADDRESS})).await;
+    assert!(
+        st == StatusCode::NOT_FOUND || st == StatusCode::FORBIDDEN,
+        "{st}"
+    );
+    let (st, c) = post(&s, &h.reception, &contacts, json!({"email": ADDRESS})).await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(c["address"], "c•••@example.org");
+    assert_eq!(c["verified"], false);
+    let contact = c["id"].as_str().unwrap().to_owned();
+    let code_mail = sink.wait_for(|m| m.contains("verification code")).await;
+    let code: String = code_mail
+        .split("verification code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
+    let verify = format!("{contacts}/{contact}/verification");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (st, e) = post(&s, &h.reception, &verify, json!({"code": wrong})).await;
+    assert_eq!(st, 400);
+    assert!(
+        e["message"].as_str().unwrap().contains("4 of 5 tries left"),
+        "{e}"
+    );
+    let (st, c) = post(&s, &h.reception, &verify, json!({"code": code})).await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["verified"], true);
+
+    // A result waits for review: no message. Released by the doctor: one message. A letter
+    // released at once by rule: another.
+    let planted_title = "PLANTED-TITLE haemoglobin 13.1 g/dL";
+    let result = upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "results", "kind": "result", "title": planted_title}),
+        "hb.pdf",
+        b"%PDF hb".to_vec(),
+    )
+    .await;
+    let notices = || {
+        sink.decoded_messages()
+            .into_iter()
+            .filter(|(_, subject, _)| subject.contains("something new"))
+            .collect::<Vec<_>>()
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(notices().is_empty(), "nothing is released yet");
+    let (st, _) = post(
+        &s,
+        &h.im_doctor,
+        &format!(
+            "/api/v1/documents/{}/release",
+            result["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "administrative", "kind": "letter", "title": "PLANTED-LETTER cardiology follow-up"}),
+        "letter.pdf",
+        b"%PDF letter".to_vec(),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while notices().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sent = notices();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+
+    // What each says: where to sign in, and nothing of the planted data.
+    let planted = [
+        "Plantedfamily",
+        "Plantedgiven",
+        "1961",
+        mrn.as_str(),
+        "PLANTED",
+        "haemoglobin",
+        "13.1",
+        "cardiology",
+        "Internal medicine",
+        "Central laboratory",
+        "result",
+        "letter",
+    ];
+    for (to, subject, body) in &sent {
+        assert_eq!(to, ADDRESS);
+        assert!(body.contains(&format!("{}/patient", s.base)), "{body}");
+        for p in planted {
+            let p = p.to_lowercase();
+            assert!(
+                !subject.to_lowercase().contains(&p) && !body.to_lowercase().contains(&p),
+                "the notification mentions {p}: {subject}\n{body}"
+            );
+        }
+    }
+
+    // The audit log says a message went, never where to or what about.
+    let events = patient_events(&s, &patient).await;
+    let notified: Vec<_> = events
+        .iter()
+        .filter(|e| e.1 == "patient.notified")
+        .collect();
+    assert_eq!(notified.len(), 2, "{notified:?}");
+    assert!(notified
+        .iter()
+        .all(|e| e.2 == "success" && e.3["messages"] == 1));
+    let everything = format!("{events:?}");
+    assert!(!everything.contains(ADDRESS) && !everything.contains(&code));
+    assert!(events.iter().any(|e| e.1 == "patient.contact_added"));
+    assert!(events.iter().any(|e| e.1 == "patient.contact_verified"));
+
+    // A patient with no verified address gets nothing, and the log says so.
+    let other = register(&s, &h.reception, "Other", "Person", "1970-01-01").await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{other_id}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    let (st, _) = post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{other_id}/contacts"),
+        json!({"email": "unverified@example.org"}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    upload(
+        &s,
+        &h.im_doctor,
+        &other_id,
+        json!({"category": "administrative", "kind": "letter", "title": "Letter"}),
+        "l.pdf",
+        b"%PDF l".to_vec(),
+    )
+    .await;
+    let events = patient_events(&s, &other_id).await;
+    assert!(events
+        .iter()
+        .any(|e| e.1 == "patient.notified" && e.2 == "no_contact"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        sink.decoded_messages()
+            .iter()
+            .all(|(to, subject, _)| to != "unverified@example.org"
+                || subject.contains("verification"))
+    );
+}
