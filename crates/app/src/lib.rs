@@ -37,6 +37,7 @@ pub mod scim;
 pub mod sessions;
 pub mod setup;
 pub mod sign_in;
+pub mod sms;
 pub mod throttle;
 pub mod tokens;
 pub mod uploads;
@@ -83,6 +84,8 @@ pub struct Settings {
     pub documents: DocumentSettings,
     /// When documents reach the patient space, per category.
     pub release: release::ReleaseSettings,
+    /// Where SMS go.
+    pub sms: sms::SmsSettings,
 }
 
 /// Settings of the document store.
@@ -154,6 +157,7 @@ struct Inner {
     /// Key for blind indexes (exact lookup of sealed identifiers), derived from the master key.
     blind_index: hmac::Hmac<sha2::Sha256>,
     mailer: mail::Mailer,
+    sms: sms::SmsSender,
 }
 
 impl App {
@@ -173,6 +177,7 @@ impl App {
             passwords::PasswordWorkers::new(settings.hash_cost, settings.max_concurrent_hashes)?;
         let passkeys = passkeys::PasskeyCeremonies::new(&settings, root)?;
         let mailer = mail::Mailer::new(&settings.mail, &settings.mail_from)?;
+        let sms = sms::SmsSender::new(&settings.sms)?;
         let audit = audit_writer::AuditWriter::start(store.clone());
         let policy = access_policy::PolicyEngine::default_policy()
             .map_err(|e| AppError::Config(format!("the access policy is not valid: {e}")))?;
@@ -196,6 +201,7 @@ impl App {
                 audit,
                 blind_index,
                 mailer,
+                sms,
             }),
         })
     }
@@ -248,6 +254,17 @@ impl App {
         tokio::spawn(async move {
             if let Err(e) = mailer.send(&mail).await {
                 tracing::warn!(purpose, error = %e, "a message could not be sent");
+            }
+        });
+    }
+
+    /// Send an SMS without holding up the caller; a failure is logged (by purpose only, never
+    /// the number or the text).
+    pub(crate) fn send_sms_in_background(&self, to: String, text: String, purpose: &'static str) {
+        let sms = self.inner.sms.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sms.send(&to, &text).await {
+                tracing::warn!(purpose, error = %e, "an SMS could not be sent");
             }
         });
     }

@@ -1,8 +1,8 @@
 //! Patients' contact details, and the notifications sent to them.
 //!
-//! Reception records an e-mail address while the patient is at the desk; Sealroom sends a
-//! 6-digit code to it (valid 10 minutes, 5 tries), and the address counts as verified when the
-//! patient reads the code back. Only verified addresses are ever notified, and a notification
+//! Reception records an e-mail address or a mobile number while the patient is at the desk;
+//! Sealroom sends a 6-digit code to it (by e-mail or SMS; valid 10 minutes, 5 tries), and it
+//! counts as verified when the patient reads the code back. Only verified addresses are ever notified, and a notification
 //! says only that something new is waiting and where to sign in: the templates take no
 //! patient data at all, so they cannot leak it.
 
@@ -33,13 +33,25 @@ pub struct ContactView {
     pub verified: bool,
 }
 
-fn masked(email: &str) -> String {
-    match email.split_once('@') {
+/// An address as staff see it: `m•••@example.org`, or `+32•••56` for a phone number.
+fn masked(value: &str) -> String {
+    match value.split_once('@') {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();
             format!("{first}•••@{domain}")
         }
-        None => "•••".into(),
+        None => {
+            let head: String = value.chars().take(3).collect();
+            let tail: String = value
+                .chars()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("{head}•••{tail}")
+        }
     }
 }
 
@@ -67,6 +79,35 @@ impl App {
                 "the e-mail address is not valid; write it as name@example.org".into(),
             ));
         }
+        self.add_patient_contact(actor, patient_id, "email", email)
+            .await
+    }
+
+    /// Record a patient's mobile number (international form, `+32470123456`) and send it a
+    /// verification code by SMS. As for an e-mail address.
+    pub async fn add_patient_phone(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        phone: &str,
+    ) -> Result<ContactView, AppError> {
+        let phone: String = phone.chars().filter(|c| !c.is_whitespace()).collect();
+        if !crate::sms::is_phone_number(&phone) {
+            return Err(AppError::InvalidInput(
+                "the phone number is not valid; write it in international form, such as +32470123456".into(),
+            ));
+        }
+        self.add_patient_contact(actor, patient_id, "phone", &phone)
+            .await
+    }
+
+    async fn add_patient_contact(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        kind: &'static str,
+        value: &str,
+    ) -> Result<ContactView, AppError> {
         let id = new_id();
         self.require_patient_access(
             actor,
@@ -74,7 +115,7 @@ impl App {
             DataCategory::Administrative,
             AccessAction::Write,
             AuditAction::PatientContactAdded,
-            json!({"contact": id, "kind": "email"}),
+            json!({"contact": id, "kind": kind}),
         )
         .await?;
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
@@ -83,8 +124,8 @@ impl App {
             .insert_contact(&ContactRow {
                 id: id.clone(),
                 patient_id: patient_id.to_owned(),
-                kind: "email".into(),
-                value_sealed: self.secrets().seal(email.as_bytes(), &contact_owner(&id)),
+                kind: kind.into(),
+                value_sealed: self.secrets().seal(value.as_bytes(), &contact_owner(&id)),
                 code_digest: Some(code_digest(&id, &code)),
                 code_expires_at: Some(now.plus(Duration::minutes(CODE_MINUTES)).as_seconds()),
                 code_attempts: 0,
@@ -95,19 +136,23 @@ impl App {
                 removed_at: None,
             })
             .await?;
-        self.send_mail_in_background(
-            templates::contact_verification_code(
-                email,
-                &self.settings().organization_name,
-                &code,
-                CODE_MINUTES,
-            ),
-            "contact verification",
-        );
+        let organization = &self.settings().organization_name;
+        if kind == "phone" {
+            self.send_sms_in_background(
+                value.to_owned(),
+                crate::sms::templates::verification_code(organization, &code, CODE_MINUTES),
+                "contact verification",
+            );
+        } else {
+            self.send_mail_in_background(
+                templates::contact_verification_code(value, organization, &code, CODE_MINUTES),
+                "contact verification",
+            );
+        }
         Ok(ContactView {
             id,
-            kind: "email".into(),
-            address: masked(email),
+            kind: kind.into(),
+            address: masked(value),
             verified: false,
         })
     }
@@ -185,29 +230,37 @@ impl App {
     /// where to or what about.
     pub(crate) async fn notify_new_document(&self, patient_id: &str) -> Result<(), AppError> {
         let contacts = self.store().verified_contacts(patient_id).await?;
-        let mut sent = 0;
+        let (mut emails, mut texts) = (0, 0);
+        let organization = &self.settings().organization_name;
+        let space = self.patient_space_url();
         for c in &contacts {
-            if c.kind != "email" {
-                continue;
-            }
             let address = self.contact_address(c)?;
-            self.send_mail_in_background(
-                templates::patient_new_document(
-                    &address,
-                    &self.settings().organization_name,
-                    &self.patient_space_url(),
-                ),
-                "patient notification",
-            );
-            sent += 1;
+            if c.kind == "phone" {
+                self.send_sms_in_background(
+                    address,
+                    crate::sms::templates::new_document(organization, &space),
+                    "patient notification",
+                );
+                texts += 1;
+            } else {
+                self.send_mail_in_background(
+                    templates::patient_new_document(&address, organization, &space),
+                    "patient notification",
+                );
+                emails += 1;
+            }
         }
         self.audit(
             "patient_space",
             AuditAction::PatientNotified,
             &format!("patient:{patient_id}"),
-            if sent > 0 { "success" } else { "no_contact" },
+            if emails + texts > 0 {
+                "success"
+            } else {
+                "no_contact"
+            },
             &crate::Client::default(),
-            json!({"channel": "email", "messages": sent, "about": "new_document"}),
+            json!({"email": emails, "sms": texts, "about": "new_document"}),
         )
         .await
     }
@@ -220,6 +273,7 @@ mod tests {
     #[test]
     fn addresses_are_masked_and_codes_bound_to_their_contact() {
         assert_eq!(masked("marie.dupont@example.org"), "m•••@example.org");
+        assert_eq!(masked("+32470123456"), "+32•••56");
         assert_ne!(code_digest("a", "123456"), code_digest("b", "123456"));
         assert_eq!(code_digest("a", " 123456 "), code_digest("a", "123456"));
     }

@@ -61,6 +61,10 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ),
     ("retention", &["classes"]),
     ("patient_space", &["release"]),
+    (
+        "sms",
+        &["gateway_url", "body", "content_type", "token_file"],
+    ),
     ("logging", &["level", "format"]),
 ];
 
@@ -182,6 +186,15 @@ pub struct DocumentsSection {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
+pub struct SmsSection {
+    pub gateway_url: Option<String>,
+    pub body: Option<String>,
+    pub content_type: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
 pub struct PatientSpaceSection {
     /// Data category → when its documents reach the patient space.
     pub release: Option<BTreeMap<String, String>>,
@@ -225,6 +238,7 @@ struct FileConfig {
     documents: DocumentsSection,
     retention: RetentionSection,
     patient_space: PatientSpaceSection,
+    sms: SmsSection,
     logging: LoggingSection,
 }
 
@@ -279,6 +293,8 @@ pub struct Config {
     pub default_retention_class: String,
     /// When documents reach the patient space, per category (others wait for a clinician).
     pub release_rules: BTreeMap<sealroom_domain::DataCategory, sealroom_app::release::ReleaseRule>,
+    /// The SMS gateway; without one, SMS go to `sms-outbox/` in the data directory.
+    pub sms_gateway: Option<sealroom_app::sms::GatewaySettings>,
     pub upload_expiry_hours: i64,
     /// How long an upload may send nothing before the server gives up on it.
     pub upload_idle_seconds: u64,
@@ -785,6 +801,8 @@ fn resolve(
         }
     }
 
+    let sms_gateway = resolve_sms(&raw.sms, &data_dir, problems);
+
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         problems.push(problem(
@@ -838,6 +856,7 @@ fn resolve(
         retention_classes,
         default_retention_class,
         release_rules,
+        sms_gateway,
         upload_expiry_hours: documents.2,
         upload_idle_seconds: documents.3,
         log_level,
@@ -845,6 +864,63 @@ fn resolve(
         dev,
         file,
     }
+}
+
+/// The SMS gateway: an https URL (plain http only to this machine), the body template with
+/// `{to}` and `{message}`, its content type, and an optional bearer token from a private file.
+fn resolve_sms(
+    s: &SmsSection,
+    data_dir: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<sealroom_app::sms::GatewaySettings> {
+    let url = s.gateway_url.as_deref().filter(|u| !u.trim().is_empty())?;
+    let url = match url::Url::parse(url) {
+        Ok(u) if u.scheme() == "https" => u,
+        Ok(u)
+            if u.scheme() == "http"
+                && matches!(u.host(), Some(url::Host::Ipv4(a)) if a.is_loopback()) =>
+        {
+            u
+        }
+        _ => {
+            problems.push(problem(
+                "sms.gateway_url",
+                "must be an https:// URL (plain http only to 127.0.0.1)",
+            ));
+            return None;
+        }
+    };
+    let content_type = s
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/json".into());
+    let body = s
+        .body
+        .clone()
+        .unwrap_or_else(|| r#"{"to": "{to}", "text": "{message}"}"#.into());
+    if !body.contains("{to}") || !body.contains("{message}") {
+        problems.push(problem("sms.body", "must contain both {to} and {message}"));
+    }
+    let token = match &s.token_file {
+        Some(path) => {
+            let path = relative_to(data_dir, path.clone());
+            check_private(&path, "sms.token_file", problems);
+            match std::fs::read_to_string(&path) {
+                Ok(t) => Some(t.trim().to_owned()),
+                Err(e) => {
+                    problems.push(problem("sms.token_file", format!("cannot be read: {e}")));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    Some(sealroom_app::sms::GatewaySettings {
+        url,
+        body,
+        content_type,
+        token,
+    })
 }
 
 /// The document store, the upload limit and the resumable-upload expiry.
@@ -1066,6 +1142,33 @@ mod tests {
         }
         let message = format!("{:?}", r.err());
         assert!(message.contains("after N days"), "{message}");
+    }
+
+    #[test]
+    fn the_sms_gateway_needs_https_and_both_placeholders() {
+        let (r, _d) = load_with("", &[], false);
+        assert!(r.unwrap().sms_gateway.is_none(), "no gateway: the outbox");
+        let (r, _d) = load_with(
+            "[sms]\ngateway_url = \"https://sms.example.org/send\"\n",
+            &[],
+            false,
+        );
+        let g = r.unwrap().sms_gateway.unwrap();
+        assert_eq!(g.content_type, "application/json");
+        assert!(g.body.contains("{to}") && g.body.contains("{message}"));
+        let (r, _d) = load_with(
+            "[sms]\ngateway_url = \"http://sms.example.org/send\"\nbody = \"to={to}\"\n",
+            &[],
+            false,
+        );
+        let k = keys(&r);
+        assert!(k.contains(&"sms.gateway_url".to_string()), "{k:?}");
+        let (r, _d) = load_with(
+            "[sms]\ngateway_url = \"http://127.0.0.1:9/send\"\nbody = \"to={to}\"\n",
+            &[],
+            false,
+        );
+        assert_eq!(keys(&r), vec!["sms.body".to_string()]);
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
         release: sealroom_app::release::ReleaseSettings {
             rules: config.release_rules.clone(),
         },
+        sms: match &config.sms_gateway {
+            Some(g) => sealroom_app::sms::SmsSettings::Gateway(g.clone()),
+            None => sealroom_app::sms::SmsSettings::Outbox(config.data_dir.join("sms-outbox")),
+        },
     }
 }
 

@@ -9,10 +9,12 @@
 
 mod pdf;
 mod s3;
+mod sms;
 mod smtp;
 
 pub use pdf::pdf_pages;
 pub use s3::S3Server;
+pub use sms::{GatewayRequest, SmsGateway};
 pub use smtp::SmtpSink;
 
 use std::sync::Arc;

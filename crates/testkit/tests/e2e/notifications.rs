@@ -3,13 +3,36 @@
 //! patient data planted in the record.
 
 use reqwest::StatusCode;
-use sealroom_testkit::{Backend, Options, SmtpSink, TestServer};
+use sealroom_testkit::{Backend, Options, SmsGateway, SmtpSink, TestServer};
 use serde_json::json;
 
 use crate::access::{hospital, patient_events, post, register};
 use crate::documents::upload;
 
-both_backends!(patients_are_told_something_is_waiting_and_nothing_more);
+both_backends!(
+    patients_are_told_something_is_waiting_and_nothing_more,
+    text_messages_go_through_the_gateway_and_say_nothing_more,
+);
+
+/// Patient data planted in the record, which no notification may contain.
+fn planted(mrn: &str) -> Vec<String> {
+    [
+        "Plantedfamily",
+        "Plantedgiven",
+        "1961",
+        mrn,
+        "PLANTED",
+        "haemoglobin",
+        "13.1",
+        "cardiology",
+        "Internal medicine",
+        "Central laboratory",
+        "result",
+        "letter",
+    ]
+    .map(str::to_lowercase)
+    .to_vec()
+}
 
 const ADDRESS: &str = "contact-7f3a@example.org";
 
@@ -137,27 +160,13 @@ async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
     assert_eq!(sent.len(), 2, "{sent:#?}");
 
     // What each says: where to sign in, and nothing of the planted data.
-    let planted = [
-        "Plantedfamily",
-        "Plantedgiven",
-        "1961",
-        mrn.as_str(),
-        "PLANTED",
-        "haemoglobin",
-        "13.1",
-        "cardiology",
-        "Internal medicine",
-        "Central laboratory",
-        "result",
-        "letter",
-    ];
+    let planted = planted(&mrn);
     for (to, subject, body) in &sent {
         assert_eq!(to, ADDRESS);
         assert!(body.contains(&format!("{}/patient", s.base)), "{body}");
-        for p in planted {
-            let p = p.to_lowercase();
+        for p in &planted {
             assert!(
-                !subject.to_lowercase().contains(&p) && !body.to_lowercase().contains(&p),
+                !subject.to_lowercase().contains(p) && !body.to_lowercase().contains(p),
                 "the notification mentions {p}: {subject}\n{body}"
             );
         }
@@ -172,7 +181,7 @@ async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
     assert_eq!(notified.len(), 2, "{notified:?}");
     assert!(notified
         .iter()
-        .all(|e| e.2 == "success" && e.3["messages"] == 1));
+        .all(|e| e.2 == "success" && e.3["email"] == 1 && e.3["sms"] == 0));
     let everything = format!("{events:?}");
     assert!(!everything.contains(ADDRESS) && !everything.contains(&code));
     assert!(events.iter().any(|e| e.1 == "patient.contact_added"));
@@ -216,4 +225,158 @@ async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
             .all(|(to, subject, _)| to != "unverified@example.org"
                 || subject.contains("verification"))
     );
+
+    // Without a gateway, a text message lands in the outbox (development), as written.
+    let (st, c) = post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{other_id}/contacts"),
+        json!({"phone": "+32470111222"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    let outbox = s.config.data_dir.join("sms-outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let found = std::fs::read_dir(&outbox)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok());
+        if let Some(t) = found {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "no SMS in the outbox");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        text.starts_with("To: +32470111222") && text.contains("your code is"),
+        "{text}"
+    );
+}
+
+async fn text_messages_go_through_the_gateway_and_say_nothing_more(b: Backend) {
+    let gateway = SmsGateway::start().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("sms-token");
+    std::fs::write(&token_file, "gateway-secret-42\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![
+                ("SEALROOM_SMS__GATEWAY_URL".into(), gateway.url()),
+                (
+                    "SEALROOM_SMS__TOKEN_FILE".into(),
+                    token_file.display().to_string(),
+                ),
+                (
+                    "SEALROOM_PATIENT_SPACE__RELEASE".into(),
+                    r#"{ administrative = "immediately" }"#.into(),
+                ),
+            ],
+        },
+    )
+    .await;
+    let h = hospital(&s).await;
+    let p = register(
+        &s,
+        &h.reception,
+        "Plantedfamily",
+        "Plantedgiven",
+        "1961-03-14",
+    )
+    .await;
+    let patient = p["id"].as_str().unwrap().to_owned();
+    let mrn = p["mrn"].as_str().unwrap().to_owned();
+    post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{patient}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    let contacts = format!("/api/v1/patients/{patient}/contacts");
+    let (st, e) = post(
+        &s,
+        &h.reception,
+        &contacts,
+        json!({"phone": "0470 12 34 56"}),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        e["message"].as_str().unwrap().contains("international"),
+        "{e}"
+    );
+    let (st, _) = post(
+        &s,
+        &h.reception,
+        &contacts,
+        json!({"phone": "+32470123456", "email": "x@example.org"}),
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (st, c) = post(
+        &s,
+        &h.reception,
+        &contacts,
+        json!({"phone": "+32 470 12 34 56"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(c["address"], "+32•••56");
+
+    // The code goes through the gateway: JSON by default, with the bearer token.
+    let request = gateway.wait_for(|r| r.body.contains("your code is")).await;
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some("Bearer gateway-secret-42")
+    );
+    assert_eq!(request.content_type.as_deref(), Some("application/json"));
+    let sms: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(sms["to"], "+32470123456");
+    let text = sms["text"].as_str().unwrap();
+    let code: String = text
+        .split("your code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let (st, c) = post(
+        &s,
+        &h.reception,
+        &format!("{contacts}/{}/verification", c["id"].as_str().unwrap()),
+        json!({"code": code}),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+
+    // A letter released at once: one text, saying only that something is waiting.
+    upload(
+        &s,
+        &h.im_doctor,
+        &patient,
+        json!({"category": "administrative", "kind": "letter", "title": "PLANTED-LETTER cardiology follow-up"}),
+        "letter.pdf",
+        b"%PDF letter".to_vec(),
+    )
+    .await;
+    let request = gateway.wait_for(|r| r.body.contains("something new")).await;
+    let sms: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    let text = sms["text"].as_str().unwrap().to_lowercase();
+    assert!(text.contains(&format!("{}/patient", s.base)), "{text}");
+    for p in planted(&mrn) {
+        assert!(!text.contains(&p), "the text mentions {p}: {text}");
+    }
+    let events = patient_events(&s, &patient).await;
+    assert!(events.iter().any(|e| e.1 == "patient.notified"
+        && e.2 == "success"
+        && e.3["sms"] == 1
+        && e.3["email"] == 0));
+    assert!(!format!("{events:?}").contains("+32470123456"));
 }

@@ -370,8 +370,11 @@ pub async fn access_history(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactBody {
-    /// The patient's e-mail address; a verification code is sent to it.
-    pub email: String,
+    /// The patient's e-mail address; a verification code is sent to it. Give this or `phone`.
+    pub email: Option<String>,
+    /// The patient's mobile number in international form (`+32470123456`); a verification
+    /// code is sent to it by SMS. Give this or `email`.
+    pub phone: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -391,10 +394,15 @@ pub async fn add_contact(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ContactBody>,
 ) -> Result<Response, ApiError> {
-    let c = s
-        .app
-        .add_patient_email(&caller.actor, &id, &body.email)
-        .await?;
+    let c = match (&body.email, &body.phone) {
+        (Some(email), None) => s.app.add_patient_email(&caller.actor, &id, email).await?,
+        (None, Some(phone)) => s.app.add_patient_phone(&caller.actor, &id, phone).await?,
+        _ => {
+            return Err(ApiError(AppError::InvalidInput(
+                "give either \"email\" or \"phone\", one contact at a time".into(),
+            )))
+        }
+    };
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 

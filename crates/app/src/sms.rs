@@ -1,0 +1,182 @@
+//! Outgoing SMS through the organization's SMS gateway: one HTTP POST per message, to a
+//! configured URL, with a configured body template (most gateways take JSON or a form), and
+//! optionally a bearer token read from a file. Without a gateway, each message becomes a file
+//! in an outbox directory (development). What a message may say is fixed by the templates in
+//! [`crate::mail::templates`]'s patient functions: none takes patient data.
+
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+
+use crate::AppError;
+
+/// Where SMS go, resolved from configuration.
+#[derive(Debug, Clone)]
+pub enum SmsSettings {
+    /// Each message becomes a file in this directory.
+    Outbox(PathBuf),
+    Gateway(GatewaySettings),
+}
+
+#[derive(Clone)]
+pub struct GatewaySettings {
+    pub url: url::Url,
+    /// The request body, with `{to}` and `{message}` replaced (escaped for JSON when the
+    /// content type is JSON, percent-encoded for a form).
+    pub body: String,
+    pub content_type: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for GatewaySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewaySettings")
+            .field("url", &self.url.as_str())
+            .field("content_type", &self.content_type)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// Why an SMS could not be sent. Says nothing of its content or number.
+#[derive(Debug, thiserror::Error)]
+pub enum SmsError {
+    #[error("the SMS gateway refused or failed: {0}")]
+    Gateway(String),
+    #[error("the SMS outbox could not be written: {0}")]
+    Outbox(String),
+}
+
+/// Sends SMS. Cheap to clone.
+#[derive(Clone)]
+pub struct SmsSender {
+    settings: SmsSettings,
+    client: reqwest::Client,
+}
+
+/// The body for one message: `template` with `{to}` and `{message}` filled in.
+fn fill(template: &str, content_type: &str, to: &str, message: &str) -> String {
+    let escape = |v: &str| -> String {
+        if content_type.contains("json") {
+            let quoted = serde_json::Value::String(v.to_owned()).to_string();
+            quoted[1..quoted.len() - 1].to_owned()
+        } else if content_type.contains("x-www-form-urlencoded") {
+            url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+        } else {
+            v.to_owned()
+        }
+    };
+    template
+        .replace("{to}", &escape(to))
+        .replace("{message}", &escape(message))
+}
+
+impl SmsSender {
+    pub fn new(settings: &SmsSettings) -> Result<SmsSender, AppError> {
+        let client = reqwest::Client::builder()
+            .timeout(StdDuration::from_secs(15))
+            .build()
+            .map_err(|e| AppError::Config(format!("the SMS client cannot start: {e}")))?;
+        Ok(SmsSender {
+            settings: settings.clone(),
+            client,
+        })
+    }
+
+    /// Send one message to `to` (E.164, e.g. `+32470123456`) now.
+    pub async fn send(&self, to: &str, message: &str) -> Result<(), SmsError> {
+        match &self.settings {
+            SmsSettings::Gateway(g) => {
+                let mut request = self
+                    .client
+                    .post(g.url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, &g.content_type)
+                    .body(fill(&g.body, &g.content_type, to, message));
+                if let Some(token) = &g.token {
+                    request = request.bearer_auth(token);
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| SmsError::Gateway(e.without_url().to_string()))?;
+                if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(SmsError::Gateway(format!(
+                        "it answered {}",
+                        response.status()
+                    )))
+                }
+            }
+            SmsSettings::Outbox(dir) => {
+                let err = |e: std::io::Error| SmsError::Outbox(e.to_string());
+                tokio::fs::create_dir_all(dir).await.map_err(err)?;
+                let path = dir.join(format!("{}.sms", sealroom_crypto::token::new_id()));
+                let mut options = tokio::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                options.mode(0o600);
+                let mut file = options.open(&path).await.map_err(err)?;
+                let text = format!("To: {to}\n\n{message}\n");
+                tokio::io::AsyncWriteExt::write_all(&mut file, text.as_bytes())
+                    .await
+                    .map_err(err)
+            }
+        }
+    }
+}
+
+/// Whether `number` is an international phone number: `+`, then 8 to 15 digits.
+pub fn is_phone_number(number: &str) -> bool {
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The only SMS Sealroom sends to patients. Each takes exactly what it may say.
+pub mod templates {
+    /// The code that verifies a patient's phone number at the desk.
+    pub fn verification_code(organization: &str, code: &str, valid_minutes: i64) -> String {
+        format!(
+            "{organization}: your code is {code} ({valid_minutes} min). / Votre code : {code} ({valid_minutes} min)."
+        )
+    }
+
+    /// Something new is waiting in the patient space.
+    pub fn new_document(organization: &str, patient_space: &str) -> String {
+        format!(
+            "{organization}: something new is waiting in your patient space / du nouveau vous attend : {patient_space}"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_escaped_for_their_content_type() {
+        let t = r#"{"to":"{to}","text":"{message}"}"#;
+        assert_eq!(
+            fill(t, "application/json", "+32470", "a \"quote\"\nline"),
+            r#"{"to":"+32470","text":"a \"quote\"\nline"}"#
+        );
+        assert_eq!(
+            fill(
+                "to={to}&text={message}",
+                "application/x-www-form-urlencoded",
+                "+32 470",
+                "a&b=c"
+            ),
+            "to=%2B32+470&text=a%26b%3Dc"
+        );
+    }
+
+    #[test]
+    fn phone_numbers_are_international() {
+        assert!(is_phone_number("+32470123456"));
+        assert!(!is_phone_number("0470123456"));
+        assert!(!is_phone_number("+32 470 12 34 56"));
+        assert!(!is_phone_number("+1234"));
+    }
+}
