@@ -104,17 +104,23 @@ impl Mailer {
 async fn write_to_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<(), MailError> {
     let err = |e: std::io::Error| MailError::Outbox(e.to_string());
     tokio::fs::create_dir_all(dir).await.map_err(err)?;
-    let name = format!("{}.eml", sealroom_crypto::token::new_id());
-    let path = dir.join(name);
+    // Written under a temporary name, then renamed: whoever collects the outbox never sees
+    // half a message.
+    let name = sealroom_crypto::token::new_id();
+    let partial = dir.join(format!(".{name}.partial"));
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(&path).await.map_err(err)?;
+    let mut file = options.open(&partial).await.map_err(err)?;
     tokio::io::AsyncWriteExt::write_all(&mut file, bytes)
         .await
         .map_err(err)?;
     tokio::io::AsyncWriteExt::flush(&mut file)
+        .await
+        .map_err(err)?;
+    drop(file);
+    tokio::fs::rename(&partial, dir.join(format!("{name}.eml")))
         .await
         .map_err(err)
 }

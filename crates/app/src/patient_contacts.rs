@@ -190,17 +190,24 @@ impl App {
             });
         }
         let now = self.now().as_seconds();
-        let live =
-            contact.code_attempts < CODE_TRIES && contact.code_expires_at.is_some_and(|t| now < t);
-        if !live {
+        let expired = contact.code_expires_at.is_none_or(|t| now >= t);
+        // Every check takes a try first, the right code included, so that parallel guesses
+        // cannot get more than CODE_TRIES.
+        let tries = if expired {
+            None
+        } else {
+            self.store()
+                .take_contact_code_try(&contact.id, CODE_TRIES)
+                .await?
+        };
+        let Some(tries) = tries else {
             return Err(AppError::InvalidInput(
                 "this code no longer works (it expired, or was mistyped 5 times); record the address again to send a new one".into(),
             ));
-        }
+        };
         let matches =
             contact.code_digest.as_deref() == Some(code_digest(&contact.id, code).as_str());
         if !matches {
-            let tries = self.store().contact_code_failed(&contact.id).await?;
             return Err(AppError::InvalidInput(format!(
                 "the code is not right ({} of {CODE_TRIES} tries left)",
                 (CODE_TRIES - tries).max(0)

@@ -111,14 +111,21 @@ impl SmsSender {
             SmsSettings::Outbox(dir) => {
                 let err = |e: std::io::Error| SmsError::Outbox(e.to_string());
                 tokio::fs::create_dir_all(dir).await.map_err(err)?;
-                let path = dir.join(format!("{}.sms", sealroom_crypto::token::new_id()));
+                // Written under a temporary name, then renamed: whoever collects the outbox
+                // never sees half a message.
+                let name = sealroom_crypto::token::new_id();
+                let partial = dir.join(format!(".{name}.partial"));
                 let mut options = tokio::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 options.mode(0o600);
-                let mut file = options.open(&path).await.map_err(err)?;
+                let mut file = options.open(&partial).await.map_err(err)?;
                 let text = format!("To: {to}\n\n{message}\n");
                 tokio::io::AsyncWriteExt::write_all(&mut file, text.as_bytes())
+                    .await
+                    .map_err(err)?;
+                drop(file);
+                tokio::fs::rename(&partial, dir.join(format!("{name}.sms")))
                     .await
                     .map_err(err)
             }

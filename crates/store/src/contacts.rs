@@ -49,13 +49,16 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(patient_id).fetch_all(pool).await)?)
     }
 
-    /// Count a wrong code; returns the attempts so far (0 if the contact has no code pending).
-    pub async fn contact_code_failed(&self, id: &str) -> Result<i64> {
+    /// Take one of a pending code's `limit` tries, in one statement (so parallel attempts
+    /// cannot exceed it); returns the tries used, or `None` when none is left or no code is
+    /// pending.
+    pub async fn take_contact_code_try(&self, id: &str, limit: i64) -> Result<Option<i64>> {
         let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
             "UPDATE patient_contacts SET code_attempts = code_attempts + 1 \
-             WHERE id = $1 AND code_digest IS NOT NULL RETURNING code_attempts")
-            .bind(id).fetch_optional(pool).await)?;
-        Ok(row.map_or(0, |(n,)| n))
+             WHERE id = $1 AND code_digest IS NOT NULL AND code_attempts < $2 \
+             RETURNING code_attempts")
+            .bind(id).bind(limit).fetch_optional(pool).await)?;
+        Ok(row.map(|(n,)| n))
     }
 
     /// Mark a contact verified and forget its code. False if it had no code pending.

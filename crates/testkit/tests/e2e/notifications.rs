@@ -112,6 +112,43 @@ async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
     assert_eq!(st, 200, "{c}");
     assert_eq!(c["verified"], true);
 
+    // Five tries per code, the right one included: after five wrong ones, the right code no
+    // longer works either.
+    let second = "second-9c1d@example.org";
+    let (st, c2) = post(&s, &h.reception, &contacts, json!({"email": second})).await;
+    assert_eq!(st, 201);
+    let mail = sink
+        .wait_for(|m| m.contains(second) && m.contains("verification code"))
+        .await;
+    let code2: String = mail
+        .split("verification code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let verify2 = format!("{contacts}/{}/verification", c2["id"].as_str().unwrap());
+    let wrong2 = if code2 == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for left in (0..5).rev() {
+        let (st, e) = post(&s, &h.reception, &verify2, json!({"code": wrong2})).await;
+        assert_eq!(st, 400);
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{left} of 5 tries left")),
+            "{message}"
+        );
+    }
+    let (st, e) = post(&s, &h.reception, &verify2, json!({"code": code2})).await;
+    assert_eq!(st, 400);
+    assert!(
+        e["message"].as_str().unwrap().contains("no longer works"),
+        "{e}"
+    );
+
     // A result waits for review: no message. Released by the doctor: one message. A letter
     // released at once by rule: another.
     let planted_title = "PLANTED-TITLE haemoglobin 13.1 g/dL";
@@ -238,10 +275,12 @@ async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
     let outbox = s.config.data_dir.join("sms-outbox");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let text = loop {
-        let found = std::fs::read_dir(&outbox)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok());
+        let found = std::fs::read_dir(&outbox).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "sms"))
+                .and_then(|p| std::fs::read_to_string(p).ok())
+        });
         if let Some(t) = found {
             break t;
         }
