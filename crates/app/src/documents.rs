@@ -1082,29 +1082,23 @@ impl App {
     }
 
     /// Decide and audit a read of one document; `NotFound` for one the reader may not know of.
-    async fn open_document_row(
+    pub(crate) async fn open_document_row(
         &self,
         actor: &Actor,
         document_id: &str,
+        action: AccessAction,
         audit: AuditAction,
         details: serde_json::Value,
     ) -> Result<DocumentRow, AppError> {
-        staff_id(actor, false)?;
+        staff_id(actor, action == AccessAction::Write)?;
         let doc = self
             .store()
             .document(document_id)
             .await?
             .ok_or(AppError::NotFound)?;
         let category = DataCategory::parse(&doc.category).map_err(AppError::internal)?;
-        self.require_patient_access(
-            actor,
-            &doc.patient_id,
-            category,
-            AccessAction::Read,
-            audit,
-            details,
-        )
-        .await?;
+        self.require_patient_access(actor, &doc.patient_id, category, action, audit, details)
+            .await?;
         Ok(doc)
     }
 
@@ -1118,6 +1112,7 @@ impl App {
             .open_document_row(
                 actor,
                 document_id,
+                AccessAction::Read,
                 AuditAction::DocumentsListed,
                 json!({"document": document_id, "view": "document"}),
             )
@@ -1138,6 +1133,7 @@ impl App {
             .open_document_row(
                 actor,
                 document_id,
+                AccessAction::Read,
                 AuditAction::DocumentRead,
                 json!({"document": document_id, "version": version}),
             )

@@ -132,20 +132,14 @@ impl App {
         document_id: &str,
     ) -> Result<DocumentView, AppError> {
         let doc = self
-            .store()
-            .document(document_id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let category = DataCategory::parse(&doc.category).map_err(AppError::internal)?;
-        self.require_patient_access(
-            actor,
-            &doc.patient_id,
-            category,
-            AccessAction::Write,
-            AuditAction::DocumentReleased,
-            json!({"document": doc.id}),
-        )
-        .await?;
+            .open_document_row(
+                actor,
+                document_id,
+                AccessAction::Write,
+                AuditAction::DocumentReleased,
+                json!({"document": document_id}),
+            )
+            .await?;
         if doc.shredded_at.is_some() {
             return Err(AppError::Gone(
                 "this document was destroyed; there is nothing to release".into(),

@@ -34,6 +34,22 @@ fn planted(mrn: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// The six characters after `marker` in a message (the code it carries).
+fn six_digits_after(text: &str, marker: &str) -> String {
+    let code: String = text
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {marker:?} in {text}"))
+        .chars()
+        .take(6)
+        .collect();
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    code
+}
+
 const ADDRESS: &str = "contact-7f3a@example.org";
 
 async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
@@ -92,13 +108,7 @@ async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
     assert_eq!(c["verified"], false);
     let contact = c["id"].as_str().unwrap().to_owned();
     let code_mail = sink.wait_for(|m| m.contains("verification code")).await;
-    let code: String = code_mail
-        .split("verification code is ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take(6)
-        .collect();
+    let code = six_digits_after(&code_mail, "verification code is ");
     assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
     let verify = format!("{contacts}/{contact}/verification");
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -120,13 +130,7 @@ async fn patients_are_told_something_is_waiting_and_nothing_more(b: Backend) {
     let mail = sink
         .wait_for(|m| m.contains(second) && m.contains("verification code"))
         .await;
-    let code2: String = mail
-        .split("verification code is ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take(6)
-        .collect();
+    let code2 = six_digits_after(&mail, "verification code is ");
     let verify2 = format!("{contacts}/{}/verification", c2["id"].as_str().unwrap());
     let wrong2 = if code2 == "000000" {
         "111111"
@@ -379,13 +383,7 @@ async fn text_messages_go_through_the_gateway_and_say_nothing_more(b: Backend) {
     let sms: serde_json::Value = serde_json::from_str(&request.body).unwrap();
     assert_eq!(sms["to"], "+32470123456");
     let text = sms["text"].as_str().unwrap();
-    let code: String = text
-        .split("your code is ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take(6)
-        .collect();
+    let code = six_digits_after(text, "your code is ");
     let (st, c) = post(
         &s,
         &h.reception,

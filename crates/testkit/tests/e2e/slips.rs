@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use sealroom_testkit::{Backend, TestServer};
 use serde_json::{json, Value};
 
-use crate::access::{hospital, patient_events, post, register, Hospital};
+use crate::access::{hospital, patient_events, post, Hospital};
 
 both_backends!(
     reception_issues_slips_that_work_once_and_void_after_five_wrong_codes,
@@ -15,26 +15,27 @@ both_backends!(
 /// A patient admitted to internal medicine with a test ordered by its doctor: (patient, MRN,
 /// test id).
 async fn patient_with_test(s: &TestServer, h: &Hospital) -> (String, String, String) {
-    let p = register(s, &h.reception, "Dupont", "Marie", "1961-03-14").await;
-    let id = p["id"].as_str().unwrap().to_owned();
-    let mrn = p["mrn"].as_str().unwrap().to_owned();
-    let (st, _) = post(
-        s,
-        &h.reception,
-        &format!("/api/v1/patients/{id}/admission"),
-        json!({"department_id": h.im}),
-    )
-    .await;
-    assert_eq!(st, 201);
-    let (st, t) = post(
-        s,
-        &h.im_doctor,
-        &format!("/api/v1/patients/{id}/tests"),
-        json!({"laboratory_id": h.laboratory}),
-    )
-    .await;
-    assert_eq!(st, 201, "{t}");
-    (id, mrn, t["id"].as_str().unwrap().to_owned())
+    let (id, test) = crate::documents::admitted_patient(s, h).await;
+    let mrn = s.app().store().patient(&id).await.unwrap().unwrap().mrn;
+    (id, mrn, test)
+}
+
+/// Issue a slip asking for `accept` (the print view or the PDF).
+async fn issue_as(
+    s: &TestServer,
+    who: &crate::access::Person,
+    path: &str,
+    accept: &str,
+    identity_check: &str,
+) -> reqwest::Response {
+    s.client
+        .post(s.url(path))
+        .bearer_auth(&who.token)
+        .header("accept", accept)
+        .json(&json!({"identity_check": identity_check}))
+        .send()
+        .await
+        .unwrap()
 }
 
 fn desk() -> sealroom_app::Client {
@@ -104,15 +105,7 @@ async fn reception_issues_slips_that_work_once_and_void_after_five_wrong_codes(b
     s.clock.advance(sealroom_domain::Duration::minutes(1));
     // Issued again, as the page to print: the earlier slip is void, the reference stays, and
     // nothing about the test or the patient beyond the record number is on it.
-    let r = s
-        .client
-        .post(s.url(&path))
-        .bearer_auth(&h.reception.token)
-        .header("accept", "text/html")
-        .json(&json!({"identity_check": "identity_card"}))
-        .send()
-        .await
-        .unwrap();
+    let r = issue_as(&s, &h.reception, &path, "text/html", "identity_card").await;
     assert_eq!(r.status(), 201);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -143,15 +136,14 @@ async fn reception_issues_slips_that_work_once_and_void_after_five_wrong_codes(b
     s.clock.advance(sealroom_domain::Duration::minutes(1));
     // As a PDF, read back by an independent parser: the same fields, a fresh code, and
     // nothing private.
-    let r = s
-        .client
-        .post(s.url(&path))
-        .bearer_auth(&h.reception.token)
-        .header("accept", "application/pdf")
-        .json(&json!({"identity_check": "driving_licence"}))
-        .send()
-        .await
-        .unwrap();
+    let r = issue_as(
+        &s,
+        &h.reception,
+        &path,
+        "application/pdf",
+        "driving_licence",
+    )
+    .await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["content-type"], "application/pdf");
     assert!(r.headers()["content-disposition"]
