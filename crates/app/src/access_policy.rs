@@ -61,6 +61,7 @@ pub struct PolicyEngine {
     /// Cedar's internal policy ids → our `@id` annotations.
     names: HashMap<PolicyId, String>,
     staff_type: EntityTypeName,
+    account_type: EntityTypeName,
     patient_type: EntityTypeName,
     read: EntityUid,
     write: EntityUid,
@@ -115,6 +116,7 @@ impl PolicyEngine {
             authorizer: Authorizer::new(),
             names,
             staff_type: type_name("Sealroom::Staff")?,
+            account_type: type_name("Sealroom::PatientAccount")?,
             patient_type: type_name("Sealroom::Patient")?,
             read: EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new("read")),
             write: EntityUid::from_type_name_and_id(action_type, EntityId::new("write")),
@@ -144,6 +146,41 @@ impl PolicyEngine {
     ) -> AccessDecision {
         let principal =
             EntityUid::from_type_name_and_id(self.staff_type.clone(), EntityId::new(staff));
+        self.decide_for(principal, patient, capacities, category, action, now)
+    }
+
+    /// Decide for a patient space account (the patient's own or a proxy's), standing in
+    /// `capacity` towards `patient`.
+    pub fn decide_for_account(
+        &self,
+        account: &str,
+        patient: &str,
+        capacity: &Capacity,
+        category: DataCategory,
+        action: AccessAction,
+        now: Timestamp,
+    ) -> AccessDecision {
+        let principal =
+            EntityUid::from_type_name_and_id(self.account_type.clone(), EntityId::new(account));
+        self.decide_for(
+            principal,
+            patient,
+            std::slice::from_ref(capacity),
+            category,
+            action,
+            now,
+        )
+    }
+
+    fn decide_for(
+        &self,
+        principal: EntityUid,
+        patient: &str,
+        capacities: &[Capacity],
+        category: DataCategory,
+        action: AccessAction,
+        now: Timestamp,
+    ) -> AccessDecision {
         let resource =
             EntityUid::from_type_name_and_id(self.patient_type.clone(), EntityId::new(patient));
         let action_uid = match action {

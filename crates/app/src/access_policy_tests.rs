@@ -245,6 +245,87 @@ fn a_permit_names_its_policy_and_capacity_and_a_forbid_names_itself() {
 }
 
 #[test]
+fn a_patient_account_reads_only_its_scope_and_never_writes() {
+    let engine = PolicyEngine::default_policy().expect("validates");
+    let mut own = capacity(
+        "patient",
+        Relation::OwnRecord,
+        &DataCategory::ALL,
+        &[AccessAction::Read],
+    );
+    own.source = CapacitySource::PatientAccount("pa1".into());
+    for category in DataCategory::ALL {
+        let read = engine.decide_for_account("pa1", "p", &own, category, AccessAction::Read, NOW);
+        assert!(
+            matches!(read, AccessDecision::Permit { ref policy, .. } if policy == "patients-read-their-own-record"),
+            "{category:?}: {read:?}"
+        );
+        let write = engine.decide_for_account("pa1", "p", &own, category, AccessAction::Write, NOW);
+        assert!(!write.is_permit(), "{category:?}: {write:?}");
+    }
+    // A proxy sees the categories approved, sensitive ones included only when named.
+    let proxy = capacity(
+        "proxy",
+        Relation::Proxy,
+        &[DataCategory::Results, DataCategory::Genetics],
+        &[AccessAction::Read],
+    );
+    for (category, want) in [
+        (DataCategory::Results, true),
+        (DataCategory::Genetics, true),
+        (DataCategory::ClinicalNotes, false),
+        (DataCategory::MentalHealth, false),
+    ] {
+        let d = engine.decide_for_account("pa2", "p", &proxy, category, AccessAction::Read, NOW);
+        assert_eq!(d.is_permit(), want, "{category:?}: {d:?}");
+    }
+    // An account standing in a staff relation gets nothing, and so does staff in a patient
+    // space relation, whatever role they claim.
+    for (role, rel) in [
+        ("clinician", Relation::CurrentCare),
+        ("patient", Relation::Grant),
+    ] {
+        let cap = capacity(role, rel, &DataCategory::ALL, &AccessAction::ALL);
+        let d = engine.decide_for_account(
+            "pa1",
+            "p",
+            &cap,
+            DataCategory::Results,
+            AccessAction::Read,
+            NOW,
+        );
+        assert!(!d.is_permit(), "{role} {rel:?}: {d:?}");
+    }
+    let staff_as_patient = engine.decide(
+        "s",
+        "p",
+        &[capacity(
+            "patient",
+            Relation::OwnRecord,
+            &DataCategory::ALL,
+            &[AccessAction::Read],
+        )],
+        DataCategory::Results,
+        AccessAction::Read,
+        NOW,
+    );
+    assert!(!staff_as_patient.is_permit(), "{staff_as_patient:?}");
+    // An account past its end permits nothing.
+    let mut ended = own.clone();
+    ended.valid_until = Some(Timestamp(NOW.0 - 1));
+    assert!(!engine
+        .decide_for_account(
+            "pa1",
+            "p",
+            &ended,
+            DataCategory::Results,
+            AccessAction::Read,
+            NOW
+        )
+        .is_permit());
+}
+
+#[test]
 fn policy_sets_that_do_not_fit_are_refused() {
     // Unknown attribute: caught by strict validation, not at decision time.
     let typo =

@@ -19,6 +19,7 @@ use sealroom_domain::{AccessAction, AuditAction, DataCategory};
 use sealroom_store::{FailedAttempt, SlipRow, StoreError};
 
 use crate::accounts::Actor;
+use crate::patient_space::PatientProblem;
 use crate::{App, AppError, Client};
 
 /// Wrong secrets after which a slip is void.
@@ -91,11 +92,6 @@ pub struct RedeemedSlip {
     pub patient_id: String,
     pub test_id: String,
 }
-
-const WRONG: &str = "the patient ID, test ID or activation code is not right; check the slip and \
-                     try again (after 5 wrong codes the slip stops working)";
-const NO_LONGER: &str = "this slip can no longer be used; ask at the desk for a new one (bring an \
-                         identity document)";
 
 impl App {
     /// The patient space's sign-in address, printed on slips and in notifications.
@@ -202,7 +198,7 @@ impl App {
         test_reference: &str,
         secret: &str,
     ) -> Result<RedeemedSlip, AppError> {
-        let wrong = || AppError::InvalidInput(WRONG.into());
+        let wrong = || AppError::from(PatientProblem::SlipWrong);
         let Some(reference) = slip::canonical_reference(test_reference) else {
             return Err(wrong());
         };
@@ -222,7 +218,7 @@ impl App {
         };
         let Some(slip) = self.store().active_slip(&test.id).await? else {
             refused("no active slip").await?;
-            return Err(AppError::InvalidInput(NO_LONGER.into()));
+            return Err(AppError::from(PatientProblem::SlipNoLonger));
         };
         let patient = self
             .store()
@@ -248,17 +244,17 @@ impl App {
                 }
                 FailedAttempt::Voided => {
                     refused("too many wrong attempts: the slip is void").await?;
-                    AppError::InvalidInput(NO_LONGER.into())
+                    AppError::from(PatientProblem::SlipNoLonger)
                 }
                 FailedAttempt::NotActive => {
                     refused("no active slip").await?;
-                    AppError::InvalidInput(NO_LONGER.into())
+                    AppError::from(PatientProblem::SlipNoLonger)
                 }
             });
         }
         if !self.store().use_slip(&slip.id, now).await? {
             refused("no active slip").await?;
-            return Err(AppError::InvalidInput(NO_LONGER.into()));
+            return Err(AppError::from(PatientProblem::SlipNoLonger));
         }
         self.audit(
             "patient_space",

@@ -53,6 +53,9 @@ impl Actor {
             Principal::Staff { user_id, .. } => format!("user:{user_id}"),
             Principal::Service { name, .. } => format!("service:{name}"),
             Principal::Operator => "cli".to_owned(),
+            Principal::PatientAccount { account_id, .. } => {
+                format!("patient_account:{account_id}")
+            }
         }
     }
 

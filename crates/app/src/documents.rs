@@ -28,6 +28,7 @@ use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobWriter};
 use crate::keyring::{data_key_context, patient_context, signing_context};
 use crate::patient_access::staff_id;
+use crate::policy::Principal;
 use crate::release::{initial_release, ReleaseView};
 use crate::{App, AppError};
 
@@ -931,7 +932,11 @@ impl App {
 
     /// A staff member's display name, looked up once per request however many versions name
     /// them.
-    async fn staff_name(&self, names: &mut StaffNames, user_id: &str) -> Result<String, AppError> {
+    pub(crate) async fn staff_name(
+        &self,
+        names: &mut StaffNames,
+        user_id: &str,
+    ) -> Result<String, AppError> {
         if let Some(n) = names.0.get(user_id) {
             return Ok(n.clone());
         }
@@ -1090,6 +1095,11 @@ impl App {
         audit: AuditAction,
         details: serde_json::Value,
     ) -> Result<DocumentRow, AppError> {
+        if matches!(actor.principal, Principal::PatientAccount { .. }) {
+            return self
+                .open_document_for_account(actor, document_id, action, audit, details)
+                .await;
+        }
         staff_id(actor, action == AccessAction::Write)?;
         let doc = self
             .store()

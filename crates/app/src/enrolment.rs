@@ -28,6 +28,23 @@ pub struct TotpEnrolment {
     pub qr_data_uri: String,
 }
 
+impl TotpEnrolment {
+    /// What a person needs to add `secret` to an app: the key to type, the URI, its QR code.
+    pub(crate) fn new(secret: &TotpSecret, uri: String) -> Result<TotpEnrolment, AppError> {
+        let qr = QrCode::new(uri.as_bytes()).map_err(AppError::internal)?;
+        let svg_text = qr
+            .render::<svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build();
+        Ok(TotpEnrolment {
+            secret_base32: secret.base32(),
+            uri,
+            qr_data_uri: format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg_text)),
+        })
+    }
+}
+
 /// Where a person's enrolment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnrolmentProgress {
@@ -202,17 +219,7 @@ impl App {
             }
         };
         let uri = secret.otpauth_uri(&self.settings().organization_name, &me.user.email);
-        let qr = QrCode::new(uri.as_bytes()).map_err(AppError::internal)?;
-        let svg_text = qr
-            .render::<svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build();
-        Ok(TotpEnrolment {
-            secret_base32: secret.base32(),
-            uri,
-            qr_data_uri: format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg_text)),
-        })
+        TotpEnrolment::new(&secret, uri)
     }
 
     pub(crate) async fn totp_secret_of(

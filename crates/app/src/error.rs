@@ -18,6 +18,9 @@ pub enum AppError {
     InvalidResource { expression: String, message: String },
     #[error(transparent)]
     Password(#[from] PasswordRejected),
+    /// A patient space step was refused (a wrong code, a void slip, …).
+    #[error(transparent)]
+    PatientSpace(crate::patient_space::PatientProblem),
     #[error(transparent)]
     Email(#[from] InvalidEmail),
     #[error(transparent)]

@@ -28,6 +28,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod patient_access;
 pub mod patient_contacts;
+pub mod patient_space;
 pub mod patients;
 pub mod policy;
 pub mod policy_versions;
@@ -86,6 +87,8 @@ pub struct Settings {
     pub release: release::ReleaseSettings,
     /// Where SMS go.
     pub sms: sms::SmsSettings,
+    /// Patient sessions and the second factors patients may choose.
+    pub patient_space: patient_space::PatientSpaceSettings,
 }
 
 /// Settings of the document store.

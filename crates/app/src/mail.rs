@@ -186,6 +186,28 @@ pub mod templates {
         }
     }
 
+    /// A patient space sign-in code.
+    pub fn sign_in_code(
+        to: &str,
+        organization: &str,
+        code: &str,
+        valid_minutes: i64,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: your sign-in code / votre code de connexion"),
+            body: format!(
+                "Your code to sign in to your patient space is {code}. It works for \
+                 {valid_minutes} minutes, once. Never give it to anyone, not even to staff: if \
+                 you did not try to sign in, ignore this message.\n\n\
+                 Votre code pour vous connecter à votre espace patient est {code}. Il est \
+                 valable {valid_minutes} minutes, une seule fois. Ne le donnez à personne, pas \
+                 même au personnel : si vous n'avez pas essayé de vous connecter, ignorez ce \
+                 message.\n"
+            ),
+        }
+    }
+
     /// Something new is waiting in the patient space. Deliberately nothing else: no test,
     /// result, department, diagnosis or name; the patient signs in to see it.
     pub fn patient_new_document(to: &str, organization: &str, patient_space: &str) -> OutgoingMail {

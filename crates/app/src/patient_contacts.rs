@@ -34,7 +34,7 @@ pub struct ContactView {
 }
 
 /// An address as staff see it: `m•••@example.org`, or `+32•••56` for a phone number.
-fn masked(value: &str) -> String {
+pub(crate) fn masked(value: &str) -> String {
     match value.split_once('@') {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();
@@ -224,7 +224,7 @@ impl App {
         })
     }
 
-    fn contact_address(&self, c: &ContactRow) -> Result<String, AppError> {
+    pub(crate) fn contact_address(&self, c: &ContactRow) -> Result<String, AppError> {
         let bytes = self
             .secrets()
             .open(&c.value_sealed, &contact_owner(&c.id))

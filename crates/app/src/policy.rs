@@ -20,6 +20,13 @@ pub enum Principal {
     Service { name: String, scopes: Vec<String> },
     /// The command line, run by the operator on the server's host.
     Operator,
+    /// A patient space account, signed in: the patient's own or a proxy's. It administers
+    /// nothing; what it may read of its patient is decided by the Cedar policy, through
+    /// [`crate::patient_space`].
+    PatientAccount {
+        account_id: String,
+        patient_id: String,
+    },
 }
 
 /// What they want to do.
@@ -94,6 +101,7 @@ pub const SCOPES: [&str; 12] = [
 /// Decide. Deny unless a rule below allows.
 pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
     let allowed = match who {
+        Principal::PatientAccount { .. } => false,
         // The operator's command line administers; it never reads patient data.
         Principal::Operator => !matches!(action, Action::UsePatientData { .. }),
         Principal::Staff { role, scopes, .. } => {
@@ -178,6 +186,25 @@ mod tests {
         };
         assert!(authorize(&admin_token, Action::ListUsers).is_ok());
         assert!(authorize(&admin_token, Action::CreateUser { role: Role::Nurse }).is_err());
+    }
+
+    #[test]
+    fn patient_accounts_administer_nothing_and_reach_no_staff_path() {
+        let account = Principal::PatientAccount {
+            account_id: "pa".into(),
+            patient_id: "p".into(),
+        };
+        for action in [
+            Action::ListUsers,
+            Action::ReadAudit,
+            Action::ReadOwnAccount,
+            Action::ReadOrganization,
+            Action::UsePatientData { write: false },
+            Action::UsePatientData { write: true },
+            Action::ManageRecords,
+        ] {
+            assert!(authorize(&account, action).is_err(), "{action:?}");
+        }
     }
 
     #[test]

@@ -149,6 +149,13 @@ pub mod templates {
         )
     }
 
+    /// A patient space sign-in code. Says what it is for, so a code nobody asked for is noticed.
+    pub fn sign_in_code(organization: &str, code: &str, valid_minutes: i64) -> String {
+        format!(
+            "{organization}: your sign-in code is {code} ({valid_minutes} min). Never give it to anyone. / Votre code de connexion : {code} ({valid_minutes} min). Ne le donnez à personne."
+        )
+    }
+
     /// Something new is waiting in the patient space.
     pub fn new_document(organization: &str, patient_space: &str) -> String {
         format!(

@@ -165,6 +165,18 @@ impl App {
         Ok(())
     }
 
+    /// A successful attempt: clear the account's and the pair's counters and take back the
+    /// address's count.
+    pub(crate) async fn clear_attempts(&self, keys: &ThrottleKeys) -> Result<(), AppError> {
+        let store = self.store();
+        store.clear_failures(&keys.account).await?;
+        store.clear_failures(&keys.pair).await?;
+        if keys.counted_address {
+            store.uncount_attempt(&keys.address).await?;
+        }
+        Ok(())
+    }
+
     /// A complete sign-in: clear the account's counters, take back the address's count, and
     /// remember the address.
     pub(crate) async fn attempt_succeeded(
@@ -173,13 +185,8 @@ impl App {
         user: &UserRow,
         client: &Client,
     ) -> Result<(), AppError> {
-        let store = self.store();
-        store.clear_failures(&keys.account).await?;
-        store.clear_failures(&keys.pair).await?;
-        if keys.counted_address {
-            store.uncount_attempt(&keys.address).await?;
-        }
-        store
+        self.clear_attempts(keys).await?;
+        self.store()
             .remember_address(&user.id, &client.address, self.now().as_seconds())
             .await?;
         Ok(())

@@ -112,16 +112,22 @@ pub enum Relation {
     Grant,
     /// Opened emergency (break-glass) access to this patient.
     BreakGlass,
+    /// The patient, in their own patient space.
+    OwnRecord,
+    /// Someone the patient's proxy access was approved for (family, a legal representative).
+    Proxy,
 }
 
 impl Relation {
-    pub const ALL: [Relation; 6] = [
+    pub const ALL: [Relation; 8] = [
         Relation::CurrentCare,
         Relation::PreviousCare,
         Relation::AssignedTest,
         Relation::Organization,
         Relation::Grant,
         Relation::BreakGlass,
+        Relation::OwnRecord,
+        Relation::Proxy,
     ];
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -131,6 +137,8 @@ impl Relation {
             Relation::Organization => "organization",
             Relation::Grant => "grant",
             Relation::BreakGlass => "break_glass",
+            Relation::OwnRecord => "self",
+            Relation::Proxy => "proxy",
         }
     }
 
@@ -145,6 +153,8 @@ impl Relation {
             Relation::Organization => 3,
             Relation::Grant => 4,
             Relation::BreakGlass => 5,
+            Relation::OwnRecord => 6,
+            Relation::Proxy => 7,
         }
     }
 }
@@ -156,6 +166,8 @@ pub enum CapacitySource {
     Assignment(String),
     Grant(String),
     BreakGlass(String),
+    /// A patient space account (the patient's own, or a proxy's).
+    PatientAccount(String),
 }
 
 impl std::fmt::Display for CapacitySource {
@@ -164,6 +176,7 @@ impl std::fmt::Display for CapacitySource {
             CapacitySource::Assignment(id) => write!(f, "assignment:{id}"),
             CapacitySource::Grant(id) => write!(f, "grant:{id}"),
             CapacitySource::BreakGlass(id) => write!(f, "break_glass:{id}"),
+            CapacitySource::PatientAccount(id) => write!(f, "patient_account:{id}"),
         }
     }
 }

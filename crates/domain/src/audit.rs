@@ -85,6 +85,16 @@ pub enum AuditAction {
     PatientContactAdded,
     PatientContactVerified,
     PatientNotified,
+    PatientAccountActivated,
+    PatientAccountRestarted,
+    PatientSignInMethodChanged,
+    PatientSignInSucceeded,
+    PatientSignInFailed,
+    PatientCodeSent,
+    PatientSessionEnded,
+    PatientSessionExpired,
+    PatientSpaceRead,
+    PatientSpaceDenied,
 }
 
 impl AuditAction {
@@ -171,6 +181,16 @@ impl AuditAction {
             AuditAction::PatientContactAdded => "patient.contact_added",
             AuditAction::PatientContactVerified => "patient.contact_verified",
             AuditAction::PatientNotified => "patient.notified",
+            AuditAction::PatientAccountActivated => "patient_account.activated",
+            AuditAction::PatientAccountRestarted => "patient_account.restarted",
+            AuditAction::PatientSignInMethodChanged => "patient_account.sign_in_method_changed",
+            AuditAction::PatientSignInSucceeded => "patient_sign_in.succeeded",
+            AuditAction::PatientSignInFailed => "patient_sign_in.failed",
+            AuditAction::PatientCodeSent => "patient_sign_in.code_sent",
+            AuditAction::PatientSessionEnded => "patient_session.ended",
+            AuditAction::PatientSessionExpired => "patient_session.expired",
+            AuditAction::PatientSpaceRead => "patient_space.read",
+            AuditAction::PatientSpaceDenied => "patient_space.denied",
         }
     }
 }

@@ -60,7 +60,10 @@ const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("retention", &["classes"]),
-    ("patient_space", &["release"]),
+    (
+        "patient_space",
+        &["release", "idle_minutes", "second_factors"],
+    ),
     (
         "sms",
         &["gateway_url", "body", "content_type", "token_file"],
@@ -198,6 +201,10 @@ pub struct SmsSection {
 pub struct PatientSpaceSection {
     /// Data category → when its documents reach the patient space.
     pub release: Option<BTreeMap<String, String>>,
+    /// A signed-in patient session ends after this many minutes without a request.
+    pub idle_minutes: Option<i64>,
+    /// The second factors patients may choose: any of "totp", "sms", "email".
+    pub second_factors: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -295,6 +302,8 @@ pub struct Config {
     pub release_rules: BTreeMap<sealroom_domain::DataCategory, sealroom_app::release::ReleaseRule>,
     /// The SMS gateway; without one, SMS go to `sms-outbox/` in the data directory.
     pub sms_gateway: Option<sealroom_app::sms::GatewaySettings>,
+    /// Patient session idle limit and the second factors patients may choose.
+    pub patient_space: sealroom_app::patient_space::PatientSpaceSettings,
     pub upload_expiry_hours: i64,
     /// How long an upload may send nothing before the server gives up on it.
     pub upload_idle_seconds: u64,
@@ -802,6 +811,7 @@ fn resolve(
     }
 
     let sms_gateway = resolve_sms(&raw.sms, &data_dir, problems);
+    let patient_space = resolve_patient_space(&raw.patient_space, problems);
 
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
@@ -857,6 +867,7 @@ fn resolve(
         default_retention_class,
         release_rules,
         sms_gateway,
+        patient_space,
         upload_expiry_hours: documents.2,
         upload_idle_seconds: documents.3,
         log_level,
@@ -864,6 +875,47 @@ fn resolve(
         dev,
         file,
     }
+}
+
+/// The patient space's session idle limit (1 to 60 minutes; 10 by default) and the second
+/// factors patients may choose (all by default; at least one).
+fn resolve_patient_space(
+    raw: &PatientSpaceSection,
+    problems: &mut Vec<Problem>,
+) -> sealroom_app::patient_space::PatientSpaceSettings {
+    use sealroom_app::patient_space::{PatientSpaceSettings, SecondFactor};
+    let mut settings = PatientSpaceSettings::default();
+    if let Some(m) = raw.idle_minutes {
+        if (1..=60).contains(&m) {
+            settings.idle = sealroom_domain::Duration::minutes(m);
+        } else {
+            problems.push(problem(
+                "patient_space.idle_minutes",
+                format!("{m} is out of range; use 1 to 60 minutes"),
+            ));
+        }
+    }
+    if let Some(names) = &raw.second_factors {
+        let mut factors = Vec::new();
+        for n in names {
+            match SecondFactor::parse(n) {
+                Some(f) if !factors.contains(&f) => factors.push(f),
+                Some(_) => {}
+                None => problems.push(problem(
+                    "patient_space.second_factors",
+                    format!("\"{n}\" is not a second factor; use \"totp\", \"sms\" or \"email\""),
+                )),
+            }
+        }
+        if factors.is_empty() && problems.is_empty() {
+            problems.push(problem(
+                "patient_space.second_factors",
+                "at least one second factor must stay on, or no patient could sign in",
+            ));
+        }
+        settings.factors = factors;
+    }
+    settings
 }
 
 /// The SMS gateway: an https URL (plain http only to this machine), the body template with

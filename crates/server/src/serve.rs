@@ -110,6 +110,7 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
             Some(g) => sealroom_app::sms::SmsSettings::Gateway(g.clone()),
             None => sealroom_app::sms::SmsSettings::Outbox(config.data_dir.join("sms-outbox")),
         },
+        patient_space: config.patient_space.clone(),
     }
 }
 

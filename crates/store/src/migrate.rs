@@ -29,6 +29,10 @@ const SQLITE: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_patient_contacts.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_patient_accounts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -55,12 +59,16 @@ const POSTGRES: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_patient_contacts.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_patient_accounts.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 9;
+pub const LATEST_SQLITE: i64 = 10;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 9;
+pub const LATEST_POSTGRES: i64 = 10;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -16,9 +16,13 @@ use crate::pages::layout;
 pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
     match e {
         AppError::SignInFailed => (StatusCode::UNAUTHORIZED, "sign_in_failed"),
+        AppError::PatientSpace(sealroom_app::patient_space::PatientProblem::Paused) => {
+            (StatusCode::TOO_MANY_REQUESTS, "throttled")
+        }
         AppError::InvalidInput(_)
         | AppError::InvalidResource { .. }
         | AppError::Password(_)
+        | AppError::PatientSpace(_)
         | AppError::Email(_)
         | AppError::Role(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
         AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),

@@ -14,6 +14,7 @@ mod fhir;
 mod health;
 mod limits;
 mod pages;
+mod patient;
 mod scim;
 mod security;
 mod slip_pdf;
@@ -58,6 +59,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
     };
     Router::new()
         .merge(pages::routes())
+        .merge(patient::routes())
         .merge(webauthn::routes())
         .nest("/api", api::routes())
         .nest("/scim/v2", scim::routes())

@@ -28,6 +28,7 @@ mod fhir;
 mod http_basics;
 mod journeys;
 mod notifications;
+mod patient_space;
 mod provisioning;
 mod release;
 mod sessions;

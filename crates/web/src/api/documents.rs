@@ -319,6 +319,12 @@ pub(crate) async fn download(
     version: Option<u32>,
 ) -> Result<Response, ApiError> {
     let d = s.app.download_document(actor, document_id, version).await?;
+    Ok(download_response(d))
+}
+
+/// A download's answer: the plaintext streamed as an attachment that is never rendered here,
+/// with the version and its signature status in headers.
+pub(crate) fn download_response(d: sealroom_app::documents::DocumentDownload) -> Response {
     let mut r = Body::from_stream(d.body).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -345,7 +351,7 @@ pub(crate) async fn download(
     if let Ok(v) = HeaderValue::from_str(&d.version.signature.signer_id) {
         h.insert("x-sealroom-signed-by", v);
     }
-    Ok(r)
+    r
 }
 
 /// `attachment` with an ASCII fallback name and the exact name in RFC 8187 encoding.

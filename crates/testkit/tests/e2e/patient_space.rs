@@ -1,0 +1,844 @@
+//! The patient space over HTTP, as a browser uses it (forms, redirects, cookies): activation
+//! with an access slip and a chosen second factor, reading released results through the
+//! policy and the audit log, the access history, signing in again with the remembered factor,
+//! and the limits: slip attempts, code tries and binding, idle and absolute session ends, sign
+//! out everywhere. The browser journey with Chromium and axe-core is in
+//! `e2e/tests/patient-space.test.mjs`.
+
+use reqwest::StatusCode;
+use sealroom_domain::Duration;
+use sealroom_testkit::{Backend, Options, SmtpSink, TestServer};
+use serde_json::{json, Value};
+
+use crate::access::{get, hospital, patient_events, post, Hospital};
+use crate::documents::{admitted_patient, upload};
+
+both_backends!(
+    a_patient_activates_with_a_slip_and_reads_only_their_released_results,
+    sign_in_needs_the_password_and_a_code_bound_to_that_sign_in,
+    patient_sessions_end_when_idle_after_twelve_hours_and_everywhere,
+    an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_reauthentication,
+);
+
+const PASSWORD: &str = "copper kettle winter orchard";
+const ADDRESS: &str = "patient-4e1b@example.org";
+
+/// A patient with a test, a verified e-mail address and a released result for that test.
+struct Scene {
+    s: TestServer,
+    sink: SmtpSink,
+    h: Hospital,
+    patient: String,
+    test: String,
+    contact: String,
+    result: Value,
+}
+
+async fn scene(b: Backend, env: Vec<(&str, &str)>) -> Scene {
+    let sink = SmtpSink::start().await;
+    let mut vars = vec![("SEALROOM_MAIL__SMTP_URL".to_owned(), sink.url())];
+    vars.extend(env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
+    let s = TestServer::start_with(b, Options { env: vars }).await;
+    let h = hospital(&s).await;
+    let (patient, test) = admitted_patient(&s, &h).await;
+    let contacts = format!("/api/v1/patients/{patient}/contacts");
+    let (st, c) = post(&s, &h.reception, &contacts, json!({"email": ADDRESS})).await;
+    assert_eq!(st, 201, "{c}");
+    let contact = c["id"].as_str().unwrap().to_owned();
+    let mail = sink.wait_for(|m| m.contains("verification code")).await;
+    let code = code_in(&mail, "verification code is ");
+    let (st, c) = post(
+        &s,
+        &h.reception,
+        &format!("{contacts}/{contact}/verification"),
+        json!({"code": code}),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    let result = upload(
+        &s,
+        &h.lab,
+        &patient,
+        json!({"category": "results", "kind": "result", "title": "Ferritin 212 µg/L", "test_id": test}),
+        "ferritin.pdf",
+        b"%PDF-1.4 ferritin result".to_vec(),
+    )
+    .await;
+    let (st, r) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/documents/{}/release", id(&result)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    Scene {
+        s,
+        sink,
+        h,
+        patient,
+        test,
+        contact,
+        result,
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn code_in(text: &str, marker: &str) -> String {
+    let code: String = text
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {marker:?} in {text}"))
+        .chars()
+        .take(6)
+        .collect();
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    code
+}
+
+/// The sign-in code of the next sign-in message after those in `before`.
+async fn next_code(sink: &SmtpSink, before: &[String]) -> String {
+    let mail = sink
+        .wait_for(|m| m.contains("your sign-in code") && !before.iter().any(|b| b == m))
+        .await;
+    code_in(&mail, "patient space is ")
+}
+
+struct Slip {
+    patient_number: String,
+    test_reference: String,
+    secret: String,
+}
+
+async fn slip(sc: &Scene) -> Slip {
+    let (st, v) = post(
+        &sc.s,
+        &sc.h.reception,
+        &format!("/api/v1/tests/{}/slips", sc.test),
+        json!({"identity_check": "identity_card"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    Slip {
+        patient_number: v["patient_number"].as_str().unwrap().to_owned(),
+        test_reference: v["test_reference"].as_str().unwrap().to_owned(),
+        secret: v["activation_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn page(s: &TestServer, c: &reqwest::Client, path: &str) -> (StatusCode, String) {
+    let r = c.get(s.url(path)).send().await.unwrap();
+    let st = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    let body = r.text().await.unwrap();
+    (st, location.unwrap_or(body))
+}
+
+/// Post a form; returns the status and the redirect target or the page.
+async fn form(
+    s: &TestServer,
+    c: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let r = c.post(s.url(path)).form(fields).send().await.unwrap();
+    let st = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    let body = r.text().await.unwrap();
+    (st, location.unwrap_or(body))
+}
+
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
+        .to_owned()
+}
+
+/// Activate with the slip and confirm an e-mail code: a signed-in browser.
+async fn activated(sc: &Scene, slip: &Slip) -> reqwest::Client {
+    let c = sc.s.browser();
+    let (st, to) = form(
+        &sc.s,
+        &c,
+        "/patient/activate",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+            ("activation_code", &slip.secret),
+        ],
+    )
+    .await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/setup"));
+    let (_, setup) = page(&sc.s, &c, "/patient/setup").await;
+    let before = sc.sink.messages();
+    let method = format!("email:{}", sc.contact);
+    let (st, to) = form(
+        &sc.s,
+        &c,
+        "/patient/setup",
+        &[
+            ("_csrf", &csrf_of(&setup)),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+            ("method", &method),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/setup/confirm")
+    );
+    let code = next_code(&sc.sink, &before).await;
+    let (_, confirm) = page(&sc.s, &c, "/patient/setup/confirm").await;
+    let (st, to) = form(
+        &sc.s,
+        &c,
+        "/patient/setup/confirm",
+        &[("_csrf", &csrf_of(&confirm)), ("code", &code)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
+    assert_eq!(to, "/patient/documents?welcome=1");
+    c
+}
+
+/// Sign in with the password and the e-mail code: a signed-in browser.
+async fn signed_in(sc: &Scene, slip: &Slip) -> reqwest::Client {
+    let c = sc.s.browser();
+    let before = sc.sink.messages();
+    let (st, to) = form(
+        &sc.s,
+        &c,
+        "/patient/sign-in",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/code"));
+    let code = next_code(&sc.sink, &before).await;
+    let (_, page_html) = page(&sc.s, &c, "/patient/code").await;
+    let (st, to) = form(
+        &sc.s,
+        &c,
+        "/patient/code",
+        &[("_csrf", &csrf_of(&page_html)), ("code", &code)],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/documents")
+    );
+    c
+}
+
+async fn a_patient_activates_with_a_slip_and_reads_only_their_released_results(b: Backend) {
+    let sc = scene(b, vec![]).await;
+    let s = &sc.s;
+    // Two documents the patient must not see: the same test's, not yet released; and one of
+    // another test, released.
+    let unreleased = upload(
+        s,
+        &sc.h.lab,
+        &sc.patient,
+        json!({"category": "results", "kind": "result", "title": "Unreleased vitamin D", "test_id": sc.test}),
+        "d.pdf",
+        b"%PDF-1.4 d".to_vec(),
+    )
+    .await;
+    let (st, other_test) = post(
+        s,
+        &sc.h.im_doctor,
+        &format!("/api/v1/patients/{}/tests", sc.patient),
+        json!({"laboratory_id": sc.h.laboratory}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let other = upload(
+        s,
+        &sc.h.lab,
+        &sc.patient,
+        json!({"category": "results", "kind": "result", "title": "Other test HbA1c", "test_id": id(&other_test)}),
+        "h.pdf",
+        b"%PDF-1.4 h".to_vec(),
+    )
+    .await;
+    let (st, _) = post(
+        s,
+        &sc.h.im_doctor,
+        &format!("/api/v1/documents/{}/release", id(&other)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
+
+    // The welcome page, in the browser's language.
+    let c = s.browser();
+    let r = c
+        .get(s.url("/patient"))
+        .header("accept-language", "fr-BE,fr;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<html lang=\"fr\""), "{body}");
+    assert!(body.contains("Votre espace patient"), "{body}");
+    let (_, body) = page(s, &c, "/patient").await;
+    assert!(body.contains("<html lang=\"en\""), "{body}");
+
+    // A wrong activation code is refused plainly; the right one opens the set-up.
+    let slip = slip(&sc).await;
+    let (st, body) = form(
+        s,
+        &c,
+        "/patient/activate",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+            ("activation_code", "AAAA-AAAA-AAAA-AAAA"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("activation code is not right"), "{body}");
+    let c = activated(&sc, &slip).await;
+    // The slip worked once.
+    let again = s.browser();
+    let (st, body) = form(
+        s,
+        &again,
+        "/patient/activate",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+            ("activation_code", &slip.secret),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("can no longer be used"), "{body}");
+
+    // Only the released result of this test is listed, with its verified signature.
+    let (st, list) = page(s, &c, "/patient/documents").await;
+    assert_eq!(st, 200, "{list}");
+    assert!(list.contains("Ferritin 212"), "{list}");
+    assert!(!list.contains("Unreleased vitamin D"), "{list}");
+    assert!(!list.contains("Other test HbA1c"), "{list}");
+    assert!(list.contains("the signature is verified"), "{list}");
+    let result = id(&sc.result);
+    let (st, one) = page(s, &c, &format!("/patient/documents/{result}")).await;
+    assert_eq!(st, 200);
+    assert!(one.contains("Signed by Test Person"), "{one}");
+    let r = c
+        .get(s.url(&format!("/patient/documents/{result}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert_eq!(r.headers()["x-sealroom-signature"], "verified");
+    assert_eq!(&r.bytes().await.unwrap()[..], b"%PDF-1.4 ferritin result");
+    for hidden in [id(&unreleased), id(&other)] {
+        for path in [
+            format!("/patient/documents/{hidden}"),
+            format!("/patient/documents/{hidden}/download"),
+        ] {
+            let (st, _) = page(s, &c, &path).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+
+    // Every read went through the policy as the patient's account and is audited on the
+    // patient, with the policy that permitted it.
+    let events = patient_events(s, &sc.patient).await;
+    let read = events
+        .iter()
+        .find(|e| e.0.starts_with("patient_account:") && e.1 == "document.read")
+        .expect("the download is audited");
+    assert_eq!(read.2, "granted");
+    assert_eq!(read.3["purpose"], "PATRQT");
+    assert_eq!(
+        read.3["reasons"][0]["policy"],
+        "patients-read-their-own-record"
+    );
+    assert_eq!(read.3["document"], result);
+
+    // The access history shows staff by name and the patient's own read.
+    let (st, history) = page(s, &c, "/patient/history").await;
+    assert_eq!(st, 200);
+    assert!(history.contains("Test Person"), "{history}");
+    assert!(history.contains("You, in your patient space"), "{history}");
+    assert!(history.contains("Your care"), "{history}");
+
+    // Reception, who issued the slip, reads no result and no document list.
+    let (st, _) = get(s, &sc.h.reception, &format!("/api/v1/documents/{result}")).await;
+    assert!(st == 403 || st == 404, "{st}");
+    let (st, list) = get(
+        s,
+        &sc.h.reception,
+        &format!("/api/v1/patients/{}/documents", sc.patient),
+    )
+    .await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(
+        list["documents"],
+        json!([]),
+        "administrative documents only: {list}"
+    );
+    assert!(
+        list["withheld_categories"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("results")),
+        "{list}"
+    );
+
+    // A patient session opens no staff page and no staff API.
+    let (st, to) = page(s, &c, "/patients").await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
+    let (st, _) = page(s, &c, &format!("/api/v1/patients/{}", sc.patient)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+async fn sign_in_needs_the_password_and_a_code_bound_to_that_sign_in(b: Backend) {
+    let sc = scene(b, vec![]).await;
+    let s = &sc.s;
+    let slip = slip(&sc).await;
+    drop(activated(&sc, &slip).await);
+
+    // The same answer for a wrong password and an unknown test.
+    for (number, reference, password) in [
+        (
+            slip.patient_number.as_str(),
+            slip.test_reference.as_str(),
+            "wrong password here",
+        ),
+        (slip.patient_number.as_str(), "ZZZZZ-ZZZZZ", PASSWORD),
+        ("000000", slip.test_reference.as_str(), PASSWORD),
+    ] {
+        let (st, body) = form(
+            s,
+            &s.browser(),
+            "/patient/sign-in",
+            &[
+                ("patient_number", number),
+                ("test_reference", reference),
+                ("password", password),
+            ],
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert!(
+            body.contains("is not right, or sign-in is paused"),
+            "{body}"
+        );
+    }
+
+    // Two sign-ins at once: each code works only for its own sign-in.
+    let (a, b2) = (s.browser(), s.browser());
+    let fields = [
+        ("patient_number", slip.patient_number.as_str()),
+        ("test_reference", slip.test_reference.as_str()),
+        ("password", PASSWORD),
+    ];
+    let before = sc.sink.messages();
+    let (st, _) = form(s, &a, "/patient/sign-in", &fields).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let code_a = next_code(&sc.sink, &before).await;
+    let before = sc.sink.messages();
+    let (st, _) = form(s, &b2, "/patient/sign-in", &fields).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let code_b = next_code(&sc.sink, &before).await;
+    let (_, page_b) = page(s, &b2, "/patient/code").await;
+    assert!(page_b.contains("p•••@example.org"), "{page_b}");
+    assert!(!page_b.contains(ADDRESS), "the address is masked");
+    if code_a != code_b {
+        let (st, body) = form(
+            s,
+            &b2,
+            "/patient/code",
+            &[("_csrf", &csrf_of(&page_b)), ("code", &code_a)],
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(body.contains("4 tries left"), "{body}");
+    }
+    // Four more wrong codes and this sign-in's code no longer works, even the right one.
+    let wrong = if code_b == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for left in [3, 2, 1, 0] {
+        let (_, p) = page(s, &b2, "/patient/code").await;
+        let (st, body) = form(
+            s,
+            &b2,
+            "/patient/code",
+            &[("_csrf", &csrf_of(&p)), ("code", wrong)],
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        if code_a == code_b && left == 0 {
+            break;
+        }
+        let expected = match left {
+            1 => "1 try left".to_owned(),
+            n => format!("{n} tries left"),
+        };
+        assert!(body.contains(&expected), "{left}: {body}");
+    }
+    let (_, p) = page(s, &b2, "/patient/code").await;
+    let (st, body) = form(
+        s,
+        &b2,
+        "/patient/code",
+        &[("_csrf", &csrf_of(&p)), ("code", &code_b)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("no longer works"), "{body}");
+    // A new code can be sent, but not at once (30 s apart).
+    let (_, p) = page(s, &b2, "/patient/code").await;
+    let (st, _) = form(s, &b2, "/patient/code/resend", &[("_csrf", &csrf_of(&p))]).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    s.clock.advance(Duration::seconds(31));
+    let before = sc.sink.messages();
+    let (st, _) = form(s, &b2, "/patient/code/resend", &[("_csrf", &csrf_of(&p))]).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let fresh = next_code(&sc.sink, &before).await;
+    // A code expires after 10 minutes (the pending sign-in, kept busy, outlives it).
+    s.clock.advance(Duration::minutes(5));
+    let (st, _) = page(s, &b2, "/patient/code").await;
+    assert_eq!(st, 200);
+    s.clock.advance(Duration::seconds(301));
+    let (_, p) = page(s, &b2, "/patient/code").await;
+    let (st, body) = form(
+        s,
+        &b2,
+        "/patient/code",
+        &[("_csrf", &csrf_of(&p)), ("code", &fresh)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("no longer works"), "{body}");
+
+    // The other sign-in (its pending session idle past 10 minutes) has ended: start again.
+    let (st, to) = page(s, &a, "/patient/code").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
+    // A right code signs in, once.
+    let c = signed_in(&sc, &slip).await;
+    let (st, _) = page(s, &c, "/patient/documents").await;
+    assert_eq!(st, 200);
+    let events = patient_events(s, &sc.patient).await;
+    assert!(events.iter().all(|e| !e.3.to_string().contains(ADDRESS)));
+    let account_events = s
+        .app()
+        .store()
+        .recent_audit(500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("patient_sign_in"))
+        .collect::<Vec<_>>();
+    assert!(account_events
+        .iter()
+        .any(|e| e.action == "patient_sign_in.succeeded" && e.details.contains("password+email")));
+    assert!(account_events
+        .iter()
+        .any(|e| e.action == "patient_sign_in.failed" && e.details.contains("second_factor")));
+    assert!(account_events.iter().all(|e| !e.details.contains(PASSWORD)));
+}
+
+async fn patient_sessions_end_when_idle_after_twelve_hours_and_everywhere(b: Backend) {
+    let sc = scene(b, vec![]).await;
+    let s = &sc.s;
+    let slip = slip(&sc).await;
+    let c = activated(&sc, &slip).await;
+
+    // Idle: 9 minutes is fine, 10 without a request ends the session.
+    s.clock.advance(Duration::minutes(9));
+    let (st, _) = page(s, &c, "/patient/documents").await;
+    assert_eq!(st, 200);
+    s.clock.advance(Duration::minutes(10));
+    let (st, to) = page(s, &c, "/patient/documents").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
+    let (_, home) = page(s, &c, "/patient?ended=1").await;
+    assert!(home.contains("You were signed out"), "{home}");
+
+    // Absolute: even a busy session ends 12 hours after sign-in.
+    let c = signed_in(&sc, &slip).await;
+    let mut minutes = 0;
+    while minutes < 12 * 60 - 9 {
+        s.clock.advance(Duration::minutes(9));
+        minutes += 9;
+        let (st, _) = page(s, &c, "/patient/documents").await;
+        assert_eq!(st, 200, "after {minutes} minutes");
+    }
+    s.clock.advance(Duration::minutes(12 * 60 - minutes));
+    let (st, to) = page(s, &c, "/patient/documents").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
+
+    // Sign out everywhere ends the other device's session too.
+    let phone = signed_in(&sc, &slip).await;
+    let laptop = signed_in(&sc, &slip).await;
+    let (_, account) = page(s, &phone, "/patient/account").await;
+    assert!(account.contains("this device"), "{account}");
+    let (st, _) = form(
+        s,
+        &phone,
+        "/patient/sign-out-everywhere",
+        &[("_csrf", &csrf_of(&account))],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    // This browser's cookie is gone; the other's session is ended and it is told so.
+    let (st, to) = page(s, &phone, "/patient/documents").await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient"));
+    let (st, to) = page(s, &laptop, "/patient/documents").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
+
+    // Five wrong activation codes void a slip; a new slip from the desk restarts the
+    // account, whose sessions end.
+    let c = signed_in(&sc, &slip).await;
+    let fresh = crate::patient_space::slip(&sc).await;
+    for _ in 0..5 {
+        let (st, _) = form(
+            s,
+            &s.browser(),
+            "/patient/activate",
+            &[
+                ("patient_number", &fresh.patient_number),
+                ("test_reference", &fresh.test_reference),
+                ("activation_code", "BBBB-BBBB-BBBB-BBBB"),
+            ],
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+    }
+    let (st, body) = form(
+        s,
+        &s.browser(),
+        "/patient/activate",
+        &[
+            ("patient_number", &fresh.patient_number),
+            ("test_reference", &fresh.test_reference),
+            ("activation_code", &fresh.secret),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("can no longer be used"), "{body}");
+    // The wrong attempts also paused activation for this test for a moment (the throttle);
+    // by the time the patient is back from the desk it has passed.
+    let recovery = crate::patient_space::slip(&sc).await;
+    let (st, body) = form(
+        s,
+        &s.browser(),
+        "/patient/activate",
+        &[
+            ("patient_number", &recovery.patient_number),
+            ("test_reference", &recovery.test_reference),
+            ("activation_code", &recovery.secret),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains("wait a few minutes"), "{body}");
+    s.clock.advance(Duration::minutes(2));
+    let c2 = activated(&sc, &recovery).await;
+    let (st, _) = page(s, &c2, "/patient/documents").await;
+    assert_eq!(st, 200);
+    let (st, to) = page(s, &c, "/patient/documents").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
+}
+
+async fn an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_reauthentication(
+    b: Backend,
+) {
+    let sc = scene(b, vec![("SEALROOM_PATIENT_SPACE__IDLE_MINUTES", "30")]).await;
+    let s = &sc.s;
+    let slip = slip(&sc).await;
+    let c = activated(&sc, &slip).await;
+
+    // Signing in counts as authenticating for five minutes; after that the set-up page is
+    // closed until the patient re-authenticates.
+    s.clock.advance(Duration::minutes(6));
+    let (st, to) = page(s, &c, "/patient/setup").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/account?reauthenticate=1")
+    );
+    let (_, account) = page(s, &c, "/patient/account").await;
+    assert!(
+        account.contains("a code by e-mail to p•••@example.org"),
+        "{account}"
+    );
+    let before = sc.sink.messages();
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/account/reauthenticate",
+        &[("_csrf", &csrf_of(&account)), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/account/confirm")
+    );
+    let code = next_code(&sc.sink, &before).await;
+    let (_, confirm) = page(s, &c, "/patient/account/confirm").await;
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/account/confirm",
+        &[("_csrf", &csrf_of(&confirm)), ("code", &code)],
+    )
+    .await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/setup"));
+
+    // Switch to an authenticator app: the key is shown, the first code confirms it.
+    let (st, setup) = page(s, &c, "/patient/setup").await;
+    assert_eq!(st, 200, "{setup}");
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/setup",
+        &[
+            ("_csrf", &csrf_of(&setup)),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+            ("method", "totp"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/setup/confirm")
+    );
+    let (_, confirm) = page(s, &c, "/patient/setup/confirm").await;
+    let key = confirm
+        .split("id=\"totp-secret\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the key is shown")
+        .to_owned();
+    let secret = sealroom_crypto::totp::TotpSecret::from_bytes(
+        data_encoding::BASE32_NOPAD.decode(key.as_bytes()).unwrap(),
+    );
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/setup/confirm",
+        &[
+            ("_csrf", &csrf_of(&confirm)),
+            ("code", &secret.code_at(s.now())),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
+    let (_, account) = page(s, &c, "/patient/account").await;
+    assert!(account.contains("authenticator app"), "{account}");
+
+    // Next sign-in asks the app's code (none is sent), and a code is used once.
+    s.clock.advance(Duration::seconds(30));
+    let browser = s.browser();
+    let (st, _) = form(
+        s,
+        &browser,
+        "/patient/sign-in",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let (_, p) = page(s, &browser, "/patient/code").await;
+    assert!(p.contains("authenticator app"), "{p}");
+    assert!(!p.contains("resend"), "nothing to resend for an app");
+    let now_code = secret.code_at(s.now());
+    let (st, to) = form(
+        s,
+        &browser,
+        "/patient/code",
+        &[("_csrf", &csrf_of(&p)), ("code", &now_code)],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/documents")
+    );
+    let other = s.browser();
+    let (_, _) = form(
+        s,
+        &other,
+        "/patient/sign-in",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, p) = page(s, &other, "/patient/code").await;
+    let (st, body) = form(
+        s,
+        &other,
+        "/patient/code",
+        &[("_csrf", &csrf_of(&p)), ("code", &now_code)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("already used"), "{body}");
+    // The configured idle limit (30 minutes) holds instead of 10.
+    s.clock.advance(Duration::minutes(20));
+    let (st, _) = page(s, &browser, "/patient/documents").await;
+    assert_eq!(st, 200);
+    let changed = s
+        .app()
+        .store()
+        .recent_audit(200)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|e| {
+            e.action == "patient_account.sign_in_method_changed" && e.details.contains("totp")
+        });
+    assert!(changed);
+}
