@@ -208,6 +208,45 @@ pub mod templates {
         }
     }
 
+    /// A proxy's invitation: where to go, the reference and the one-time code. Nothing about
+    /// the patient.
+    pub fn proxy_invitation(
+        to: &str,
+        organization: &str,
+        reference: &str,
+        code: &str,
+        url: &str,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: your invitation / votre invitation"),
+            body: format!(
+                "You were given access to a patient space at {organization}. Open your account \
+                 at\n\n{url}\n\nwith the invitation reference {reference} and the code {code}. \
+                 The code works once. Never give it to anyone.\n\n\
+                 Vous avez reçu accès à un espace patient chez {organization}. Ouvrez votre \
+                 compte à l'adresse\n\n{url}\n\navec la référence d'invitation {reference} et le \
+                 code {code}. Le code ne sert qu'une fois. Ne le donnez à personne.\n"
+            ),
+        }
+    }
+
+    /// The patient is told someone was given access to their space (never who).
+    pub fn proxy_added(to: &str, organization: &str, patient_space: &str) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!(
+                "{organization}: access to your patient space / accès à votre espace patient"
+            ),
+            body: format!(
+                "Someone was given access to your secure patient space. Sign in to see who, and \
+                 to end it if it is not right:\n\n{patient_space}\n\n\
+                 Quelqu'un a reçu accès à votre espace patient sécurisé. Connectez-vous pour voir \
+                 qui, et y mettre fin si ce n'est pas normal :\n\n{patient_space}\n"
+            ),
+        }
+    }
+
     /// Something new is waiting in the patient space. Deliberately nothing else: no test,
     /// result, department, diagnosis or name; the patient signs in to see it.
     pub fn patient_new_document(to: &str, organization: &str, patient_space: &str) -> OutgoingMail {

@@ -134,6 +134,7 @@ impl App {
                 created_by: actor.name(),
                 created_at: now.as_seconds(),
                 removed_at: None,
+                proxy_id: None,
             })
             .await?;
         let organization = &self.settings().organization_name;

@@ -156,6 +156,20 @@ pub mod templates {
         )
     }
 
+    /// A proxy's invitation: the reference and code they open their account with.
+    pub fn proxy_invitation(organization: &str, reference: &str, code: &str, url: &str) -> String {
+        format!(
+            "{organization}: you were given access to a patient space. Open it at {url} with reference {reference} and code {code}. / Accès à un espace patient : {url}, référence {reference}, code {code}."
+        )
+    }
+
+    /// The patient is told someone was given access (never who).
+    pub fn proxy_added(organization: &str, patient_space: &str) -> String {
+        format!(
+            "{organization}: someone was given access to your patient space; sign in to see who / quelqu'un a reçu accès à votre espace patient : {patient_space}"
+        )
+    }
+
     /// Something new is waiting in the patient space.
     pub fn new_document(organization: &str, patient_space: &str) -> String {
         format!(

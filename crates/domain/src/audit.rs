@@ -95,6 +95,12 @@ pub enum AuditAction {
     PatientSessionExpired,
     PatientSpaceRead,
     PatientSpaceDenied,
+    ProxyProposed,
+    ProxyApproved,
+    ProxyRejected,
+    ProxyRevoked,
+    ProxyInvitationRedeemed,
+    ProxyInvitationRefused,
 }
 
 impl AuditAction {
@@ -191,6 +197,12 @@ impl AuditAction {
             AuditAction::PatientSessionExpired => "patient_session.expired",
             AuditAction::PatientSpaceRead => "patient_space.read",
             AuditAction::PatientSpaceDenied => "patient_space.denied",
+            AuditAction::ProxyProposed => "proxy.proposed",
+            AuditAction::ProxyApproved => "proxy.approved",
+            AuditAction::ProxyRejected => "proxy.rejected",
+            AuditAction::ProxyRevoked => "proxy.revoked",
+            AuditAction::ProxyInvitationRedeemed => "proxy.invitation_redeemed",
+            AuditAction::ProxyInvitationRefused => "proxy.invitation_refused",
         }
     }
 }

@@ -52,6 +52,25 @@ impl Timestamp {
         format!("{y:04}-{m:02}-{d:02}")
     }
 
+    /// The start (00:00 UTC) of the calendar date `YYYY-MM-DD`, or `None` if it is not a real
+    /// date (H. Hinnant's days_from_civil, checked by converting back).
+    pub fn from_date(s: &str) -> Option<Timestamp> {
+        let mut parts = s.trim().splitn(3, '-');
+        let y: i64 = parts.next()?.parse().ok()?;
+        let m: i64 = parts.next()?.parse().ok()?;
+        let d: i64 = parts.next()?.parse().ok()?;
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            return None;
+        }
+        let y2 = if m <= 2 { y - 1 } else { y };
+        let era = y2.div_euclid(400);
+        let yoe = y2 - era * 400;
+        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let t = Timestamp((era * 146_097 + doe - 719_468) * 86_400);
+        (t.date() == format!("{y:04}-{m:02}-{d:02}")).then_some(t)
+    }
+
     /// The UTC date and minute, `YYYY-MM-DD HH:MM`.
     pub fn date_and_minute(self) -> String {
         let secs = self.0.rem_euclid(86_400);
@@ -97,5 +116,14 @@ mod tests {
         );
         assert_eq!(Timestamp(-60).date_and_minute(), "1969-12-31 23:59");
         assert_eq!(Timestamp(1_800_000_001).rfc3339(), "2027-01-15T08:00:01Z");
+        for t in [0, 951_782_400, 1_800_000_000 - 28_800, -86_400] {
+            assert_eq!(
+                Timestamp::from_date(&Timestamp(t).date()),
+                Some(Timestamp(t))
+            );
+        }
+        assert_eq!(Timestamp::from_date("2027-02-29"), None);
+        assert_eq!(Timestamp::from_date("2027-13-01"), None);
+        assert_eq!(Timestamp::from_date("soon"), None);
     }
 }

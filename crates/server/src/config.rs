@@ -205,6 +205,8 @@ pub struct PatientSpaceSection {
     pub idle_minutes: Option<i64>,
     /// The second factors patients may choose: any of "totp", "sms", "email".
     pub second_factors: Option<Vec<String>>,
+    /// Whether patients may end their proxies' access themselves.
+    pub patients_may_revoke_proxies: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -885,6 +887,9 @@ fn resolve_patient_space(
 ) -> sealroom_app::patient_space::PatientSpaceSettings {
     use sealroom_app::patient_space::{PatientSpaceSettings, SecondFactor};
     let mut settings = PatientSpaceSettings::default();
+    if let Some(may) = raw.patients_may_revoke_proxies {
+        settings.patients_may_revoke_proxies = may;
+    }
     if let Some(m) = raw.idle_minutes {
         if (1..=60).contains(&m) {
             settings.idle = sealroom_domain::Duration::minutes(m);

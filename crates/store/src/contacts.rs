@@ -17,20 +17,23 @@ pub struct ContactRow {
     pub created_by: String,
     pub created_at: i64,
     pub removed_at: Option<i64>,
+    /// Set for a proxy's own contact (never notified as the patient's).
+    pub proxy_id: Option<String>,
 }
 
 const CONTACT_COLUMNS: &str = "id, patient_id, kind, value_sealed, code_digest, code_expires_at, \
-     code_attempts, verified_at, verified_by, created_by, created_at, removed_at";
+     code_attempts, verified_at, verified_by, created_by, created_at, removed_at, proxy_id";
 
 impl Store {
     pub async fn insert_contact(&self, c: &ContactRow) -> Result<()> {
         let sql = format!(
             "INSERT INTO patient_contacts ({CONTACT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, 0, NULL, NULL, $7, $8, NULL)"
+             ($1, $2, $3, $4, $5, $6, 0, $9, $10, $7, $8, NULL, $11)"
         );
         on_pool!(self, pool => sqlx::query(&sql)
             .bind(&c.id).bind(&c.patient_id).bind(&c.kind).bind(&c.value_sealed)
             .bind(&c.code_digest).bind(c.code_expires_at).bind(&c.created_by).bind(c.created_at)
+            .bind(c.verified_at).bind(&c.verified_by).bind(&c.proxy_id)
             .execute(pool).await.map(|_| ()))?;
         Ok(())
     }
@@ -40,13 +43,32 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
     }
 
-    /// A patient's contacts that are verified and not removed.
+    /// A patient's own contacts that are verified and not removed (not their proxies').
     pub async fn verified_contacts(&self, patient_id: &str) -> Result<Vec<ContactRow>> {
         let sql = format!(
             "SELECT {CONTACT_COLUMNS} FROM patient_contacts WHERE patient_id = $1 \
-             AND verified_at IS NOT NULL AND removed_at IS NULL ORDER BY created_at, id"
+             AND proxy_id IS NULL AND verified_at IS NOT NULL AND removed_at IS NULL \
+             ORDER BY created_at, id"
         );
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(patient_id).fetch_all(pool).await)?)
+    }
+
+    /// A proxy's own contact.
+    pub async fn proxy_contact(&self, proxy_id: &str) -> Result<Option<ContactRow>> {
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM patient_contacts WHERE proxy_id = $1 \
+             AND removed_at IS NULL ORDER BY created_at, id"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(proxy_id).fetch_optional(pool).await)?)
+    }
+
+    /// Mark a proxy's contact verified (their invitation code, sent to it, was typed back).
+    pub async fn verify_proxy_contact(&self, proxy_id: &str, at: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE patient_contacts SET verified_at = $2, verified_by = 'proxy_invitation' \
+             WHERE proxy_id = $1 AND verified_at IS NULL")
+            .bind(proxy_id).bind(at).execute(pool).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Take one of a pending code's `limit` tries, in one statement (so parallel attempts

@@ -33,6 +33,7 @@ const SQLITE: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_patient_accounts.sql"),
     ),
+    (11, include_str!("../migrations/sqlite/0011_proxies.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -63,12 +64,13 @@ const POSTGRES: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/postgres/0010_patient_accounts.sql"),
     ),
+    (11, include_str!("../migrations/postgres/0011_proxies.sql")),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 10;
+pub const LATEST_SQLITE: i64 = 11;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 10;
+pub const LATEST_POSTGRES: i64 = 11;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

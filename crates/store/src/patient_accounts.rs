@@ -21,11 +21,13 @@ pub struct PatientAccountRow {
     pub created_at: i64,
     pub activated_at: Option<i64>,
     pub closed_at: Option<i64>,
+    /// For a proxy's account: the approved proxy access it uses.
+    pub proxy_id: Option<String>,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, patient_id, model, test_id, episode_id, status, password_hash, \
      second_factor, factor_contact_id, totp_sealed, totp_last_step, created_at, activated_at, \
-     closed_at";
+     closed_at, proxy_id";
 
 /// How a patient will sign in, as set up and confirmed.
 #[derive(Debug, Clone)]
@@ -68,11 +70,11 @@ impl Store {
     pub async fn insert_patient_account(&self, a: &PatientAccountRow) -> Result<()> {
         let sql = format!(
             "INSERT INTO patient_accounts ({ACCOUNT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL, NULL, $7, NULL, NULL)"
+             ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL, NULL, $7, NULL, NULL, $8)"
         );
         on_pool!(self, pool => sqlx::query(&sql)
             .bind(&a.id).bind(&a.patient_id).bind(&a.model).bind(&a.test_id)
-            .bind(&a.episode_id).bind(&a.status).bind(a.created_at)
+            .bind(&a.episode_id).bind(&a.status).bind(a.created_at).bind(&a.proxy_id)
             .execute(pool).await.map(|_| ()))
         .map_err(|e| conflict_on_unique(e, "patient account for this test"))?;
         Ok(())
@@ -89,6 +91,23 @@ impl Store {
     ) -> Result<Option<PatientAccountRow>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM patient_accounts WHERE test_id = $1");
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(test_id).fetch_optional(pool).await)?)
+    }
+
+    pub async fn patient_account_for_proxy(
+        &self,
+        proxy_id: &str,
+    ) -> Result<Option<PatientAccountRow>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM patient_accounts WHERE proxy_id = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(proxy_id).fetch_optional(pool).await)?)
+    }
+
+    /// Close an account for good (its proxy access was revoked or ended).
+    pub async fn close_patient_account(&self, id: &str, now: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE patient_accounts SET status = 'closed', closed_at = $2 \
+             WHERE id = $1 AND status <> 'closed'")
+            .bind(id).bind(now).execute(pool).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Put an account back to activation (a new slip was redeemed: the patient sets up their

@@ -137,6 +137,7 @@ impl App {
             created_at: now,
             activated_at: None,
             closed_at: None,
+            proxy_id: None,
         };
         match self.store().insert_patient_account(&row).await {
             Ok(()) => Ok(row),
@@ -166,10 +167,21 @@ impl App {
         &self,
         session: &PatientSession,
     ) -> Result<Vec<FactorChoice>, AppError> {
-        let contacts = self
-            .store()
-            .verified_contacts(&session.account.patient_id)
-            .await?;
+        // A proxy's codes go to their own contact, a patient's to theirs.
+        let contacts = match &session.account.proxy_id {
+            Some(proxy) => self
+                .store()
+                .proxy_contact(proxy)
+                .await?
+                .into_iter()
+                .filter(|c| c.verified_at.is_some())
+                .collect(),
+            None => {
+                self.store()
+                    .verified_contacts(&session.account.patient_id)
+                    .await?
+            }
+        };
         let mut out = Vec::new();
         for &factor in &self.settings().patient_space.factors {
             let mut list = Vec::new();

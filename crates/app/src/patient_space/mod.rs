@@ -12,6 +12,7 @@
 //! The factor matrix (which proofs count as which factor) is in `docs/patient-space.md`.
 
 pub mod activation;
+pub mod proxies;
 pub mod records;
 pub mod sessions;
 pub mod sign_in;
@@ -121,6 +122,8 @@ pub struct PatientSpaceSettings {
     pub absolute: Duration,
     /// The second factors patients may choose.
     pub factors: Vec<SecondFactor>,
+    /// Whether patients may end their proxies' access themselves.
+    pub patients_may_revoke_proxies: bool,
 }
 
 impl Default for PatientSpaceSettings {
@@ -129,6 +132,7 @@ impl Default for PatientSpaceSettings {
             idle: Duration::minutes(10),
             absolute: Duration::hours(12),
             factors: SecondFactor::ALL.to_vec(),
+            patients_may_revoke_proxies: true,
         }
     }
 }

@@ -93,7 +93,7 @@ impl AccessHistoryEntry {
 }
 
 /// The capacity a patient's own account stands in.
-fn own_capacity(account: &PatientAccountRow) -> Capacity {
+pub(crate) fn own_capacity(account: &PatientAccountRow) -> Capacity {
     Capacity {
         role: "patient".into(),
         relation: Relation::OwnRecord,
@@ -112,12 +112,38 @@ fn in_scope(account: &PatientAccountRow, doc: &DocumentRow) -> bool {
         && match account.model.as_str() {
             "per_test" => account.test_id.is_some() && doc.test_id == account.test_id,
             "per_visit" => account.episode_id.is_some() && doc.episode_id == account.episode_id,
-            "per_patient" => true,
+            "per_patient" | "proxy" => true,
             _ => false,
         }
 }
 
 impl App {
+    /// The capacity an account stands in: the patient's own, or a proxy's within the approved
+    /// scope and dates (a proxy access that ended gives a capacity that permits nothing).
+    async fn capacity_of(&self, account: &PatientAccountRow) -> Result<Capacity, AppError> {
+        let Some(proxy_id) = &account.proxy_id else {
+            return Ok(own_capacity(account));
+        };
+        let proxy = self.store().proxy(proxy_id).await?;
+        let live = proxy.as_ref().filter(|p| p.state == "approved");
+        Ok(Capacity {
+            role: "proxy".into(),
+            relation: Relation::Proxy,
+            valid_from: Timestamp(account.activated_at.unwrap_or(account.created_at)),
+            valid_until: Some(Timestamp(live.map_or(0, |p| p.valid_until))),
+            granted_categories: live
+                .map(|p| {
+                    p.categories
+                        .split(',')
+                        .filter_map(|c| DataCategory::parse(c).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            granted_actions: vec![AccessAction::Read],
+            source: CapacitySource::PatientAccount(account.id.clone()),
+        })
+    }
+
     /// Ask the policy which of `categories` the account may read, and audit the permitted
     /// part on the patient (or the refusal).
     async fn decide_for_account(
@@ -130,7 +156,7 @@ impl App {
     ) -> Result<Vec<DataCategory>, AppError> {
         self.refresh_access_policy().await?;
         let engine = self.policy_engine();
-        let capacity = own_capacity(account);
+        let capacity = self.capacity_of(account).await?;
         let now = self.now();
         let mut reasons: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         let mut permitted = Vec::new();
@@ -347,7 +373,14 @@ impl App {
                 let (who, by_patient) = match e.actor.strip_prefix("user:") {
                     Some(id) => (Some(self.staff_name(&mut names, id).await?), false),
                     None if e.actor == me => (None, true),
-                    None => continue,
+                    None => match e.actor.strip_prefix("patient_account:") {
+                        // A proxy's read, under the name the proxy access was approved for.
+                        Some(id) => match self.proxy_name_of_account(id).await? {
+                            Some(name) => (Some(name), false),
+                            None => (None, true),
+                        },
+                        None => continue,
+                    },
                 };
                 // The history view itself is not a look at data worth listing.
                 let details: serde_json::Value =
@@ -398,6 +431,7 @@ mod tests {
             created_at: 0,
             activated_at: Some(0),
             closed_at: None,
+            proxy_id: None,
         }
     }
 

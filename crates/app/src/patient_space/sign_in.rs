@@ -90,6 +90,7 @@ impl App {
             .await?
             .filter(|c| {
                 c.patient_id == account.patient_id
+                    && c.proxy_id == account.proxy_id
                     && c.verified_at.is_some()
                     && c.removed_at.is_none()
                     && Some(c.kind.as_str()) == factor.contact_kind()
@@ -245,7 +246,8 @@ impl App {
         }
     }
 
-    /// First step: which account (patient ID and test ID) and its password. On success a
+    /// First step: which account (patient ID and test ID, or a proxy's invitation reference
+    /// alone) and its password. On success a
     /// pending session waits for the second factor, whose code (if sent) is on its way.
     pub async fn patient_sign_in(
         &self,
@@ -264,14 +266,22 @@ impl App {
             client,
         );
         let allowed = self.begin_attempt(&mut keys, None, client).await?;
+        // A test's reference names a per-test account, with the patient ID beside it; a
+        // proxy's invitation reference names the proxy's account, with no patient ID.
         let account = match &reference {
             Some(r) => match self.store().test_by_reference(r).await? {
                 Some(test) => self.store().patient_account_for_test(&test.id).await?,
-                None => None,
+                None => match self.store().proxy_by_invitation(r).await? {
+                    Some(p) => self.store().patient_account_for_proxy(&p.id).await?,
+                    None => None,
+                },
             },
             None => None,
         };
-        let patient_matches = match &account {
+        let identified = match &account {
+            Some(a) if a.model == "proxy" => {
+                patient_number.trim().is_empty() && self.live_proxy(a).await?.is_some()
+            }
             Some(a) => self
                 .store()
                 .patient(&a.patient_id)
@@ -281,7 +291,7 @@ impl App {
         };
         let usable = account
             .as_ref()
-            .filter(|a| allowed && patient_matches && a.status == "active");
+            .filter(|a| allowed && identified && a.status == "active");
         // Always one argon2 verification, against a decoy when there is nothing to check.
         let ok = self
             .passwords()

@@ -18,6 +18,7 @@ both_backends!(
     sign_in_needs_the_password_and_a_code_bound_to_that_sign_in,
     patient_sessions_end_when_idle_after_twelve_hours_and_everywhere,
     an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_reauthentication,
+    proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope,
 );
 
 const PASSWORD: &str = "copper kettle winter orchard";
@@ -841,4 +842,356 @@ async fn an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_rea
             e.action == "patient_account.sign_in_method_changed" && e.details.contains("totp")
         });
     assert!(changed);
+}
+
+const PROXY_ADDRESS: &str = "proxy-77c2@example.org";
+
+async fn proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope(b: Backend) {
+    let sc = scene(b, vec![]).await;
+    let s = &sc.s;
+    // A released clinical note: outside the proxy's scope.
+    let note = upload(
+        s,
+        &sc.h.im_doctor,
+        &sc.patient,
+        json!({"category": "clinical_notes", "kind": "letter", "title": "Discharge letter planted"}),
+        "n.pdf",
+        b"%PDF-1.4 note".to_vec(),
+    )
+    .await;
+    let (st, _) = post(
+        s,
+        &sc.h.im_doctor,
+        &format!("/api/v1/documents/{}/release", id(&note)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let proxies = format!("/api/v1/patients/{}/proxies", sc.patient);
+    let proposal = |extra: Value| {
+        let mut p = json!({"name": "Planted Proxyname", "relationship": "parent",
+            "legal_basis": "parental_authority", "categories": ["results"],
+            "valid_until": "2027-06-30", "email": PROXY_ADDRESS});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    };
+
+    // Proposals are checked and say what is wrong.
+    for (bad, field) in [
+        (json!({"relationship": "neighbour"}), "relationship"),
+        (json!({"valid_until": "2026-01-01"}), "valid_until"),
+        (json!({"categories": []}), "categories"),
+        (json!({"phone": "+32470123456"}), "email"),
+    ] {
+        let (st, e) = post(s, &sc.h.reception, &proxies, proposal(bad)).await;
+        assert_eq!(st, 400, "{e}");
+        assert!(
+            e["message"].as_str().unwrap().contains(field),
+            "{field}: {e}"
+        );
+    }
+    let (st, _) = post(s, &sc.h.cardio_doctor, &proxies, proposal(json!({}))).await;
+    assert!(st == 403 || st == 404, "no relation to the patient: {st}");
+    let (st, p) = post(s, &sc.h.reception, &proxies, proposal(json!({}))).await;
+    assert_eq!(st, 201, "{p}");
+    assert_eq!(p["state"], "proposed");
+    assert_eq!(p["contact"], "p•••@example.org");
+    let proxy = id(&p);
+
+    // Four eyes: the proposer can neither approve nor reject; someone without a relation to
+    // the patient cannot decide; a second person with one can, once.
+    for decision in ["approval", "rejection"] {
+        let (st, e) = post(
+            s,
+            &sc.h.reception,
+            &format!("/api/v1/proxies/{proxy}/{decision}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(st, 409, "{e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("second person"),
+            "{e}"
+        );
+    }
+    let (st, _) = post(
+        s,
+        &sc.h.cardio_doctor,
+        &format!("/api/v1/proxies/{proxy}/approval"),
+        json!({}),
+    )
+    .await;
+    assert!(st == 403 || st == 404, "{st}");
+    let before = sc.sink.messages();
+    let (st, p) = post(
+        s,
+        &sc.h.im_doctor,
+        &format!("/api/v1/proxies/{proxy}/approval"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["state"], "approved");
+    let reference = p["invitation_reference"].as_str().unwrap().to_owned();
+    assert!(
+        !p.to_string().contains("code"),
+        "staff never see the code: {p}"
+    );
+    let (st, _) = post(
+        s,
+        &sc.h.im_doctor,
+        &format!("/api/v1/proxies/{proxy}/approval"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 409);
+
+    // The proxy's invitation goes to the proxy; the patient is told someone has access, and
+    // nothing more.
+    let invitation = sc
+        .sink
+        .wait_for(|m| {
+            m.contains(PROXY_ADDRESS)
+                && m.contains("your invitation")
+                && !before.contains(&m.to_owned())
+        })
+        .await;
+    let code: String = invitation
+        .split("and the code ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(19)
+        .collect();
+    let told = sc
+        .sink
+        .wait_for(|m| m.contains(ADDRESS) && m.contains("Someone was given access"))
+        .await;
+    for secret in ["Proxyname", "Planted", "parent", &reference, &code] {
+        assert!(!told.contains(secret), "{secret} in {told}");
+    }
+    let events = patient_events(s, &sc.patient).await;
+    for action in ["proxy.proposed", "proxy.approved"] {
+        assert!(
+            events.iter().any(|e| e.1 == action && e.2 == "granted"),
+            "{action}"
+        );
+    }
+    assert!(events
+        .iter()
+        .all(|e| !e.3.to_string().contains("Proxyname")));
+
+    // The proxy opens their own account with the invitation and their own second factor.
+    let c = s.browser();
+    let (st, body) = form(
+        s,
+        &c,
+        "/patient/proxy",
+        &[
+            ("invitation_reference", &reference),
+            ("invitation_code", "AAAA-AAAA-AAAA-AAAA"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/proxy",
+        &[
+            ("invitation_reference", &reference),
+            ("invitation_code", &code),
+        ],
+    )
+    .await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/setup"));
+    let (_, setup) = page(s, &c, "/patient/setup").await;
+    assert!(
+        setup.contains("p•••@example.org") && !setup.contains(ADDRESS),
+        "{setup}"
+    );
+    let method = setup
+        .split("value=\"email:")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(|contact| format!("email:{contact}"))
+        .expect("the proxy's own address is offered");
+    assert_ne!(
+        method,
+        format!("email:{}", sc.contact),
+        "not the patient's address"
+    );
+    let before = sc.sink.messages();
+    let (st, _) = form(
+        s,
+        &c,
+        "/patient/setup",
+        &[
+            ("_csrf", &csrf_of(&setup)),
+            ("password", "lantern meadow copper seven"),
+            ("confirmation", "lantern meadow copper seven"),
+            ("method", &method),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let mail = sc
+        .sink
+        .wait_for(|m| {
+            m.contains("your sign-in code")
+                && m.contains(PROXY_ADDRESS)
+                && !before.iter().any(|b| b == m)
+        })
+        .await;
+    let sign_in_code = code_in(&mail, "patient space is ");
+    let (_, confirm) = page(s, &c, "/patient/setup/confirm").await;
+    let (st, _) = form(
+        s,
+        &c,
+        "/patient/setup/confirm",
+        &[("_csrf", &csrf_of(&confirm)), ("code", &sign_in_code)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+
+    // The proxy sees the results, never the clinical note, and reads them through the proxy
+    // policy.
+    let (st, list) = page(s, &c, "/patient/documents").await;
+    assert_eq!(st, 200);
+    assert!(list.contains("Ferritin 212"), "{list}");
+    assert!(!list.contains("Discharge letter planted"), "{list}");
+    let (st, _) = page(s, &c, &format!("/patient/documents/{}", id(&note))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let events = patient_events(s, &sc.patient).await;
+    assert!(events.iter().any(|e| e.0.starts_with("patient_account:")
+        && e.1 == "patient_space.read"
+        && e.3["reasons"][0]["policy"] == "proxies-read-their-approved-scope"));
+    assert!(events.iter().any(|e| e.1 == "patient_space.denied"));
+
+    // Next time the proxy signs in with the invitation reference (no patient ID) and their
+    // own password and code.
+    let again = s.browser();
+    let before = sc.sink.messages();
+    let (st, to) = form(
+        s,
+        &again,
+        "/patient/sign-in",
+        &[
+            ("patient_number", ""),
+            ("test_reference", &reference),
+            ("password", "lantern meadow copper seven"),
+        ],
+    )
+    .await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/code"));
+    let mail = sc
+        .sink
+        .wait_for(|m| {
+            m.contains("your sign-in code")
+                && m.contains(PROXY_ADDRESS)
+                && !before.iter().any(|b| b == m)
+        })
+        .await;
+    let (_, p) = page(s, &again, "/patient/code").await;
+    let (st, to) = form(
+        s,
+        &again,
+        "/patient/code",
+        &[
+            ("_csrf", &csrf_of(&p)),
+            ("code", &code_in(&mail, "patient space is ")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/documents")
+    );
+    // With a patient ID beside the reference it is refused like any wrong sign-in.
+    let (st, _) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in",
+        &[
+            ("patient_number", &slip_number(&sc).await),
+            ("test_reference", &reference),
+            ("password", "lantern meadow copper seven"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // The patient sees who has access, and who looked; and ends it.
+    let slip = slip(&sc).await;
+    let patient = activated(&sc, &slip).await;
+    let (_, account) = page(s, &patient, "/patient/account").await;
+    assert!(
+        account.contains("Planted Proxyname") && account.contains("parent"),
+        "{account}"
+    );
+    let (_, history) = page(s, &patient, "/patient/history").await;
+    assert!(history.contains("Planted Proxyname"), "{history}");
+    let action = format!("/patient/proxies/{proxy}/revoke");
+    let (st, to) = form(s, &patient, &action, &[("_csrf", &csrf_of(&account))]).await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/account?proxy_ended=1")
+    );
+    for proxy_browser in [&c, &again] {
+        let (st, to) = page(s, proxy_browser, "/patient/documents").await;
+        assert_eq!(
+            (st, to.as_str()),
+            (StatusCode::SEE_OTHER, "/patient?ended=1")
+        );
+    }
+    let (st, _) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in",
+        &[
+            ("patient_number", ""),
+            ("test_reference", &reference),
+            ("password", "lantern meadow copper seven"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "an ended proxy access cannot sign in"
+    );
+    let (_, list) = get(s, &sc.h.reception, &proxies).await;
+    assert_eq!(list[0]["state"], "revoked", "{list}");
+
+    // A rejected proposal gives no invitation.
+    let (_, p2) = post(
+        s,
+        &sc.h.reception,
+        &proxies,
+        proposal(json!({"name": "Second Person"})),
+    )
+    .await;
+    let (st, p2) = post(
+        s,
+        &sc.h.im_doctor,
+        &format!("/api/v1/proxies/{}/rejection", id(&p2)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(p2["state"], "rejected");
+    assert_eq!(p2["invitation_reference"], Value::Null);
+}
+
+/// The patient's record number.
+async fn slip_number(sc: &Scene) -> String {
+    sc.s.app()
+        .store()
+        .patient(&sc.patient)
+        .await
+        .unwrap()
+        .unwrap()
+        .mrn
 }

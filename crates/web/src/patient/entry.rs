@@ -69,6 +69,77 @@ fn sign_in_markup(lang: Lang, error: Option<&str>, info: Option<&str>) -> Markup
             p { (lang.t("first-time-text")) }
             a #activate-link.button href="/patient/activate" { (lang.t("first-time-button")) }
         }
+        section aria-labelledby="proxy-heading" {
+            h2 #proxy-heading { (lang.t("home-proxy-title")) }
+            p { (lang.t("home-proxy-sign-in")) }
+            form #proxy-sign-in method="post" action="/patient/sign-in" {
+                input type="hidden" name="patient_number" value="";
+                label for="proxy_reference" { (lang.t("field-invitation-reference")) }
+                input #proxy_reference type="text" name="test_reference" required autocomplete="username" autocapitalize="characters" spellcheck="false";
+                label for="proxy_password" { (lang.t("field-password")) }
+                input #proxy_password type="password" name="password" required autocomplete="current-password";
+                button #proxy-sign-in-submit type="submit" { (lang.t("sign-in-button")) }
+            }
+            p { (lang.t("home-proxy-text")) }
+            a #proxy-link.button href="/patient/proxy" { (lang.t("home-proxy-button")) }
+        }
+    }
+}
+
+fn proxy_markup(lang: Lang, error: Option<&str>) -> Markup {
+    html! {
+        h1 { (lang.t("proxy-title")) }
+        p { (lang.t("proxy-intro")) }
+        (alert(error))
+        form #proxy-activate method="post" action="/patient/proxy" {
+            label for="invitation_reference" { (lang.t("field-invitation-reference")) }
+            input #invitation_reference type="text" name="invitation_reference" required autocomplete="off" autocapitalize="characters" spellcheck="false";
+            label for="invitation_code" { (lang.t("field-invitation-code")) }
+            input #invitation_code type="text" name="invitation_code" required autocomplete="off" autocapitalize="characters" spellcheck="false";
+            button #proxy-submit type="submit" { (lang.t("activate-button")) }
+        }
+    }
+}
+
+pub async fn proxy_form(lang: Lang) -> Response {
+    page(
+        lang,
+        &lang.t("proxy-title"),
+        None,
+        "/patient/proxy",
+        proxy_markup(lang, None),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ProxyForm {
+    invitation_reference: String,
+    invitation_code: String,
+}
+
+pub async fn proxy(
+    State(s): State<AppState>,
+    lang: Lang,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<ProxyForm>,
+) -> Response {
+    match s
+        .app
+        .activate_proxy_invitation(&f.invitation_reference, &f.invitation_code, &client)
+        .await
+    {
+        Ok(issued) => redirect_with_session("/patient/setup", &issued.token),
+        Err(e) => {
+            let message = error_message(lang, &e);
+            refused(
+                lang,
+                &e,
+                &lang.t("proxy-title"),
+                "/patient/proxy",
+                proxy_markup(lang, Some(&message)),
+            )
+        }
     }
 }
 

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             "/patient/activate",
             get(entry::activate_form).post(entry::activate),
         )
+        .route("/patient/proxy", get(entry::proxy_form).post(entry::proxy))
         .route("/patient/setup", get(entry::setup_form).post(entry::setup))
         .route(
             "/patient/setup/confirm",
@@ -59,6 +60,7 @@ pub fn routes() -> Router<AppState> {
             "/patient/account/confirm",
             get(space::reauthenticate_code_form).post(space::reauthenticate_code),
         )
+        .route("/patient/proxies/{id}/revoke", post(space::revoke_proxy))
         .route("/patient/sign-out", post(space::sign_out))
         .route(
             "/patient/sign-out-everywhere",

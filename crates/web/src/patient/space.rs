@@ -140,9 +140,10 @@ pub async fn history(
         @if entries.is_empty() {
             p { (lang.t("history-none")) }
         } @else {
-            div.table-scroll {
+            // Wider than a phone: a scrollable region a keyboard can reach (WCAG 2.1.1).
+            div.table-scroll tabindex="0" role="region" aria-labelledby="history-caption" {
                 table #history {
-                    caption.visually-hidden { (lang.t("history-title")) }
+                    caption #history-caption.visually-hidden { (lang.t("history-title")) }
                     thead { tr {
                         th scope="col" { (lang.t("history-when")) }
                         th scope="col" { (lang.t("history-who")) }
@@ -182,6 +183,7 @@ pub async fn history(
 #[derive(Deserialize)]
 pub struct AccountQuery {
     reauthenticate: Option<String>,
+    proxy_ended: Option<String>,
 }
 
 async fn account_markup(
@@ -194,6 +196,8 @@ async fn account_markup(
     let method = s.app.patient_code_target(session).await?;
     let choices = s.app.patient_factor_choices(session).await?;
     let sessions = s.app.patient_sessions(session).await?;
+    let proxies = s.app.patient_proxies(session).await?;
+    let may_revoke = s.app.patients_may_revoke_proxies();
     let method_text = match (method.factor, &method.to) {
         (SecondFactor::Totp, _) | (_, None) => lang.t("method-now-totp"),
         (SecondFactor::Sms, Some(to)) => {
@@ -228,6 +232,35 @@ async fn account_markup(
             }
             p.hint { (lang.t("account-contacts-desk")) }
         }
+        @if session.account.model != "proxy" {
+            section aria-labelledby="proxies-heading" {
+                h2 #proxies-heading { (lang.t("account-proxies")) }
+                @if proxies.is_empty() {
+                    p #no-proxies { (lang.t("account-no-proxies")) }
+                } @else {
+                    ul #proxies {
+                        @for p in &proxies {
+                            li {
+                                strong { (p.name) }
+                                " (" (lang.t(&format!("relationship-{}", p.relationship))) ")"
+                                p.hint {
+                                    (lang.t_with("proxy-scope", &[
+                                        ("categories", p.categories.iter().map(|c| lang.t(&format!("category-{c}"))).collect::<Vec<_>>().join(", ").into()),
+                                        ("until", sealroom_domain::Timestamp(p.valid_until - 1).date().into()),
+                                    ]))
+                                }
+                                @if may_revoke {
+                                    form.inline method="post" action={"/patient/proxies/" (p.id) "/revoke"} {
+                                        (csrf(session))
+                                        button.danger type="submit" aria-label=(lang.t_with("proxy-revoke-named", &[("name", p.name.clone().into())])) { (lang.t("proxy-revoke")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         section aria-labelledby="sessions-heading" {
             h2 #sessions-heading { (lang.t("account-sessions")) }
             ul #sessions {
@@ -251,10 +284,11 @@ pub async fn account(
     SignedInPatient(session, lang): SignedInPatient,
     Query(q): Query<AccountQuery>,
 ) -> Result<Response, PatientError> {
-    let info = q
-        .reauthenticate
-        .as_ref()
-        .map(|_| lang.t("account-reauth-first"));
+    let info = match (&q.reauthenticate, &q.proxy_ended) {
+        (Some(_), _) => Some(lang.t("account-reauth-first")),
+        (_, Some(_)) => Some(lang.t("proxy-ended")),
+        _ => None,
+    };
     let body = account_markup(&s, &session, lang, None, info.as_deref())
         .await
         .map_err(|e| PatientError::new(e, lang))?;
@@ -361,6 +395,18 @@ pub async fn reauthenticate_code(
         }
         Err(e) => Err(PatientError::new(e, lang)),
     }
+}
+
+pub async fn revoke_proxy(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    PatientForm(session, lang, _): PatientForm<EmptyForm>,
+) -> Result<Response, PatientError> {
+    s.app
+        .patient_revoke_proxy(&session, &id)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?;
+    Ok(Redirect::to("/patient/account?proxy_ended=1").into_response())
 }
 
 pub async fn sign_out(

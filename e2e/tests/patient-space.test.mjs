@@ -1,0 +1,536 @@
+// The patient journey in a real browser, with accessibility checks by axe-core:
+//   staff set up the hospital and enrol (password + authenticator app) -> reception registers and
+//   admits a patient and verifies their e-mail address -> the clinician orders a test -> the
+//   laboratory uploads the result -> the clinician releases it -> the patient is notified (with
+//   nothing about them in the message) -> reception issues an access slip -> the patient, on a
+//   phone-sized screen, activates the space, chooses a password and e-mail codes, reads and
+//   downloads the result, sees who looked at their data, switches to French, signs out and in
+//   again -> every patient page passes axe (WCAG 2.2 AA) -> no secret and no planted patient
+//   data in the server's output.
+//
+// Needs the server binary ($SEALROOM_BIN or ../target/debug/sealroom), /usr/bin/chromium and
+// <repo>/target/py/bin/python with aiosmtpd (tools/python-deps.sh).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { AxeBuilder } from '@axe-core/playwright';
+
+import { startServer, stripAnsi } from '../lib/server.mjs';
+import { launchBrowser, newPage, assertNoConsoleErrors } from '../lib/browser.mjs';
+import { startSmtpSink, codeAfter } from '../lib/smtp.mjs';
+import { apiClient, clickAndWaitFor, enrolPasswordAndTotp, text } from '../lib/staff.mjs';
+
+const RESULTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+const ADMIN = { email: 'admin@example.test', displayName: 'Ada Admin', password: 'violet harbour 4471 copper lantern' };
+const RECEPTION = {
+  email: 'desk@example.test', displayName: 'Rita Reception', role: 'reception',
+  password: 'amber meadow 2290 quiet pylon',
+};
+const CLINICIAN = {
+  email: 'doc@example.test', displayName: 'Cleo Clinician', role: 'clinician',
+  password: 'silver orchard 8812 dusty kite',
+};
+const LAB = {
+  email: 'lab@example.test', displayName: 'Luca Laboratory', role: 'laboratory',
+  password: 'granite willow 5530 paper moth',
+};
+
+// Planted patient data: distinctive strings that must never leak into mail or logs.
+const PATIENT = {
+  family: 'Plantedfamily',
+  given: 'Plantedgiven',
+  birthDate: '1961-03-14',
+  email: 'plantedmail-7c3e@example.org',
+  password: 'tangerine glacier 6093 woollen ferry',
+};
+const RESULT_TITLE = 'Ferritin planted-title 212 ug/L';
+const RESULT_FILENAME = 'ferritin.pdf';
+const RESULT_BYTES = Buffer.from('%PDF-1.4\n% Sealroom e2e ferritin result 7f3a\n%%EOF\n');
+const WRONG_ACTIVATION_CODE = 'AAAA-AAAA-AAAA-AAAA';
+
+let server;
+let sink;
+let browser;
+let currentPage = null; // the page a failing step is reported against
+let stepNo = 0;
+
+// Everything that must never appear in the server's output (filled in as the journey goes).
+const secrets = {
+  passwords: [ADMIN.password, RECEPTION.password, CLINICIAN.password, LAB.password, PATIENT.password],
+  activationSecret: null,
+  mailCodes: [], // contact verification and sign-in codes read from the sink
+  totpCodes: [],
+  staffSecrets: [], // authenticator-app secrets and recovery codes of the staff
+};
+
+function keepStaffSecrets({ totpSecret, totpCode, recoveryCodes }) {
+  secrets.totpCodes.push(totpCode);
+  secrets.staffSecrets.push(totpSecret.replace(/=+$/, ''), ...recoveryCodes);
+}
+
+// Every axe violation seen, per page; asserted empty at the end so that one run reports all.
+const axeFindings = [];
+
+before(async () => {
+  sink = await startSmtpSink();
+  server = await startServer({ env: { SEALROOM_MAIL__SMTP_URL: sink.url } });
+  browser = await launchBrowser();
+}, { timeout: 60_000 });
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.stop();
+  await sink?.stop();
+}, { timeout: 30_000 });
+
+function tail(textValue, lines) {
+  return stripAnsi(textValue).split('\n').slice(-lines).join('\n');
+}
+
+/** Runs one named step; a failure says which step, where the page was, and what the server said. */
+async function step(name, fn) {
+  stepNo += 1;
+  const label = `${String(stepNo).padStart(2, '0')} ${name}`;
+  try {
+    const result = await fn();
+    console.log(`ok   step ${label}`);
+    return result;
+  } catch (err) {
+    let where = '';
+    if (currentPage && !currentPage.isClosed()) {
+      where = ` (page at ${currentPage.url()})`;
+      try {
+        await mkdir(RESULTS_DIR, { recursive: true });
+        const file = path.join(RESULTS_DIR, `patient-space-step-${label.replace(/[^a-z0-9]+/gi, '-')}.png`);
+        await currentPage.screenshot({ path: file, fullPage: true });
+        where += `; screenshot ${file}`;
+      } catch { /* best effort */ }
+    }
+    const serverTail = server ? `\n--- last server output ---\n${tail(server.output(), 40)}` : '';
+    throw new Error(`step "${label}" failed${where}: ${err?.message ?? err}${serverTail}`, { cause: err });
+  }
+}
+
+/** Runs axe on the page as it is now; records and prints every violation under `label`. */
+async function axe(page, label) {
+  const results = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
+  for (const v of results.violations) {
+    const nodes = v.nodes.map((n) => ({ target: n.target.join(' '), html: n.html, summary: n.failureSummary }));
+    axeFindings.push({ page: label, url: page.url(), id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl, nodes });
+    console.log(`axe  ${label} (${page.url()}): ${v.id} [${v.impact}] ${v.help}`);
+    for (const n of nodes) console.log(`       ${n.target}\n         ${n.html}\n         ${(n.summary ?? '').replace(/\n/g, '\n         ')}`);
+  }
+  // axe found the page's content at all (an empty or blank page would pass vacuously).
+  assert.ok(results.passes.length > 0, `axe found nothing to check on ${label}`);
+}
+
+/** Submits a form that the server refuses with a 4xx page (no redirect), and waits for that page. */
+async function submitRefused(page, selector) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
+    page.click(selector),
+  ]);
+  await page.waitForLoadState('load');
+  return response;
+}
+
+// A refusal answered with a 4xx status makes Chromium log "Failed to load resource" for the document.
+const refusedLoad = (p) => new RegExp(`Failed to load resource: the server responded with a status of 4\\d\\d .*${p}`);
+
+async function htmlLang(page) {
+  return page.locator('html').getAttribute('lang');
+}
+
+/** Enrols a staff member from their enrolment link in a fresh browser context; returns their page and API. */
+async function enrolStaff(person, link) {
+  const context = await browser.newContext();
+  const page = await newPage(context);
+  currentPage = page;
+  await page.goto(link);
+  await clickAndWaitFor(page, 'form#accept-enrolment button[type=submit]', '/enrol');
+  keepStaffSecrets(await enrolPasswordAndTotp(page, person.password));
+  assert.match(await text(page, 'h1'), /My security/);
+  assertNoConsoleErrors(page);
+  return { context, page, api: await apiClient(page, server.baseUrl) };
+}
+
+test('patient journey: slip, set-up, e-mail codes, results, history, French, sign-in again, axe on every page',
+  { timeout: 110_000 }, async () => {
+    const staffContexts = [];
+
+    // ---- Administrator: set-up, the hospital, staff accounts ----
+
+    const adminContext = await browser.newContext();
+    staffContexts.push(adminContext);
+    const admin = await newPage(adminContext);
+    currentPage = admin;
+
+    const adminApi = await step('administrator sets up with a password and an authenticator app', async () => {
+      await admin.goto(server.setupLink);
+      await admin.fill('form#setup input[name=email]', ADMIN.email);
+      await admin.fill('form#setup input[name=display_name]', ADMIN.displayName);
+      await clickAndWaitFor(admin, 'form#setup button[type=submit]', '/enrol');
+      keepStaffSecrets(await enrolPasswordAndTotp(admin, ADMIN.password));
+      assertNoConsoleErrors(admin);
+      return apiClient(admin, server.baseUrl);
+    });
+
+    const departments = await step('administrator creates the care, laboratory and administration departments', async () => {
+      const make = async (name, kind) => {
+        const d = await adminApi.created('/api/v1/departments', { name, kind });
+        assert.equal(typeof d.id, 'string', JSON.stringify(d));
+        return d.id;
+      };
+      return {
+        internalMedicine: await make('Internal medicine', 'care'),
+        laboratory: await make('Central laboratory', 'laboratory'),
+        desk: await make('Admissions desk', 'administration'),
+      };
+    });
+
+    const links = await step('administrator creates reception, clinician and laboratory accounts with assignments', async () => {
+      const out = {};
+      for (const [key, person, department] of [
+        ['reception', RECEPTION, departments.desk],
+        ['clinician', CLINICIAN, departments.internalMedicine],
+        ['lab', LAB, departments.laboratory],
+      ]) {
+        const created = await adminApi.created('/api/v1/users',
+          { email: person.email, display_name: person.displayName, role: person.role });
+        const link = new URL(created.enrolment_link);
+        assert.equal(link.origin, new URL(server.baseUrl).origin, `enrolment link ${link} is not on ${server.baseUrl}`);
+        await adminApi.created(`/api/v1/users/${created.user.id}/assignments`,
+          { department_id: department, role: person.role });
+        out[key] = link.href;
+      }
+      return out;
+    });
+
+    // ---- Staff enrol, each in their own browser ----
+
+    const reception = await step('reception enrols (password + authenticator app) and is signed in', async () =>
+      enrolStaff(RECEPTION, links.reception));
+    const clinician = await step('clinician enrols (password + authenticator app) and is signed in', async () =>
+      enrolStaff(CLINICIAN, links.clinician));
+    const lab = await step('laboratory enrols (password + authenticator app) and is signed in', async () =>
+      enrolStaff(LAB, links.lab));
+    staffContexts.push(reception.context, clinician.context, lab.context);
+
+    // ---- The patient's care, through the staff's browser sessions ----
+
+    const patient = await step('reception registers and admits the patient to internal medicine', async () => {
+      const p = await reception.api.created('/api/v1/patients', {
+        family_name: PATIENT.family, given_names: PATIENT.given, birth_date: PATIENT.birthDate, sex: 'female',
+      });
+      assert.equal(typeof p.id, 'string', JSON.stringify(p));
+      assert.match(p.mrn ?? '', /\S/, `no MRN in ${JSON.stringify(p)}`);
+      await reception.api.created(`/api/v1/patients/${p.id}/admission`, { department_id: departments.internalMedicine });
+      return { id: p.id, mrn: p.mrn };
+    });
+
+    const contactId = await step('reception records the e-mail address and verifies it with the mailed code', async () => {
+      const before = await sink.messages();
+      const c = await reception.api.created(`/api/v1/patients/${patient.id}/contacts`, { email: PATIENT.email });
+      const mail = await sink.waitFor((m) => m.to.includes(PATIENT.email) && m.text.includes('verification code is'),
+        { after: before });
+      const code = codeAfter(mail.text, 'Your verification code is ');
+      secrets.mailCodes.push(code);
+      await reception.api.created(`/api/v1/patients/${patient.id}/contacts/${c.id}/verification`, { code }, 200);
+      return c.id;
+    });
+
+    const testId = await step('clinician orders a test from the laboratory', async () => {
+      const t = await clinician.api.created(`/api/v1/patients/${patient.id}/tests`, { laboratory_id: departments.laboratory });
+      assert.equal(typeof t.id, 'string', JSON.stringify(t));
+      return t.id;
+    });
+
+    const documentId = await step('laboratory uploads the result PDF for that test', async () => {
+      const metadata = { category: 'results', kind: 'result', title: RESULT_TITLE, test_id: testId };
+      // The metadata part must come first (crates/web/src/api/documents.rs).
+      const r = await lab.api.multipart(`/api/v1/patients/${patient.id}/documents`, {
+        metadata: { name: 'metadata.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(metadata)) },
+        file: { name: RESULT_FILENAME, mimeType: 'application/pdf', buffer: RESULT_BYTES },
+      });
+      assert.equal(r.status, 201, `upload answered ${r.status}: ${JSON.stringify(r.body)}`);
+      return r.body.id;
+    });
+
+    await step('clinician releases the result; the notification says nothing about the patient', async () => {
+      const before = await sink.messages();
+      await clinician.api.created(`/api/v1/documents/${documentId}/release`, {}, 200);
+      const mail = await sink.waitFor((m) => m.to.includes(PATIENT.email) && m.subject.includes('something new is waiting'),
+        { after: before });
+      // The decoded subject and text, and the raw message (headers, encodings) all the same.
+      const haystacks = [mail.subject, mail.text, mail.raw].map((s) => s.toLowerCase());
+      for (const planted of [PATIENT.family, PATIENT.given, RESULT_TITLE, 'planted-title', patient.mrn]) {
+        for (const h of haystacks) {
+          assert.ok(!h.includes(planted.toLowerCase()), `the notification mentions ${JSON.stringify(planted)}:\n${mail.raw}`);
+        }
+      }
+      assert.match(mail.text, /\/patient/, `the notification does not say where to sign in:\n${mail.text}`);
+    });
+
+    const slip = await step('reception issues an access slip for the test', async () => {
+      const s = await reception.api.created(`/api/v1/tests/${testId}/slips`, { identity_check: 'identity_card' });
+      for (const k of ['patient_number', 'test_reference', 'activation_secret']) {
+        assert.equal(typeof s[k], 'string', `slip has no ${k}: ${JSON.stringify(Object.keys(s))}`);
+        assert.ok(s[k].length > 0, `slip ${k} is empty`);
+      }
+      assert.notEqual(s.activation_secret.replace(/[-\s]/g, ''), WRONG_ACTIVATION_CODE.replace(/-/g, ''));
+      secrets.activationSecret = s.activation_secret;
+      return s;
+    });
+
+    await step('reception cannot read the result through its session', async () => {
+      const r = await reception.api.get(`/api/v1/documents/${documentId}`);
+      assert.ok(r.status === 403 || r.status === 404, `GET /api/v1/documents/${documentId} answered ${r.status}`);
+      assert.ok(!JSON.stringify(r.body).includes(RESULT_TITLE), 'the refusal carries the title');
+    });
+
+    for (const c of staffContexts) await c.close();
+
+    // ---- The patient, on a phone ----
+
+    const patientContext = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en' });
+    const phone = await newPage(patientContext);
+    currentPage = phone;
+
+    await step('/patient welcomes in English; axe', async () => {
+      await phone.goto(`${server.baseUrl}/patient`);
+      assert.equal(new URL(phone.url()).pathname, '/patient');
+      assert.equal(await htmlLang(phone), 'en');
+      assert.equal(await text(phone, 'h1'), 'Your patient space');
+      await phone.locator('form#patient-sign-in').waitFor();
+      await axe(phone, '/patient (en)');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('a#activate-link opens /patient/activate; axe', async () => {
+      await clickAndWaitFor(phone, 'a#activate-link', '/patient/activate');
+      await phone.locator('form#activate').waitFor();
+      await axe(phone, '/patient/activate');
+      assertNoConsoleErrors(phone);
+    });
+
+    const fillSlip = async (code) => {
+      await phone.fill('form#activate input[name=patient_number]', slip.patient_number);
+      await phone.fill('form#activate input[name=test_reference]', slip.test_reference);
+      await phone.fill('form#activate input[name=activation_code]', code);
+    };
+
+    await step('a wrong activation code is refused with p#form-error; axe on the error state', async () => {
+      await fillSlip(WRONG_ACTIVATION_CODE);
+      const response = await submitRefused(phone, 'form#activate button[type=submit]');
+      assert.equal(response.status(), 400);
+      assert.equal(new URL(phone.url()).pathname, '/patient/activate');
+      assert.match(await text(phone, 'p#form-error'), /activation code is not right/);
+      assert.equal(await phone.locator('p#form-error').getAttribute('role'), 'alert');
+      await axe(phone, '/patient/activate (error: wrong code)');
+      assertNoConsoleErrors(phone, { allow: [refusedLoad('/patient/activate')] });
+    });
+
+    await step('the slip\'s three values open /patient/setup; axe', async () => {
+      await fillSlip(slip.activation_secret);
+      await clickAndWaitFor(phone, 'form#activate button[type=submit]', '/patient/setup');
+      await phone.locator('form#setup').waitFor();
+      await axe(phone, '/patient/setup');
+      assertNoConsoleErrors(phone);
+    });
+
+    const codeMailFrom = (before) => sink.waitFor(
+      (m) => m.to.includes(PATIENT.email) && m.text.includes('your patient space is'), { after: before });
+
+    const setupCode = await step('patient chooses a password and codes by e-mail; the code goes to the verified address', async () => {
+      const radio = phone.locator(`form#setup input[type=radio][name=method][value="email:${contactId}"]`);
+      assert.equal(await radio.count(), 1, 'no e-mail choice for the verified contact');
+      const label = await text(phone, `label[for="${await radio.getAttribute('id')}"]`);
+      assert.ok(!label.includes(PATIENT.email), `the choice shows the whole address: ${label}`);
+      await phone.fill('form#setup input#password', PATIENT.password);
+      await phone.fill('form#setup input#confirmation', PATIENT.password);
+      await radio.check();
+      const before = await sink.messages();
+      await clickAndWaitFor(phone, 'form#setup button[type=submit]', '/patient/setup/confirm');
+      const mail = await codeMailFrom(before);
+      const code = codeAfter(mail.text, 'your patient space is ');
+      secrets.mailCodes.push(code);
+      const sent = await text(phone, 'p#code-sent');
+      assert.match(sent, /by e-mail/, `p#code-sent: ${sent}`);
+      assert.ok(!sent.includes(PATIENT.email), `p#code-sent shows the whole address: ${sent}`);
+      await axe(phone, '/patient/setup/confirm');
+      assertNoConsoleErrors(phone);
+      return code;
+    });
+
+    await step('the mailed code confirms the set-up and lands on /patient/documents?welcome=1; axe', async () => {
+      await phone.fill('form#code-form input#code', setupCode);
+      await clickAndWaitFor(phone, 'form#code-form button[type=submit]', '/patient/documents');
+      assert.equal(new URL(phone.url()).searchParams.get('welcome'), '1', phone.url());
+      assert.match(await text(phone, '[role=status]'), /Your patient space is ready/);
+      await axe(phone, '/patient/documents');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('the result is listed with the verified signature', async () => {
+      const items = phone.locator('ul#documents > li');
+      assert.equal(await items.count(), 1, `ul#documents lists ${await items.count()} documents`);
+      const item = (await items.first().innerText()).replace(/\s+/g, ' ');
+      assert.ok(item.includes(RESULT_TITLE), `the list item is ${JSON.stringify(item)}`);
+      assert.ok(item.includes('the signature is verified'), `no verified signature in ${JSON.stringify(item)}`);
+      assert.ok(item.includes(LAB.displayName), `the signer is not named in ${JSON.stringify(item)}`);
+    });
+
+    await step('the result opens on /patient/documents/{id} (#document-title); axe', async () => {
+      await clickAndWaitFor(phone, `ul#documents a[href="/patient/documents/${documentId}"]`, `/patient/documents/${documentId}`);
+      assert.equal(await text(phone, '#document-title'), RESULT_TITLE);
+      assert.match(await text(phone, 'main .signature'), /the signature is verified/);
+      await axe(phone, '/patient/documents/{id}');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('a#download saves exactly the uploaded bytes', async () => {
+      const [download] = await Promise.all([phone.waitForEvent('download'), phone.click('a#download')]);
+      assert.equal(download.suggestedFilename(), RESULT_FILENAME);
+      const saved = await readFile(await download.path());
+      assert.ok(saved.equals(RESULT_BYTES),
+        `downloaded ${saved.length} bytes ${JSON.stringify(saved.toString('latin1').slice(0, 60))}, uploaded ${RESULT_BYTES.length}`);
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('#nav-history shows the patient\'s own read and the staff by name; axe', async () => {
+      await clickAndWaitFor(phone, '#nav-history', '/patient/history');
+      const rows = (await phone.locator('table#history tbody tr').allInnerTexts()).map((r) => r.replace(/\s+/g, ' '));
+      assert.ok(rows.some((r) => r.includes('You, in your patient space') && r.includes('Looked at')),
+        `no row with the patient's own read:\n${rows.join('\n')}`);
+      const all = rows.join('\n');
+      for (const name of [RECEPTION.displayName, CLINICIAN.displayName, LAB.displayName]) {
+        assert.ok(all.includes(name), `${name} is not in the history:\n${all}`);
+      }
+      // The laboratory's upload is there as what it was: a result recorded.
+      assert.ok(rows.some((r) => r.includes(LAB.displayName) && r.includes('Recorded or changed: results')),
+        `no row for the laboratory's upload:\n${all}`);
+      await axe(phone, '/patient/history');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('#nav-account shows the method and this device; axe', async () => {
+      await clickAndWaitFor(phone, '#nav-account', '/patient/account');
+      const method = await text(phone, '#current-method');
+      assert.match(method, /code by e-mail/, `#current-method: ${method}`);
+      assert.ok(!method.includes(PATIENT.email), `#current-method shows the whole address: ${method}`);
+      assert.match(await text(phone, 'ul#sessions'), /this device/);
+      await phone.locator('button#sign-out-everywhere').waitFor();
+      await axe(phone, '/patient/account');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('a#lang-fr switches the space to French', async () => {
+      await clickAndWaitFor(phone, 'a#lang-fr', '/patient/account');
+      assert.equal(await htmlLang(phone), 'fr');
+      assert.equal(await text(phone, '#nav-history'), 'Qui a consulté mes données');
+      assert.equal(await text(phone, 'h1'), 'Mon compte');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('button#sign-out returns to /patient, in French; axe', async () => {
+      await clickAndWaitFor(phone, 'button#sign-out', '/patient');
+      assert.equal(await htmlLang(phone), 'fr');
+      assert.equal(await text(phone, 'h1'), 'Votre espace patient');
+      assert.equal(await phone.locator('#nav-documents').count(), 0, 'still shows the signed-in navigation');
+      // The session is over: the documents send the browser back to the welcome page.
+      await phone.goto(`${server.baseUrl}/patient/documents`);
+      assert.equal(new URL(phone.url()).pathname, '/patient');
+      await axe(phone, '/patient (fr)');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('a#lang-en switches back to English', async () => {
+      await clickAndWaitFor(phone, 'a#lang-en', '/patient');
+      assert.equal(await htmlLang(phone), 'en');
+      assert.equal(await text(phone, 'h1'), 'Your patient space');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('a#proxy-link opens the proxy invitation form /patient/proxy; axe', async () => {
+      await clickAndWaitFor(phone, 'a#proxy-link', '/patient/proxy');
+      assert.ok(await phone.locator('form#proxy-activate input[name=invitation_code]').isVisible());
+      await axe(phone, '/patient/proxy');
+      await phone.goto(`${server.baseUrl}/patient`);
+      assertNoConsoleErrors(phone);
+    });
+
+    const signInCode = await step('form#patient-sign-in with patient ID, test ID and password asks for a code; axe', async () => {
+      await phone.fill('form#patient-sign-in input[name=patient_number]', slip.patient_number);
+      await phone.fill('form#patient-sign-in input[name=test_reference]', slip.test_reference);
+      await phone.fill('form#patient-sign-in input[name=password]', PATIENT.password);
+      const before = await sink.messages();
+      await clickAndWaitFor(phone, 'form#patient-sign-in button[type=submit]', '/patient/code');
+      const mail = await codeMailFrom(before);
+      const code = codeAfter(mail.text, 'your patient space is ');
+      secrets.mailCodes.push(code);
+      assert.match(await text(phone, 'p#code-sent'), /by e-mail/);
+      await phone.locator('form#resend-form').waitFor();
+      await axe(phone, '/patient/code');
+      assertNoConsoleErrors(phone);
+      return code;
+    });
+
+    await step('the mailed code signs in to /patient/documents', async () => {
+      await phone.fill('form#code-form input#code', signInCode);
+      await clickAndWaitFor(phone, 'form#code-form button[type=submit]', '/patient/documents');
+      assert.equal(new URL(phone.url()).search, '', 'a second sign-in is not welcomed again');
+      assert.ok((await text(phone, 'ul#documents')).includes(RESULT_TITLE));
+      assertNoConsoleErrors(phone);
+    });
+
+    await patientContext.close();
+
+    // ---- Nothing secret and no planted patient data in the server's output ----
+
+    await step('server output has no password, staff secret, activation secret, code, address, planted name, title or MRN', async () => {
+      const raw = server.output();
+      const clean = stripAnsi(raw);
+      // 6-digit codes could collide with the microseconds of log timestamps: drop those first.
+      const noTimestamps = clean.replace(/\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?/g, '<ts>');
+      const lower = clean.toLowerCase();
+      const found = [];
+      const check = (label, value) => {
+        if (value && lower.includes(value.toLowerCase())) found.push(`${label} (${JSON.stringify(value)})`);
+      };
+      for (const pw of secrets.passwords) {
+        check('password', pw);
+        check('password, form-encoded', pw.replaceAll(' ', '+'));
+        check('password, percent-encoded', encodeURIComponent(pw));
+      }
+      assert.ok(secrets.activationSecret, 'the activation secret was never read');
+      check('activation secret', secrets.activationSecret);
+      check('activation secret, without separators', secrets.activationSecret.replace(/[-\s]/g, ''));
+      assert.equal(secrets.mailCodes.length, 3, `expected 3 mailed codes, read ${secrets.mailCodes.length}`);
+      for (const code of [...secrets.mailCodes, ...secrets.totpCodes]) {
+        if (new RegExp(`(?<!\\d)${code}(?!\\d)`).test(noTimestamps)) found.push(`code (${code})`);
+      }
+      assert.equal(secrets.staffSecrets.length, 4 * 11, 'staff secrets were not all read');
+      for (const v of secrets.staffSecrets) check('staff TOTP secret or recovery code', v);
+      check('patient e-mail address', PATIENT.email);
+      check('patient e-mail address, percent-encoded', encodeURIComponent(PATIENT.email));
+      check('planted family name', PATIENT.family);
+      check('planted given name', PATIENT.given);
+      check('planted result title', RESULT_TITLE);
+      check('MRN', patient.mrn);
+      assert.deepEqual(found, [], `found in the server output: ${found.join(', ')}`);
+    });
+
+    // ---- Accessibility, over every page visited ----
+
+    await step('axe found no WCAG 2.2 AA violation on any patient page', async () => {
+      const summary = axeFindings.map((f) => `- ${f.page} (${f.url}): ${f.id} [${f.impact}] ${f.help}\n` +
+        f.nodes.map((n) => `    ${n.target}: ${n.html}`).join('\n')).join('\n');
+      assert.equal(axeFindings.length, 0, `axe violations:\n${summary}`);
+    });
+  });
