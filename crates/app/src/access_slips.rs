@@ -16,10 +16,10 @@ use subtle::ConstantTimeEq;
 use sealroom_crypto::slip;
 use sealroom_crypto::token::new_id;
 use sealroom_domain::{AccessAction, AuditAction, DataCategory};
-use sealroom_store::{FailedAttempt, SlipRow, StoreError};
+use sealroom_store::{FailedAttempt, PatientAccountRow, SlipRow, StoreError};
 
 use crate::accounts::Actor;
-use crate::patient_space::PatientProblem;
+use crate::patient_space::{AccountModel, PatientProblem};
 use crate::{App, AppError, Client};
 
 /// Wrong secrets after which a slip is void.
@@ -72,11 +72,16 @@ impl IdentityCheck {
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedSlip {
     pub slip_id: String,
-    pub test_id: String,
+    /// `per_test`, `per_patient` or `per_visit`: which space the slip opens.
+    pub model: &'static str,
+    /// The test (per test).
+    pub test_id: Option<String>,
     /// The patient's record number, printed as the patient ID.
     pub patient_number: String,
-    /// The test's short reference, printed as the test ID.
-    pub test_reference: String,
+    /// The test's short reference, printed as the test ID (per test).
+    pub test_reference: Option<String>,
+    /// The account's short reference, printed as the account ID (per patient, per visit).
+    pub account_reference: Option<String>,
     /// The one-time activation secret, `XXXX-XXXX-XXXX-XXXX`.
     pub activation_secret: String,
     /// Where the patient activates the slip.
@@ -86,11 +91,31 @@ pub struct IssuedSlip {
     pub replaced_earlier: bool,
 }
 
-/// A slip that was redeemed: whose and for which test.
+impl IssuedSlip {
+    /// The printed ID beside the patient ID, and what to call it.
+    pub fn printed_reference(&self) -> (&'static str, &str) {
+        match (&self.test_reference, &self.account_reference) {
+            (Some(t), _) => ("Test ID", t),
+            (None, Some(a)) => ("Account ID", a),
+            (None, None) => ("Account ID", ""),
+        }
+    }
+}
+
+/// A slip that was redeemed: whose, and which space it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedeemedSlip {
     pub patient_id: String,
-    pub test_id: String,
+    /// The test, for a per-test slip.
+    pub test_id: Option<String>,
+    /// The account, for a per-patient or per-visit slip.
+    pub account_id: Option<String>,
+}
+
+/// What a slip is issued for.
+enum SlipTarget {
+    Test { id: String, reference: String },
+    Account { id: String, reference: String },
 }
 
 impl App {
@@ -103,7 +128,9 @@ impl App {
     }
 
     /// Issue a slip for a test, voiding the one before (reception, after checking the
-    /// patient's identity document).
+    /// patient's identity document). The test's laboratory decides the space it opens (see
+    /// `[patient_space] account_models`): the test's own (per test, the default for
+    /// laboratories) or the patient's lasting one (per patient).
     pub async fn issue_access_slip(
         &self,
         actor: &Actor,
@@ -115,32 +142,136 @@ impl App {
             .test_row(test_id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let slip_id = new_id();
-        self.require_patient_access(
+        let model = self
+            .model_of_department(&test.laboratory_department_id)
+            .await?;
+        let target = match model {
+            AccountModel::PerTest => SlipTarget::Test {
+                reference: self.test_reference(&test.id).await?,
+                id: test.id.clone(),
+            },
+            AccountModel::PerPatient => {
+                let a = self
+                    .ensure_account(&test.patient_id, AccountModel::PerPatient, None)
+                    .await?;
+                SlipTarget::Account {
+                    id: a.id,
+                    reference: a.reference.unwrap_or_default(),
+                }
+            }
+            AccountModel::PerVisit => {
+                return Err(AppError::InvalidInput(
+                    "this laboratory is configured for spaces per visit, which only admissions have; issue the slip for the admission, or set the laboratory to per_test or per_patient".into(),
+                ))
+            }
+        };
+        self.issue_slip_for(
             actor,
             &test.patient_id,
+            model,
+            target,
+            identity_check,
+            json!({"test": test.id}),
+        )
+        .await
+    }
+
+    /// Issue a slip for an admission (reception, after the identity check). The department
+    /// decides the space: that stay's own (per visit) or the patient's lasting one (per
+    /// patient, the default for care departments).
+    pub async fn issue_episode_slip(
+        &self,
+        actor: &Actor,
+        episode_id: &str,
+        identity_check: IdentityCheck,
+    ) -> Result<IssuedSlip, AppError> {
+        let episode = self
+            .store()
+            .episode(episode_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let model = self.model_of_department(&episode.department_id).await?;
+        let account =
+            match model {
+                AccountModel::PerTest => return Err(AppError::InvalidInput(
+                    "this department gives patients a space per test; issue the slip for the test"
+                        .into(),
+                )),
+                AccountModel::PerPatient => {
+                    self.ensure_account(&episode.patient_id, AccountModel::PerPatient, None)
+                        .await?
+                }
+                AccountModel::PerVisit => {
+                    self.ensure_account(
+                        &episode.patient_id,
+                        AccountModel::PerVisit,
+                        Some(&episode.id),
+                    )
+                    .await?
+                }
+            };
+        let target = SlipTarget::Account {
+            id: account.id,
+            reference: account.reference.unwrap_or_default(),
+        };
+        self.issue_slip_for(
+            actor,
+            &episode.patient_id,
+            model,
+            target,
+            identity_check,
+            json!({"episode": episode.id}),
+        )
+        .await
+    }
+
+    async fn issue_slip_for(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        model: AccountModel,
+        target: SlipTarget,
+        identity_check: IdentityCheck,
+        mut details: serde_json::Value,
+    ) -> Result<IssuedSlip, AppError> {
+        let slip_id = new_id();
+        if let Some(d) = details.as_object_mut() {
+            d.insert("slip".into(), json!(slip_id));
+            d.insert("model".into(), json!(model.as_str()));
+            d.insert("identity_check".into(), json!(identity_check.as_str()));
+            if let SlipTarget::Account { id, .. } = &target {
+                d.insert("account".into(), json!(id));
+            }
+        }
+        self.require_patient_access(
+            actor,
+            patient_id,
             DataCategory::Administrative,
             AccessAction::Write,
             AuditAction::AccessSlipIssued,
-            json!({"test": test.id, "slip": slip_id, "identity_check": identity_check.as_str()}),
+            details,
         )
         .await?;
         let patient = self
             .store()
-            .patient(&test.patient_id)
+            .patient(patient_id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let test_reference = self.test_reference(&test.id).await?;
         let secret = slip::generate_secret();
         let secret_digest = slip::secret_digest(&secret)
             .ok_or_else(|| AppError::internal("a generated secret did not parse"))?;
         let issued_at = self.now().as_seconds();
+        let (test_id, account_id, test_reference, account_reference) = match target {
+            SlipTarget::Test { id, reference } => (Some(id), None, Some(reference), None),
+            SlipTarget::Account { id, reference } => (None, Some(id), None, Some(reference)),
+        };
         let replaced = self
             .store()
             .issue_slip(&SlipRow {
                 id: slip_id.clone(),
-                test_id: test.id.clone(),
-                patient_id: test.patient_id.clone(),
+                test_id: test_id.clone(),
+                account_id,
+                patient_id: patient_id.to_owned(),
                 secret_digest,
                 state: "active".into(),
                 failed_attempts: 0,
@@ -153,20 +284,85 @@ impl App {
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => AppError::Conflict(
-                    "another slip for this test was issued at the same moment; issue again".into(),
+                    "another slip for this space was issued at the same moment; issue again".into(),
                 ),
                 e => e.into(),
             })?;
         Ok(IssuedSlip {
             slip_id,
-            test_id: test.id,
+            model: model.as_str(),
+            test_id,
             patient_number: patient.mrn,
             test_reference,
+            account_reference,
             activation_secret: secret,
             patient_space_url: self.patient_space_url(),
             issued_at,
             replaced_earlier: replaced > 0,
         })
+    }
+
+    /// The model a department gives patients: as configured by its name, else per test for a
+    /// laboratory and per patient for the others.
+    async fn model_of_department(&self, department_id: &str) -> Result<AccountModel, AppError> {
+        let d = self
+            .store()
+            .department(department_id)
+            .await?
+            .ok_or_else(|| AppError::internal("a test or stay names no department"))?;
+        Ok(
+            match self.settings().patient_space.account_models.get(&d.name) {
+                Some(m) => *m,
+                None if d.kind == "laboratory" => AccountModel::PerTest,
+                None => AccountModel::PerPatient,
+            },
+        )
+    }
+
+    /// The per-patient or per-visit account, opened now (waiting for activation) if it does
+    /// not exist yet, with its own printed reference.
+    async fn ensure_account(
+        &self,
+        patient_id: &str,
+        model: AccountModel,
+        episode_id: Option<&str>,
+    ) -> Result<PatientAccountRow, AppError> {
+        for _ in 0..3 {
+            let existing = match episode_id {
+                Some(e) => self.store().patient_account_for_episode(e).await?,
+                None => self.store().per_patient_account(patient_id).await?,
+            };
+            if let Some(a) = existing {
+                return Ok(a);
+            }
+            let row = PatientAccountRow {
+                id: new_id(),
+                patient_id: patient_id.to_owned(),
+                model: model.as_str().into(),
+                test_id: None,
+                episode_id: episode_id.map(str::to_owned),
+                status: "activating".into(),
+                password_hash: None,
+                second_factor: None,
+                factor_contact_id: None,
+                totp_sealed: None,
+                totp_last_step: None,
+                created_at: self.now().as_seconds(),
+                activated_at: None,
+                closed_at: None,
+                proxy_id: None,
+                reference: Some(slip::generate_reference()),
+            };
+            match self.store().insert_patient_account(&row).await {
+                Ok(()) => return Ok(row),
+                // Opened at the same moment, or the reference was taken: look again.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict(
+            "the patient space could not be opened; issue again".into(),
+        ))
     }
 
     /// The test's printed reference, given now if it has none.
@@ -188,41 +384,58 @@ impl App {
         Err(AppError::internal("no free test reference after 3 draws"))
     }
 
-    /// Check a slip's patient ID, test ID and activation secret, and use it up. Every failure
-    /// gets the same answer, except a slip that no longer works, which says to ask at the
-    /// desk; each wrong attempt on a test's active slip counts toward voiding it.
+    /// Check a slip's patient ID, reference (test ID or account ID) and activation secret,
+    /// and use it up. Every failure gets the same answer, except a slip that no longer works,
+    /// which says to ask at the desk; each wrong attempt on an active slip counts toward
+    /// voiding it.
     pub async fn redeem_access_slip(
         &self,
         client: &Client,
         patient_number: &str,
-        test_reference: &str,
+        reference: &str,
         secret: &str,
     ) -> Result<RedeemedSlip, AppError> {
         let wrong = || AppError::from(PatientProblem::SlipWrong);
-        let Some(reference) = slip::canonical_reference(test_reference) else {
+        let Some(reference) = slip::canonical_reference(reference) else {
             return Err(wrong());
         };
-        let Some(test) = self.store().test_by_reference(&reference).await? else {
-            return Err(wrong());
-        };
-        let subject = format!("patient:{}", test.patient_id);
+        let (patient_id, slip, space) =
+            if let Some(test) = self.store().test_by_reference(&reference).await? {
+                let slip = self.store().active_slip(&test.id).await?;
+                (test.patient_id, slip, json!({"test": test.id}))
+            } else if let Some(account) = self
+                .store()
+                .patient_account_by_reference(&reference)
+                .await?
+                .filter(|a| a.model == "per_patient" || a.model == "per_visit")
+            {
+                let slip = self.store().active_account_slip(&account.id).await?;
+                (account.patient_id, slip, json!({"account": account.id}))
+            } else {
+                return Err(wrong());
+            };
+        let subject = format!("patient:{patient_id}");
         let refused = |why: &'static str| {
+            let mut details = space.clone();
+            if let Some(d) = details.as_object_mut() {
+                d.insert("why".into(), json!(why));
+            }
             self.audit(
                 "patient_space",
                 AuditAction::AccessSlipRefused,
                 &subject,
                 "failure",
                 client,
-                json!({"test": test.id, "why": why}),
+                details,
             )
         };
-        let Some(slip) = self.store().active_slip(&test.id).await? else {
+        let Some(slip) = slip else {
             refused("no active slip").await?;
-            return Err(AppError::from(PatientProblem::SlipNoLonger));
+            return Err(PatientProblem::SlipNoLonger.into());
         };
         let patient = self
             .store()
-            .patient(&test.patient_id)
+            .patient(&patient_id)
             .await?
             .ok_or(AppError::NotFound)?;
         let typed_digest = slip::secret_digest(secret).unwrap_or_default();
@@ -244,17 +457,21 @@ impl App {
                 }
                 FailedAttempt::Voided => {
                     refused("too many wrong attempts: the slip is void").await?;
-                    AppError::from(PatientProblem::SlipNoLonger)
+                    PatientProblem::SlipNoLonger.into()
                 }
                 FailedAttempt::NotActive => {
                     refused("no active slip").await?;
-                    AppError::from(PatientProblem::SlipNoLonger)
+                    PatientProblem::SlipNoLonger.into()
                 }
             });
         }
         if !self.store().use_slip(&slip.id, now).await? {
             refused("no active slip").await?;
-            return Err(AppError::from(PatientProblem::SlipNoLonger));
+            return Err(PatientProblem::SlipNoLonger.into());
+        }
+        let mut details = space.clone();
+        if let Some(d) = details.as_object_mut() {
+            d.insert("slip".into(), json!(slip.id));
         }
         self.audit(
             "patient_space",
@@ -262,12 +479,13 @@ impl App {
             &subject,
             "success",
             client,
-            json!({"test": test.id, "slip": slip.id}),
+            details,
         )
         .await?;
         Ok(RedeemedSlip {
-            patient_id: test.patient_id,
-            test_id: test.id,
+            patient_id,
+            test_id: slip.test_id,
+            account_id: slip.account_id,
         })
     }
 }

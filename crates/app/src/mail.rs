@@ -198,12 +198,14 @@ pub mod templates {
             subject: format!("{organization}: your sign-in code / votre code de connexion"),
             body: format!(
                 "Your code to sign in to your patient space is {code}. It works for \
-                 {valid_minutes} minutes, once. Never give it to anyone, not even to staff: if \
-                 you did not try to sign in, ignore this message.\n\n\
+                 {valid_minutes} minutes, once. Never give it to anyone, not even to staff. If \
+                 you did not try to sign in, someone may know your password: sign in and change \
+                 it, or ask at the desk.\n\n\
                  Votre code pour vous connecter à votre espace patient est {code}. Il est \
                  valable {valid_minutes} minutes, une seule fois. Ne le donnez à personne, pas \
-                 même au personnel : si vous n'avez pas essayé de vous connecter, ignorez ce \
-                 message.\n"
+                 même au personnel. Si vous n'avez pas essayé de vous connecter, quelqu'un \
+                 connaît peut-être votre mot de passe : connectez-vous et changez-le, ou \
+                 adressez-vous à l'accueil.\n"
             ),
         }
     }

@@ -165,6 +165,38 @@ impl App {
         Ok(())
     }
 
+    /// A failure of a later step (a wrong second factor, after the password was let in):
+    /// counted on the account and pair counters without refusing anything now, so that the
+    /// next password attempt waits.
+    pub(crate) async fn count_failure(&self, keys: &ThrottleKeys) -> Result<(), AppError> {
+        let now = self.now();
+        let quiet = now.minus(throttle::QUIET_RESET).as_seconds();
+        let store = self.store();
+        let t = now.as_seconds();
+        store
+            .count_attempt(&keys.account, t, quiet, &schedule(throttle::ACCOUNT), false)
+            .await?;
+        store
+            .count_attempt(
+                &keys.pair,
+                t,
+                quiet,
+                &schedule(throttle::ACCOUNT_AND_ADDRESS),
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Take back the address's count of an attempt that got past its first step (the account
+    /// counters stay until the last step succeeds).
+    pub(crate) async fn release_address(&self, keys: &ThrottleKeys) -> Result<(), AppError> {
+        if keys.counted_address {
+            self.store().uncount_attempt(&keys.address).await?;
+        }
+        Ok(())
+    }
+
     /// A successful attempt: clear the account's and the pair's counters and take back the
     /// address's count.
     pub(crate) async fn clear_attempts(&self, keys: &ThrottleKeys) -> Result<(), AppError> {

@@ -62,7 +62,13 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ("retention", &["classes"]),
     (
         "patient_space",
-        &["release", "idle_minutes", "second_factors"],
+        &[
+            "release",
+            "idle_minutes",
+            "second_factors",
+            "patients_may_revoke_proxies",
+            "account_models",
+        ],
     ),
     (
         "sms",
@@ -207,6 +213,8 @@ pub struct PatientSpaceSection {
     pub second_factors: Option<Vec<String>>,
     /// Whether patients may end their proxies' access themselves.
     pub patients_may_revoke_proxies: Option<bool>,
+    /// Department name → "per_test", "per_patient" or "per_visit".
+    pub account_models: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -889,6 +897,17 @@ fn resolve_patient_space(
     let mut settings = PatientSpaceSettings::default();
     if let Some(may) = raw.patients_may_revoke_proxies {
         settings.patients_may_revoke_proxies = may;
+    }
+    for (department, model) in raw.account_models.clone().unwrap_or_default() {
+        match sealroom_app::patient_space::AccountModel::parse(&model) {
+            Some(m) => {
+                settings.account_models.insert(department, m);
+            }
+            None => problems.push(problem(
+                format!("patient_space.account_models.{department}"),
+                format!("\"{model}\" is not an account model; use \"per_test\", \"per_patient\" or \"per_visit\""),
+            )),
+        }
     }
     if let Some(m) = raw.idle_minutes {
         if (1..=60).contains(&m) {

@@ -34,6 +34,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0010_patient_accounts.sql"),
     ),
     (11, include_str!("../migrations/sqlite/0011_proxies.sql")),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_account_models.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -65,12 +69,16 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0010_patient_accounts.sql"),
     ),
     (11, include_str!("../migrations/postgres/0011_proxies.sql")),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_account_models.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 11;
+pub const LATEST_SQLITE: i64 = 12;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 11;
+pub const LATEST_POSTGRES: i64 = 12;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

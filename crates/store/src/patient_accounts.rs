@@ -23,11 +23,13 @@ pub struct PatientAccountRow {
     pub closed_at: Option<i64>,
     /// For a proxy's account: the approved proxy access it uses.
     pub proxy_id: Option<String>,
+    /// The printed account ID (per patient and per visit), which the patient signs in with.
+    pub reference: Option<String>,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, patient_id, model, test_id, episode_id, status, password_hash, \
      second_factor, factor_contact_id, totp_sealed, totp_last_step, created_at, activated_at, \
-     closed_at, proxy_id";
+     closed_at, proxy_id, reference";
 
 /// How a patient will sign in, as set up and confirmed.
 #[derive(Debug, Clone)]
@@ -70,13 +72,16 @@ impl Store {
     pub async fn insert_patient_account(&self, a: &PatientAccountRow) -> Result<()> {
         let sql = format!(
             "INSERT INTO patient_accounts ({ACCOUNT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL, NULL, $7, NULL, NULL, $8)"
+             ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL, NULL, $7, NULL, NULL, $8, $9)"
         );
         on_pool!(self, pool => sqlx::query(&sql)
             .bind(&a.id).bind(&a.patient_id).bind(&a.model).bind(&a.test_id)
             .bind(&a.episode_id).bind(&a.status).bind(a.created_at).bind(&a.proxy_id)
+            .bind(&a.reference)
             .execute(pool).await.map(|_| ()))
-        .map_err(|e| conflict_on_unique(e, "patient account for this test"))?;
+        .map_err(|e| {
+            conflict_on_unique(e, "patient account (test, visit, patient or reference)")
+        })?;
         Ok(())
     }
 
@@ -91,6 +96,35 @@ impl Store {
     ) -> Result<Option<PatientAccountRow>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM patient_accounts WHERE test_id = $1");
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(test_id).fetch_optional(pool).await)?)
+    }
+
+    pub async fn patient_account_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<PatientAccountRow>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM patient_accounts WHERE reference = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(reference).fetch_optional(pool).await)?)
+    }
+
+    /// The patient's lasting (per-patient) account.
+    pub async fn per_patient_account(&self, patient_id: &str) -> Result<Option<PatientAccountRow>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM patient_accounts WHERE patient_id = $1 AND model = 'per_patient'"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(patient_id).fetch_optional(pool).await)?,
+        )
+    }
+
+    /// The account of one stay (per visit).
+    pub async fn patient_account_for_episode(
+        &self,
+        episode_id: &str,
+    ) -> Result<Option<PatientAccountRow>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM patient_accounts WHERE episode_id = $1");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(episode_id).fetch_optional(pool).await)?,
+        )
     }
 
     pub async fn patient_account_for_proxy(
@@ -122,18 +156,26 @@ impl Store {
     }
 
     /// Store a confirmed sign-in method and make the account active.
+    /// Store a confirmed sign-in method and make the account active, only while the session
+    /// that confirmed it is still open under the token it was checked with (so a session ended
+    /// at the same moment cannot set a password).
     pub async fn set_patient_sign_in_method(
         &self,
         id: &str,
         m: &PatientSignInMethod,
         now: i64,
+        session_id: &str,
+        token_digest: &str,
     ) -> Result<bool> {
         let done = on_pool!(self, pool => sqlx::query(
             "UPDATE patient_accounts SET status = 'active', password_hash = $2, \
              second_factor = $3, factor_contact_id = $4, totp_sealed = $5, totp_last_step = $6, \
-             activated_at = COALESCE(activated_at, $7) WHERE id = $1 AND status <> 'closed'")
+             activated_at = COALESCE(activated_at, $7) WHERE id = $1 AND status <> 'closed' \
+             AND EXISTS (SELECT 1 FROM patient_sessions WHERE id = $8 AND account_id = $1 \
+             AND token_digest = $9 AND ended_at IS NULL)")
             .bind(id).bind(&m.password_hash).bind(&m.second_factor).bind(&m.factor_contact_id)
-            .bind(&m.totp_sealed).bind(m.totp_last_step).bind(now)
+            .bind(&m.totp_sealed).bind(m.totp_last_step).bind(now).bind(session_id)
+            .bind(token_digest)
             .execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
@@ -205,7 +247,8 @@ impl Store {
         let done = on_pool!(self, pool => sqlx::query(
             "UPDATE patient_sessions SET token_digest = $1, csrf_token = $2, state = $3, \
              stepped_up_at = COALESCE($4, stepped_up_at), code_digest = NULL, \
-             code_expires_at = NULL, code_attempts = 0, pending = NULL \
+             code_expires_at = NULL, code_attempts = 0, codes_sent = 0, \
+             last_code_sent_at = NULL, pending = NULL \
              WHERE id = $5 AND token_digest = $6 AND ended_at IS NULL")
             .bind(new_digest).bind(new_csrf).bind(state).bind(stepped_up_at).bind(id)
             .bind(old_digest).execute(pool).await.map(|r| r.rows_affected()))?;
@@ -253,6 +296,16 @@ impl Store {
             "UPDATE patient_sessions SET code_attempts = code_attempts + 1 \
              WHERE id = $1 AND code_digest IS NOT NULL AND code_attempts < $2 \
              AND ended_at IS NULL RETURNING code_attempts")
+            .bind(id).bind(limit).fetch_optional(pool).await)?;
+        Ok(row.map(|(n,)| n))
+    }
+
+    /// Take one of a sign-in's `limit` tries at an authenticator-app code (which is not sent,
+    /// so has no digest here); `None` when none is left.
+    pub async fn take_patient_factor_try(&self, id: &str, limit: i64) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "UPDATE patient_sessions SET code_attempts = code_attempts + 1 \
+             WHERE id = $1 AND code_attempts < $2 AND ended_at IS NULL RETURNING code_attempts")
             .bind(id).bind(limit).fetch_optional(pool).await)?;
         Ok(row.map(|(n,)| n))
     }

@@ -148,6 +148,11 @@ impl Store {
         Ok(n > 0)
     }
 
+    pub async fn episode(&self, id: &str) -> Result<Option<EpisodeRow>> {
+        let sql = format!("SELECT {EPISODE_COLUMNS} FROM care_episodes WHERE id = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+    }
+
     pub async fn episodes_of(&self, patient_id: &str) -> Result<Vec<EpisodeRow>> {
         let sql = format!(
             "SELECT {EPISODE_COLUMNS} FROM care_episodes WHERE patient_id = $1 ORDER BY admitted_at, id"

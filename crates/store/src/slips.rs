@@ -7,7 +7,10 @@ use crate::{conflict_on_unique, on_pool, Result, Store, TestRow};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SlipRow {
     pub id: String,
-    pub test_id: String,
+    /// The test it opens (a per-test account), or
+    pub test_id: Option<String>,
+    /// the account it opens (per patient or per visit).
+    pub account_id: Option<String>,
     pub patient_id: String,
     pub secret_digest: String,
     pub state: String,
@@ -19,8 +22,8 @@ pub struct SlipRow {
     pub ended_at: Option<i64>,
 }
 
-const SLIP_COLUMNS: &str = "id, test_id, patient_id, secret_digest, state, failed_attempts, \
-     void_reason, identity_check, issued_by, issued_at, ended_at";
+const SLIP_COLUMNS: &str = "id, test_id, account_id, patient_id, secret_digest, state, \
+     failed_attempts, void_reason, identity_check, issued_by, issued_at, ended_at";
 
 /// What a wrong secret did to a slip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,22 +68,22 @@ impl Store {
             .bind(reference).fetch_optional(pool).await)?)
     }
 
-    /// Record a new slip, voiding the test's active one (if any) as replaced, in one
-    /// transaction. Returns how many slips it replaced (0 or 1).
+    /// Record a new slip, voiding the active one for the same test or account (if any) as
+    /// replaced, in one transaction. Returns how many slips it replaced (0 or 1).
     pub async fn issue_slip(&self, slip: &SlipRow) -> Result<u64> {
         let insert = format!(
             "INSERT INTO access_slips ({SLIP_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, 'active', 0, NULL, $5, $6, $7, NULL)"
+             ($1, $2, $3, $4, $5, 'active', 0, NULL, $6, $7, $8, NULL)"
         );
         let replaced = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let replaced = sqlx::query(
-                "UPDATE access_slips SET state = 'void', void_reason = 'replaced', ended_at = $2 \
-                 WHERE test_id = $1 AND state = 'active'")
-                .bind(&slip.test_id).bind(slip.issued_at)
+                "UPDATE access_slips SET state = 'void', void_reason = 'replaced', ended_at = $3 \
+                 WHERE state = 'active' AND (test_id = $1 OR account_id = $2)")
+                .bind(&slip.test_id).bind(&slip.account_id).bind(slip.issued_at)
                 .execute(&mut *tx).await?.rows_affected();
             sqlx::query(&insert)
-                .bind(&slip.id).bind(&slip.test_id).bind(&slip.patient_id)
+                .bind(&slip.id).bind(&slip.test_id).bind(&slip.account_id).bind(&slip.patient_id)
                 .bind(&slip.secret_digest).bind(&slip.identity_check).bind(&slip.issued_by)
                 .bind(slip.issued_at)
                 .execute(&mut *tx).await
@@ -89,6 +92,16 @@ impl Store {
             replaced
         });
         Ok(replaced)
+    }
+
+    /// The account's active slip (per patient or per visit).
+    pub async fn active_account_slip(&self, account_id: &str) -> Result<Option<SlipRow>> {
+        let sql = format!(
+            "SELECT {SLIP_COLUMNS} FROM access_slips WHERE account_id = $1 AND state = 'active'"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(account_id).fetch_optional(pool).await)?,
+        )
     }
 
     /// The test's active slip.

@@ -76,9 +76,10 @@ pub fn render(organization: &str, slip: &IssuedSlip) -> Vec<u8> {
     line(&mut c, b"F2", 22.0, 56.0, "Your results, online", &mut y);
     line(&mut c, b"F1", 12.0, 56.0, organization, &mut y);
     y -= 18.0;
+    let (reference_label, reference) = slip.printed_reference();
     for (label, value, size) in [
         ("Patient ID", slip.patient_number.as_str(), 16.0),
-        ("Test ID", slip.test_reference.as_str(), 16.0),
+        (reference_label, reference, 16.0),
         ("Activation code", slip.activation_secret.as_str(), 24.0),
         ("Address", slip.patient_space_url.as_str(), 13.0),
     ] {

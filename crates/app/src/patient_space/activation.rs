@@ -84,11 +84,60 @@ impl App {
             }
         };
         self.clear_attempts(&keys).await?;
-        let account = self
-            .account_for_test(&redeemed.patient_id, &redeemed.test_id, client)
-            .await?;
+        let account = match (&redeemed.test_id, &redeemed.account_id) {
+            (Some(test), _) => {
+                self.account_for_test(&redeemed.patient_id, test, client)
+                    .await?
+            }
+            (None, Some(account)) => self.restart_account(account, client).await?,
+            (None, None) => return Err(AppError::internal("a slip opens nothing")),
+        };
         self.create_patient_session(&account.id, PatientSessionState::Activating, client)
             .await
+    }
+
+    /// A per-patient or per-visit account its slip was redeemed for: ready for set-up (an
+    /// active one starts again, which is the recovery path, and its sessions end).
+    async fn restart_account(
+        &self,
+        account_id: &str,
+        client: &Client,
+    ) -> Result<PatientAccountRow, AppError> {
+        let account = self
+            .store()
+            .patient_account(account_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        match account.status.as_str() {
+            "closed" => Err(PatientProblem::SpaceClosed.into()),
+            "activating" => Ok(account),
+            _ => {
+                self.restart(&account, client).await?;
+                self.store()
+                    .patient_account(account_id)
+                    .await?
+                    .ok_or(AppError::NotFound)
+            }
+        }
+    }
+
+    /// Put an active account back to set-up and end its sessions (audited).
+    async fn restart(&self, account: &PatientAccountRow, client: &Client) -> Result<(), AppError> {
+        let now = self.now().as_seconds();
+        self.store().restart_patient_account(&account.id).await?;
+        let ended = self
+            .store()
+            .end_patient_sessions_of(&account.id, None, EndReason::Replaced.as_str(), now)
+            .await?;
+        self.audit(
+            "patient_space",
+            AuditAction::PatientAccountRestarted,
+            &format!("patient_account:{}", account.id),
+            "success",
+            client,
+            json!({"sessions_ended": ended.len()}),
+        )
+        .await
     }
 
     async fn account_for_test(
@@ -102,20 +151,7 @@ impl App {
             if existing.status == "closed" {
                 return Err(PatientProblem::SpaceClosed.into());
             }
-            self.store().restart_patient_account(&existing.id).await?;
-            let ended = self
-                .store()
-                .end_patient_sessions_of(&existing.id, None, EndReason::Replaced.as_str(), now)
-                .await?;
-            self.audit(
-                "patient_space",
-                AuditAction::PatientAccountRestarted,
-                &format!("patient_account:{}", existing.id),
-                "success",
-                client,
-                json!({"sessions_ended": ended.len()}),
-            )
-            .await?;
+            self.restart(&existing, client).await?;
             return self
                 .store()
                 .patient_account(&existing.id)
@@ -138,6 +174,7 @@ impl App {
             activated_at: None,
             closed_at: None,
             proxy_id: None,
+            reference: None,
         };
         match self.store().insert_patient_account(&row).await {
             Ok(()) => Ok(row),
@@ -182,8 +219,16 @@ impl App {
                     .await?
             }
         };
+        // A slip alone must not open a space whose owner has a phone or mailbox verified at
+        // the desk: the first sign-in method is then confirmed through it (an authenticator
+        // app can be added afterwards, after re-authenticating).
+        let contact_required =
+            session.state == PatientSessionState::Activating && !contacts.is_empty();
         let mut out = Vec::new();
         for &factor in &self.settings().patient_space.factors {
+            if contact_required && factor.contact_kind().is_none() {
+                continue;
+            }
             let mut list = Vec::new();
             if let Some(kind) = factor.contact_kind() {
                 for c in contacts.iter().filter(|c| c.kind == kind) {
@@ -216,8 +261,11 @@ impl App {
         contact_id: Option<&str>,
     ) -> Result<SetupStarted, AppError> {
         self.may_set_up(session)?;
+        // Only what the choices page offered: an allowed factor, and at activation a verified
+        // contact when the patient has one.
+        let choices = self.patient_factor_choices(session).await?;
         let factor = SecondFactor::parse(factor)
-            .filter(|f| self.settings().patient_space.factors.contains(f))
+            .filter(|f| choices.iter().any(|c| c.factor == *f))
             .ok_or(PatientProblem::ChooseFactor)?;
         let chosen = NewPassword::choose(
             password,
@@ -327,7 +375,7 @@ impl App {
         let now = self.now().as_seconds();
         if !self
             .store()
-            .set_patient_sign_in_method(account_id, &stored, now)
+            .set_patient_sign_in_method(account_id, &stored, now, &session.id, &session.digest)
             .await?
         {
             return Err(AppError::SessionEnded(EndReason::message(None)));

@@ -68,11 +68,46 @@ pub enum PatientProblem {
     SpaceClosed,
     #[error("too many attempts: activation is paused for this test; wait a few minutes")]
     Paused,
+    #[error("too many wrong codes for this sign-in; sign in again")]
+    TooManyTries,
 }
 
 impl From<PatientProblem> for crate::AppError {
     fn from(p: PatientProblem) -> Self {
         crate::AppError::PatientSpace(p)
+    }
+}
+
+/// How a department gives patients their space (`[patient_space] account_models`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountModel {
+    /// One space per test, opened with the slip handed over for it (laboratories).
+    PerTest,
+    /// One lasting space for all the patient's released documents.
+    PerPatient,
+    /// One space per stay: that admission's documents only, nothing added after discharge,
+    /// closed when the stay's retention ends.
+    PerVisit,
+}
+
+impl AccountModel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountModel::PerTest => "per_test",
+            AccountModel::PerPatient => "per_patient",
+            AccountModel::PerVisit => "per_visit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountModel> {
+        [
+            AccountModel::PerTest,
+            AccountModel::PerPatient,
+            AccountModel::PerVisit,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 }
 
@@ -124,6 +159,9 @@ pub struct PatientSpaceSettings {
     pub factors: Vec<SecondFactor>,
     /// Whether patients may end their proxies' access themselves.
     pub patients_may_revoke_proxies: bool,
+    /// Department name → the space it gives patients; unnamed laboratories give one per
+    /// test, other departments one per patient.
+    pub account_models: std::collections::BTreeMap<String, AccountModel>,
 }
 
 impl Default for PatientSpaceSettings {
@@ -133,6 +171,7 @@ impl Default for PatientSpaceSettings {
             absolute: Duration::hours(12),
             factors: SecondFactor::ALL.to_vec(),
             patients_may_revoke_proxies: true,
+            account_models: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -22,7 +22,6 @@ use sealroom_store::{ContactRow, PatientAccountRow, ProxyRow, StoreError};
 use super::sessions::{IssuedPatientSession, PatientSession, PatientSessionState};
 use super::PatientProblem;
 use crate::accounts::Actor;
-use crate::sessions::EndReason;
 use crate::throttle::ThrottleKeys;
 use crate::{App, AppError, Client};
 
@@ -300,6 +299,15 @@ impl App {
             .proxy(proxy_id)
             .await?
             .ok_or(AppError::NotFound)?;
+        // Checked first, so a refused self-approval is never audited as a decision.
+        if p.proposed_by == actor.name() {
+            return Err(AppError::Conflict(
+                "a proxy access needs a second person: someone other than who proposed it must approve or reject it".into(),
+            ));
+        }
+        if approve {
+            self.require_care_read_of(actor, &p).await?;
+        }
         self.require_patient_access(
             actor,
             &p.patient_id,
@@ -313,11 +321,6 @@ impl App {
             json!({"proxy": p.id}),
         )
         .await?;
-        if p.proposed_by == actor.name() {
-            return Err(AppError::Conflict(
-                "a proxy access needs a second person: someone other than who proposed it must approve or reject it".into(),
-            ));
-        }
         if p.state != "proposed" {
             return Err(AppError::Conflict(
                 "this proxy access is no longer waiting for a decision".into(),
@@ -365,6 +368,46 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         self.proxy_view_full(&p).await
+    }
+
+    /// The approver must be able to read every category the proxy would, through a care
+    /// relationship (as for sharing a grant): nobody can hand on what they may not see
+    /// themselves, and two desk clerks cannot open a patient's mental-health record to an
+    /// outsider.
+    async fn require_care_read_of(&self, actor: &Actor, p: &ProxyRow) -> Result<(), AppError> {
+        let user_id = crate::patient_access::staff_id(actor, false)?.to_owned();
+        let categories: Vec<DataCategory> = p
+            .categories
+            .split(',')
+            .filter_map(|c| DataCategory::parse(c).ok())
+            .collect();
+        let outcome = self
+            .decide_patient_access(&user_id, &p.patient_id, &categories, AccessAction::Read)
+            .await?;
+        let through_care = outcome
+            .permitted
+            .iter()
+            .all(|r| r.via.starts_with("assignment:"));
+        if outcome.denied.is_empty() && through_care {
+            return Ok(());
+        }
+        self.audit_patient_refusal(actor, &p.patient_id, &categories, AccessAction::Read)
+            .await?;
+        let identifies = self
+            .decide_patient_access(
+                &user_id,
+                &p.patient_id,
+                &[DataCategory::Identification],
+                AccessAction::Read,
+            )
+            .await?;
+        if identifies.permitted.is_empty() {
+            // Someone with no relation to the patient learns nothing of them.
+            return Err(AppError::NotFound);
+        }
+        Err(AppError::InvalidInput(
+            "only someone who may read every category of this proxy access through a care relationship may approve it (a clinician of the patient's care team)".into(),
+        ))
     }
 
     async fn send_proxy_invitation(
@@ -485,8 +528,9 @@ impl App {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
+        let now = self.now().as_seconds();
         for p in self.store().proxies_of(&session.account.patient_id).await? {
-            if p.state == "approved" {
+            if p.state == "approved" && p.valid_until > now {
                 out.push(self.proxy_view(&p, None)?);
             }
         }
@@ -609,6 +653,7 @@ impl App {
             activated_at: None,
             closed_at: None,
             proxy_id: Some(p.id.clone()),
+            reference: None,
         };
         self.store().insert_patient_account(&account).await?;
         self.audit(
@@ -638,25 +683,6 @@ impl App {
             .proxy(id)
             .await?
             .filter(|p| p.state == "approved" && p.valid_until > now))
-    }
-
-    /// End a proxy's session whose access ended (revoked or past its date).
-    pub(crate) async fn proxy_still_holds(
-        &self,
-        account: &PatientAccountRow,
-    ) -> Result<bool, AppError> {
-        if account.model != "proxy" {
-            return Ok(true);
-        }
-        if self.live_proxy(account).await?.is_some() {
-            return Ok(true);
-        }
-        let now = self.now().as_seconds();
-        self.store().close_patient_account(&account.id, now).await?;
-        self.store()
-            .end_patient_sessions_of(&account.id, None, EndReason::AccountDisabled.as_str(), now)
-            .await?;
-        Ok(false)
     }
 
     /// The name of the proxy behind an account (None for a patient's own account).

@@ -106,18 +106,63 @@ pub(crate) fn own_capacity(account: &PatientAccountRow) -> Capacity {
 }
 
 /// Whether an account's scope covers a document: a per-test account its test's documents, a
-/// per-visit account its episode's, a per-patient account all the patient's.
-fn in_scope(account: &PatientAccountRow, doc: &DocumentRow) -> bool {
+/// per-visit account its stay's (nothing added after discharge, `visit_end`), a per-patient
+/// or proxy account all the patient's (a proxy's categories are the policy's to decide).
+fn in_scope(account: &PatientAccountRow, doc: &DocumentRow, visit_end: Option<i64>) -> bool {
     doc.patient_id == account.patient_id
         && match account.model.as_str() {
             "per_test" => account.test_id.is_some() && doc.test_id == account.test_id,
-            "per_visit" => account.episode_id.is_some() && doc.episode_id == account.episode_id,
+            "per_visit" => {
+                account.episode_id.is_some()
+                    && doc.episode_id == account.episode_id
+                    && visit_end.is_none_or(|end| doc.created_at <= end)
+            }
             "per_patient" | "proxy" => true,
             _ => false,
         }
 }
 
 impl App {
+    /// When a per-visit account's stay ended (discharge or transfer), if it did.
+    async fn visit_end(&self, account: &PatientAccountRow) -> Result<Option<i64>, AppError> {
+        match (&account.model[..], &account.episode_id) {
+            ("per_visit", Some(e)) => Ok(self.store().episode(e).await?.and_then(|e| e.ended_at)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether an account may still be used now: a proxy's while its access holds, a
+    /// per-visit account until its stay's retention class ends (counted from discharge), the
+    /// others while open. One that no longer holds is closed and its sessions end.
+    pub(crate) async fn account_still_holds(
+        &self,
+        account: &PatientAccountRow,
+    ) -> Result<bool, AppError> {
+        let now = self.now().as_seconds();
+        let holds = match account.model.as_str() {
+            "proxy" => self.live_proxy(account).await?.is_some(),
+            "per_visit" => {
+                let docs = &self.settings().documents;
+                let days = docs
+                    .retention_classes
+                    .get(&docs.default_retention_class)
+                    .copied()
+                    .unwrap_or(0);
+                self.visit_end(account)
+                    .await?
+                    .is_none_or(|end| now < end + days * 86_400)
+            }
+            _ => true,
+        };
+        if !holds {
+            self.store().close_patient_account(&account.id, now).await?;
+            self.store()
+                .end_patient_sessions_of(&account.id, None, "account_closed", now)
+                .await?;
+        }
+        Ok(holds)
+    }
+
     /// The capacity an account stands in: the patient's own, or a proxy's within the approved
     /// scope and dates (a proxy access that ended gives a capacity that permits nothing).
     async fn capacity_of(&self, account: &PatientAccountRow) -> Result<Capacity, AppError> {
@@ -246,7 +291,8 @@ impl App {
             .filter(|d| d.shredded_at.is_none())
             .ok_or(AppError::NotFound)?;
         let released = ReleaseView::of(&doc, self.now().as_seconds()).state == "released";
-        if !in_scope(&account, &doc) || !released {
+        let visit_end = self.visit_end(&account).await?;
+        if !in_scope(&account, &doc, visit_end) || !released {
             return Err(AppError::NotFound);
         }
         let category = DataCategory::parse(&doc.category).map_err(AppError::internal)?;
@@ -267,12 +313,13 @@ impl App {
         let actor = session.actor()?;
         let account = self.active_account(&actor).await?;
         let now = self.now().as_seconds();
+        let visit_end = self.visit_end(&account).await?;
         let docs: Vec<DocumentRow> = self
             .store()
             .released_documents_of(&account.patient_id, now)
             .await?
             .into_iter()
-            .filter(|d| in_scope(&account, d))
+            .filter(|d| in_scope(&account, d, visit_end))
             .collect();
         let mut categories: Vec<DataCategory> = docs
             .iter()
@@ -345,6 +392,10 @@ impl App {
     ) -> Result<Vec<AccessHistoryEntry>, AppError> {
         let actor = session.actor()?;
         let account = self.active_account(&actor).await?;
+        // The history names every category and every reader: it is the patient's alone.
+        if account.proxy_id.is_some() {
+            return Err(AppError::Forbidden);
+        }
         let permitted = self
             .decide_for_account(
                 &actor,
@@ -432,6 +483,7 @@ mod tests {
             activated_at: Some(0),
             closed_at: None,
             proxy_id: None,
+            reference: None,
         }
     }
 
@@ -462,19 +514,25 @@ mod tests {
     #[test]
     fn an_account_sees_only_its_own_scope() {
         let per_test = account("per_test");
-        assert!(in_scope(&per_test, &doc("p1", Some("t1"), None)));
-        assert!(!in_scope(&per_test, &doc("p1", Some("t2"), None)));
-        assert!(!in_scope(&per_test, &doc("p1", None, Some("e1"))));
-        assert!(!in_scope(&per_test, &doc("p2", Some("t1"), None)));
+        assert!(in_scope(&per_test, &doc("p1", Some("t1"), None), None));
+        assert!(!in_scope(&per_test, &doc("p1", Some("t2"), None), None));
+        assert!(!in_scope(&per_test, &doc("p1", None, Some("e1")), None));
+        assert!(!in_scope(&per_test, &doc("p2", Some("t1"), None), None));
         let per_visit = account("per_visit");
-        assert!(in_scope(&per_visit, &doc("p1", None, Some("e1"))));
-        assert!(!in_scope(&per_visit, &doc("p1", Some("t1"), None)));
+        assert!(in_scope(&per_visit, &doc("p1", None, Some("e1")), None));
+        assert!(!in_scope(&per_visit, &doc("p1", Some("t1"), None), None));
+        // Nothing added to a stay after discharge.
+        let mut late = doc("p1", None, Some("e1"));
+        late.created_at = 100;
+        assert!(in_scope(&per_visit, &late, Some(100)));
+        assert!(!in_scope(&per_visit, &late, Some(99)));
         let per_patient = account("per_patient");
-        assert!(in_scope(&per_patient, &doc("p1", None, None)));
-        assert!(!in_scope(&per_patient, &doc("p2", None, None)));
+        assert!(in_scope(&per_patient, &doc("p1", None, None), None));
+        assert!(!in_scope(&per_patient, &doc("p2", None, None), None));
         assert!(!in_scope(
             &account("unknown"),
-            &doc("p1", Some("t1"), Some("e1"))
+            &doc("p1", Some("t1"), Some("e1")),
+            None
         ));
     }
 }

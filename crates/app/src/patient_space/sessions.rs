@@ -213,7 +213,7 @@ impl App {
         let usable = match state {
             PatientSessionState::Activating => account.status == "activating",
             _ => account.status == "active",
-        } && self.proxy_still_holds(&account).await?;
+        } && self.account_still_holds(&account).await?;
         if !usable {
             self.store()
                 .end_patient_session(&row.id, "account_changed", now.as_seconds())

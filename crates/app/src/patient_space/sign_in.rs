@@ -52,6 +52,11 @@ fn pending_owner(session_id: &str) -> String {
     format!("patient_session:{session_id}:pending")
 }
 
+/// The sign-in counters of an account.
+fn throttle_keys(account_id: &str, client: &Client) -> ThrottleKeys {
+    ThrottleKeys::new(&format!("patient_account:{account_id}"), client)
+}
+
 /// The same answer whichever of patient ID, test ID or password was wrong.
 pub const SIGN_IN_FAILED: &str = "patient_sign_in_failed";
 
@@ -193,6 +198,16 @@ impl App {
             .ok_or_else(|| AppError::internal("an active account has no second factor"))?;
         match factor {
             SecondFactor::Totp => {
+                // An app code is not sent, so its tries are counted on the sign-in itself.
+                if self
+                    .store()
+                    .take_patient_factor_try(&session.id, CODE_TRIES)
+                    .await?
+                    .is_none()
+                {
+                    self.drop_patient_session(session, "too_many_codes").await?;
+                    return Err(PatientProblem::TooManyTries.into());
+                }
                 let sealed = account
                     .totp_sealed
                     .as_ref()
@@ -257,36 +272,48 @@ impl App {
         client: &Client,
     ) -> Result<(IssuedPatientSession, CodeSent), AppError> {
         let reference = sealroom_crypto::slip::canonical_reference(test_reference);
-        let mut keys = ThrottleKeys::new(
-            &format!(
-                "patient:{}:{}",
-                patient_number.trim(),
-                reference.as_deref().unwrap_or(test_reference.trim())
-            ),
-            client,
-        );
-        let allowed = self.begin_attempt(&mut keys, None, client).await?;
         // A test's reference names a per-test account, with the patient ID beside it; a
         // proxy's invitation reference names the proxy's account, with no patient ID.
         let account = match &reference {
             Some(r) => match self.store().test_by_reference(r).await? {
                 Some(test) => self.store().patient_account_for_test(&test.id).await?,
-                None => match self.store().proxy_by_invitation(r).await? {
-                    Some(p) => self.store().patient_account_for_proxy(&p.id).await?,
-                    None => None,
+                None => match self.store().patient_account_by_reference(r).await? {
+                    Some(a) => Some(a),
+                    None => match self.store().proxy_by_invitation(r).await? {
+                        Some(p) => self.store().patient_account_for_proxy(&p.id).await?,
+                        None => None,
+                    },
                 },
             },
             None => None,
         };
+        // Attempts are counted per account from the password to the code, and cleared only when
+        // the second factor succeeds: wrong codes slow down the next password attempts, so a
+        // known password alone buys neither unlimited code guesses nor unlimited messages to
+        // the patient's phone.
+        let mut keys = match &account {
+            Some(a) => throttle_keys(&a.id, client),
+            None => ThrottleKeys::new(
+                &format!(
+                    "patient:{}:{}",
+                    patient_number.trim(),
+                    reference.as_deref().unwrap_or(test_reference.trim())
+                ),
+                client,
+            ),
+        };
+        let allowed = self.begin_attempt(&mut keys, None, client).await?;
         let identified = match &account {
             Some(a) if a.model == "proxy" => {
-                patient_number.trim().is_empty() && self.live_proxy(a).await?.is_some()
+                patient_number.trim().is_empty() && self.account_still_holds(a).await?
             }
-            Some(a) => self
-                .store()
-                .patient(&a.patient_id)
-                .await?
-                .is_some_and(|p| p.mrn.trim() == patient_number.trim()),
+            Some(a) => {
+                self.store()
+                    .patient(&a.patient_id)
+                    .await?
+                    .is_some_and(|p| p.mrn.trim() == patient_number.trim())
+                    && self.account_still_holds(a).await?
+            }
             None => false,
         };
         let usable = account
@@ -318,7 +345,7 @@ impl App {
             .await?;
             return Err(AppError::SignInFailed);
         };
-        self.clear_attempts(&keys).await?;
+        self.release_address(&keys).await?;
         let issued = self
             .create_patient_session(&account.id, PatientSessionState::SecondFactor, client)
             .await?;
@@ -396,9 +423,14 @@ impl App {
         if session.state != PatientSessionState::SecondFactor {
             return Err(AppError::Unauthenticated);
         }
+        let keys = throttle_keys(&session.account.id, &session.client);
         let factor = match self.check_second_factor(session, code).await {
-            Ok(f) => f,
+            Ok(f) => {
+                self.clear_attempts(&keys).await?;
+                f
+            }
             Err(e) => {
+                self.count_failure(&keys).await?;
                 self.audit(
                     &session.actor_name(),
                     AuditAction::PatientSignInFailed,

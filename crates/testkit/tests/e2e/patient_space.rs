@@ -19,6 +19,7 @@ both_backends!(
     patient_sessions_end_when_idle_after_twelve_hours_and_everywhere,
     an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_reauthentication,
     proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope,
+    care_departments_give_lasting_spaces_or_one_per_stay_as_configured,
 );
 
 const PASSWORD: &str = "copper kettle winter orchard";
@@ -185,6 +186,9 @@ async fn activated(sc: &Scene, slip: &Slip) -> reqwest::Client {
     .await;
     assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/setup"));
     let (_, setup) = page(&sc.s, &c, "/patient/setup").await;
+    // With an address verified at the desk, the slip alone cannot open the space: the first
+    // method is confirmed through that address (an app can be added later).
+    assert!(!setup.contains("value=\"totp\""), "{setup}");
     let before = sc.sink.messages();
     let method = format!("email:{}", sc.contact);
     let (st, to) = form(
@@ -549,7 +553,21 @@ async fn sign_in_needs_the_password_and_a_code_bound_to_that_sign_in(b: Backend)
         (st, to.as_str()),
         (StatusCode::SEE_OTHER, "/patient?ended=1")
     );
-    // A right code signs in, once.
+    // The wrong codes slowed down sign-in for this account for a moment; then a right code
+    // signs in, once.
+    let (st, _) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in",
+        &[
+            ("patient_number", slip.patient_number.as_str()),
+            ("test_reference", slip.test_reference.as_str()),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "paused after the wrong codes");
+    s.clock.advance(Duration::minutes(2));
     let c = signed_in(&sc, &slip).await;
     let (st, _) = page(s, &c, "/patient/documents").await;
     assert_eq!(st, 200);
@@ -827,6 +845,40 @@ async fn an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_rea
     .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(body.contains("already used"), "{body}");
+    // An app code is not sent, so its tries count on the sign-in: five wrong in all end it.
+    let wrong = if now_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..4 {
+        let (_, p) = page(s, &other, "/patient/code").await;
+        let (st, _) = form(
+            s,
+            &other,
+            "/patient/code",
+            &[("_csrf", &csrf_of(&p)), ("code", wrong)],
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+    }
+    let (st, body) = form(
+        s,
+        &other,
+        "/patient/code",
+        &[("_csrf", &csrf_of(&p)), ("code", wrong)],
+    )
+    .await;
+    assert!(
+        st == StatusCode::BAD_REQUEST && body.contains("Too many wrong codes")
+            || st == StatusCode::SEE_OTHER,
+        "{st} {body}"
+    );
+    let (st, to) = page(s, &other, "/patient/code").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
     // The configured idle limit (30 minutes) holds instead of 10.
     s.clock.advance(Duration::minutes(20));
     let (st, _) = page(s, &browser, "/patient/documents").await;
@@ -924,6 +976,28 @@ async fn proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope(b: Bac
     )
     .await;
     assert!(st == 403 || st == 404, "{st}");
+    // Approving needs to be able to read every category through care: not reception (it
+    // registers patients, it does not read results), so two desk clerks can never open a
+    // record to an outsider.
+    let (_, by_doctor) = post(
+        s,
+        &sc.h.im_doctor,
+        &proxies,
+        proposal(json!({"name": "Third Person"})),
+    )
+    .await;
+    let (st, e) = post(
+        s,
+        &sc.h.reception,
+        &format!("/api/v1/proxies/{}/approval", id(&by_doctor)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("care relationship"),
+        "{e}"
+    );
     let before = sc.sink.messages();
     let (st, p) = post(
         s,
@@ -1064,6 +1138,9 @@ async fn proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope(b: Bac
     assert!(!list.contains("Discharge letter planted"), "{list}");
     let (st, _) = page(s, &c, &format!("/patient/documents/{}", id(&note))).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // The access history names every category and reader: the patient's alone.
+    let (st, _) = page(s, &c, "/patient/history").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
     let events = patient_events(s, &sc.patient).await;
     assert!(events.iter().any(|e| e.0.starts_with("patient_account:")
         && e.1 == "patient_space.read"
@@ -1163,7 +1240,13 @@ async fn proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope(b: Bac
         "an ended proxy access cannot sign in"
     );
     let (_, list) = get(s, &sc.h.reception, &proxies).await;
-    assert_eq!(list[0]["state"], "revoked", "{list}");
+    let ended = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == proxy.as_str())
+        .unwrap();
+    assert_eq!(ended["state"], "revoked", "{list}");
 
     // A rejected proposal gives no invitation.
     let (_, p2) = post(
@@ -1194,4 +1277,287 @@ async fn slip_number(sc: &Scene) -> String {
         .unwrap()
         .unwrap()
         .mrn
+}
+
+/// Open a space with a slip's values and an authenticator app (a patient with no verified
+/// contact); returns the browser and the app's key.
+async fn activated_with_app(
+    s: &TestServer,
+    number: &str,
+    reference: &str,
+    secret: &str,
+) -> (reqwest::Client, sealroom_crypto::totp::TotpSecret) {
+    let c = s.browser();
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/activate",
+        &[
+            ("patient_number", number),
+            ("test_reference", reference),
+            ("activation_code", secret),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/setup"),
+        "{to}"
+    );
+    let (_, setup) = page(s, &c, "/patient/setup").await;
+    let (st, _) = form(
+        s,
+        &c,
+        "/patient/setup",
+        &[
+            ("_csrf", &csrf_of(&setup)),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+            ("method", "totp"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let (_, confirm) = page(s, &c, "/patient/setup/confirm").await;
+    let key = confirm
+        .split("id=\"totp-secret\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the key is shown")
+        .to_owned();
+    let app = sealroom_crypto::totp::TotpSecret::from_bytes(
+        data_encoding::BASE32_NOPAD.decode(key.as_bytes()).unwrap(),
+    );
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/setup/confirm",
+        &[
+            ("_csrf", &csrf_of(&confirm)),
+            ("code", &app.code_at(s.now())),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
+    (c, app)
+}
+
+async fn titles(s: &TestServer, c: &reqwest::Client) -> String {
+    let (st, list) = page(s, c, "/patient/documents").await;
+    assert_eq!(st, 200, "{list}");
+    list
+}
+
+async fn care_departments_give_lasting_spaces_or_one_per_stay_as_configured(b: Backend) {
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![
+                (
+                    "SEALROOM_PATIENT_SPACE__ACCOUNT_MODELS".into(),
+                    r#"{ "Cardiology" = "per_visit" }"#.into(),
+                ),
+                (
+                    "SEALROOM_PATIENT_SPACE__RELEASE".into(),
+                    r#"{ results = "immediately", clinical_notes = "immediately", imaging = "immediately" }"#.into(),
+                ),
+                ("SEALROOM_RETENTION__CLASSES".into(), "{ standard = 30 }".into()),
+            ],
+        },
+    )
+    .await;
+    let s = &s;
+    let h = hospital(s).await;
+    let (patient, test) = admitted_patient(s, &h).await;
+    let mrn = s
+        .app()
+        .store()
+        .patient(&patient)
+        .await
+        .unwrap()
+        .unwrap()
+        .mrn;
+    let im_stay = s.app().store().episodes_of(&patient).await.unwrap()[0]
+        .id
+        .clone();
+    let doc = |category: &str, title: &str, link: Value| {
+        let mut m = json!({"category": category, "kind": "report", "title": title});
+        for (k, v) in link.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        m
+    };
+    upload(
+        s,
+        &h.lab,
+        &patient,
+        doc("results", "Lab result lasting", json!({"test_id": test})),
+        "a.pdf",
+        b"%PDF a".to_vec(),
+    )
+    .await;
+    upload(
+        s,
+        &h.im_doctor,
+        &patient,
+        doc(
+            "clinical_notes",
+            "Medicine letter",
+            json!({"episode_id": im_stay}),
+        ),
+        "b.pdf",
+        b"%PDF b".to_vec(),
+    )
+    .await;
+
+    // Internal medicine (a care department, not named) gives the patient one lasting space:
+    // the slip for the stay carries an account ID, not a test ID.
+    let (st, slip) = post(
+        s,
+        &h.reception,
+        &format!("/api/v1/episodes/{im_stay}/slips"),
+        json!({"identity_check": "passport"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{slip}");
+    assert_eq!(slip["model"], "per_patient");
+    assert_eq!(slip["test_reference"], Value::Null);
+    let account_ref = slip["account_reference"].as_str().unwrap().to_owned();
+    let (c, _) = activated_with_app(
+        s,
+        &mrn,
+        &account_ref,
+        slip["activation_secret"].as_str().unwrap(),
+    )
+    .await;
+    let list = titles(s, &c).await;
+    assert!(
+        list.contains("Lab result lasting") && list.contains("Medicine letter"),
+        "{list}"
+    );
+    // The laboratory (not named) still gives per-test slips.
+    let (_, lab_slip) = post(
+        s,
+        &h.reception,
+        &format!("/api/v1/tests/{test}/slips"),
+        json!({"identity_check": "passport"}),
+    )
+    .await;
+    assert_eq!(lab_slip["model"], "per_test");
+
+    // Cardiology is configured per visit: the stay's own space, that stay's documents only.
+    let (st, stay) = post(
+        s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{patient}/transfer"),
+        json!({"department_id": h.cardio}),
+    )
+    .await;
+    assert_eq!(st, 201, "{stay}");
+    let cardio_stay = id(&stay);
+    upload(
+        s,
+        &h.cardio_doctor,
+        &patient,
+        doc(
+            "imaging",
+            "Echo during the stay",
+            json!({"episode_id": cardio_stay}),
+        ),
+        "c.pdf",
+        b"%PDF c".to_vec(),
+    )
+    .await;
+    let (st, visit) = post(
+        s,
+        &h.reception,
+        &format!("/api/v1/episodes/{cardio_stay}/slips"),
+        json!({"identity_check": "passport"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{visit}");
+    assert_eq!(visit["model"], "per_visit");
+    let visit_ref = visit["account_reference"].as_str().unwrap().to_owned();
+    assert_ne!(visit_ref, account_ref);
+    let (v, app) = activated_with_app(
+        s,
+        &mrn,
+        &visit_ref,
+        visit["activation_secret"].as_str().unwrap(),
+    )
+    .await;
+    let list = titles(s, &v).await;
+    assert!(list.contains("Echo during the stay"), "{list}");
+    assert!(
+        !list.contains("Medicine letter") && !list.contains("Lab result lasting"),
+        "{list}"
+    );
+    // The lasting space sees the stay's document too.
+    assert!(titles(s, &c).await.contains("Echo during the stay"));
+    // The per-visit slip printed for the patient says "Account ID".
+    let r = s
+        .client
+        .post(s.url(&format!("/api/v1/episodes/{cardio_stay}/slips")))
+        .bearer_auth(&h.reception.token)
+        .header("accept", "text/html")
+        .json(&json!({"identity_check": "passport"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("Account ID"));
+
+    // After discharge the stay's space stays readable until its retention class ends (30
+    // days here), then it closes: its session ends and signing in no longer works.
+    let (st, _) = post(
+        s,
+        &h.cardio_doctor,
+        &format!("/api/v1/patients/{patient}/discharge"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 204);
+    // (the print view above issued a new slip: sign in with the password and app instead)
+    s.clock.advance(Duration::minutes(1));
+    let again = s.browser();
+    let (st, to) = form(
+        s,
+        &again,
+        "/patient/sign-in",
+        &[
+            ("patient_number", &mrn),
+            ("test_reference", &visit_ref),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/code"));
+    let (_, p) = page(s, &again, "/patient/code").await;
+    let (st, _) = form(
+        s,
+        &again,
+        "/patient/code",
+        &[("_csrf", &csrf_of(&p)), ("code", &app.code_at(s.now()))],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(titles(s, &again).await.contains("Echo during the stay"));
+    s.clock.advance(Duration::hours(24 * 31));
+    let (st, to) = page(s, &again, "/patient/documents").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
+    let (st, _) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in",
+        &[
+            ("patient_number", &mrn),
+            ("test_reference", &visit_ref),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    drop(v);
 }

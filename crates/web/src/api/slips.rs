@@ -40,12 +40,36 @@ pub async fn issue(
         .app
         .issue_access_slip(&caller.actor, &test_id, check)
         .await?;
+    Ok(respond(&s, &headers, slip))
+}
+
+#[utoipa::path(post, path = "/api/v1/episodes/{id}/slips", tag = "patient space", request_body = SlipBody,
+    params(("id" = String, Path, description = "Care episode (admission) id")),
+    responses((status = 201, description = "The slip for the patient's lasting space or for this stay's (as the department is configured), with its one-time activation secret; formats as for tests"),
+        (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn issue_for_episode(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(episode_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SlipBody>,
+) -> Result<Response, ApiError> {
+    let check = IdentityCheck::parse(&body.identity_check)?;
+    let slip = s
+        .app
+        .issue_episode_slip(&caller.actor, &episode_id, check)
+        .await?;
+    Ok(respond(&s, &headers, slip))
+}
+
+/// The slip as JSON, the print view or the PDF, as asked.
+fn respond(s: &AppState, headers: &HeaderMap, slip: IssuedSlip) -> Response {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let organization = &s.app.settings().organization_name;
-    Ok(if accept.contains("application/pdf") {
+    if accept.contains("application/pdf") {
         (
             StatusCode::CREATED,
             [
@@ -62,7 +86,7 @@ pub async fn issue(
         (StatusCode::CREATED, print_view(organization, &slip)).into_response()
     } else {
         (StatusCode::CREATED, Json(slip)).into_response()
-    })
+    }
 }
 
 /// The slip as a page to print: large, plain, one column; the secret in a monospace font.
@@ -83,7 +107,7 @@ pub fn print_view(organization: &str, slip: &IssuedSlip) -> Markup {
                     p { (organization) " will put your results in your secure patient space. Keep this slip to yourself: with it, someone else could open your space before you." }
                     dl.slip-fields {
                         dt { "Patient ID" } dd.code { (slip.patient_number) }
-                        dt { "Test ID" } dd.code { (slip.test_reference) }
+                        dt { (slip.printed_reference().0) } dd.code { (slip.printed_reference().1) }
                         dt { "Activation code" } dd.code.secret { (slip.activation_secret) }
                         dt { "Address" } dd.code { (slip.patient_space_url) }
                     }

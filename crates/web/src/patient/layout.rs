@@ -42,7 +42,9 @@ pub fn page(
                 @if let Some(s) = signed_in {
                     nav.places aria-label=(lang.t("nav-label")) {
                         a #nav-documents href="/patient/documents" aria-current=[(here.starts_with("/patient/documents")).then_some("page")] { (lang.t("nav-documents")) }
-                        a #nav-history href="/patient/history" aria-current=[(here == "/patient/history").then_some("page")] { (lang.t("nav-history")) }
+                        @if s.account.proxy_id.is_none() {
+                            a #nav-history href="/patient/history" aria-current=[(here == "/patient/history").then_some("page")] { (lang.t("nav-history")) }
+                        }
                         a #nav-account href="/patient/account" aria-current=[(here == "/patient/account").then_some("page")] { (lang.t("nav-account")) }
                         form.inline method="post" action="/patient/sign-out" {
                             (csrf(s))

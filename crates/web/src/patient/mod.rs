@@ -104,6 +104,7 @@ pub fn error_message(lang: Lang, e: &AppError) -> String {
             PatientProblem::AppCodeUsed => "error-app-code-used",
             PatientProblem::SpaceClosed => "error-space-closed",
             PatientProblem::Paused => "error-paused",
+            PatientProblem::TooManyTries => "error-too-many-tries",
             _ => "error-invalid",
         },
         AppError::Password(r) => match r {
