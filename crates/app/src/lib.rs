@@ -15,6 +15,7 @@ pub mod audit_export;
 mod audit_writer;
 pub mod blobs;
 pub mod clock;
+pub mod desk;
 pub mod documents;
 pub mod enrolment;
 pub mod error;

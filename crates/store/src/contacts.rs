@@ -53,6 +53,15 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(patient_id).fetch_all(pool).await)?)
     }
 
+    /// Every contact of a patient (not their proxies'), verified or not, not removed.
+    pub async fn contacts_of(&self, patient_id: &str) -> Result<Vec<ContactRow>> {
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM patient_contacts WHERE patient_id = $1 \
+             AND proxy_id IS NULL AND removed_at IS NULL ORDER BY created_at, id"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(patient_id).fetch_all(pool).await)?)
+    }
+
     /// A proxy's own contact.
     pub async fn proxy_contact(&self, proxy_id: &str) -> Result<Option<ContactRow>> {
         let sql = format!(

@@ -20,6 +20,7 @@ both_backends!(
     an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_reauthentication,
     proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope,
     care_departments_give_lasting_spaces_or_one_per_stay_as_configured,
+    the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result,
 );
 
 const PASSWORD: &str = "copper kettle winter orchard";
@@ -1560,4 +1561,195 @@ async fn care_departments_give_lasting_spaces_or_one_per_stay_as_configured(b: B
     .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     drop(v);
+}
+
+async fn the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = TestServer::start_with(
+        b,
+        Options {
+            env: vec![("SEALROOM_MAIL__SMTP_URL".into(), sink.url())],
+        },
+    )
+    .await;
+    let s = &s;
+    let h = hospital(s).await;
+    let desk = crate::journeys::enrolled_staff(s, "front-desk@example.org", "reception").await;
+    let desk_id = s
+        .app()
+        .store()
+        .user_by_email("front-desk@example.org")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let admissions = s
+        .app()
+        .store()
+        .department_by_name("Admissions desk")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (st, _) = post(
+        s,
+        &h.admin,
+        &format!("/api/v1/users/{desk_id}/assignments"),
+        json!({"department_id": admissions, "role": "reception"}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let c = &desk.client;
+    let (st, home) = page(s, c, "/desk").await;
+    assert_eq!(st, 200, "{home}");
+    assert!(home.contains("href=\"/desk\""), "the menu links the desk");
+
+    // Register, then admit, through the forms.
+    let (st, to) = form(
+        s,
+        c,
+        "/desk/patients",
+        &[
+            ("_csrf", &csrf_of(&home)),
+            ("family_name", "Deskfamily"),
+            ("given_names", "Anna"),
+            ("birth_date", "1980-02-29"),
+            ("sex", "female"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
+    let patient_page = to.split('?').next().unwrap().to_owned();
+    let patient = patient_page.rsplit('/').next().unwrap().to_owned();
+    let (_, p) = page(s, c, &to).await;
+    assert!(p.contains("Deskfamily") && p.contains("Registered"), "{p}");
+    let (st, _) = form(
+        s,
+        c,
+        &format!("{patient_page}/admission"),
+        &[("_csrf", &csrf_of(&p)), ("department_id", &h.im)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+
+    // Record an address: a code goes to it, the patient reads it back.
+    let (_, p) = page(s, c, &patient_page).await;
+    assert!(p.contains("Internal medicine"), "{p}");
+    let (st, to) = form(
+        s,
+        c,
+        &format!("{patient_page}/contacts"),
+        &[("_csrf", &csrf_of(&p)), ("address", "not-an-address")],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let (_, p) = page(s, c, &to).await;
+    assert!(p.contains("not valid"), "the error is shown: {p}");
+    let (st, _) = form(
+        s,
+        c,
+        &format!("{patient_page}/contacts"),
+        &[
+            ("_csrf", &csrf_of(&p)),
+            ("address", "desk-patient@example.org"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let mail = sink.wait_for(|m| m.contains("verification code")).await;
+    let code = code_in(&mail, "verification code is ");
+    let (_, p) = page(s, c, &patient_page).await;
+    assert!(
+        p.contains("d•••@example.org") && p.contains("not verified"),
+        "{p}"
+    );
+    assert!(
+        !p.contains("desk-patient@example.org"),
+        "masked at the desk too"
+    );
+    let contact = p
+        .split("/contacts/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_owned();
+    let (st, _) = form(
+        s,
+        c,
+        &format!("{patient_page}/contacts/{contact}/verification"),
+        &[("_csrf", &csrf_of(&p)), ("code", &code)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+
+    // A clinician orders a test; the lab stores a result. The desk sees the test, never the
+    // result.
+    let (st, t) = post(
+        s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{patient}/tests"),
+        json!({"laboratory_id": h.laboratory}),
+    )
+    .await;
+    assert_eq!(st, 201, "{t}");
+    let test = id(&t);
+    upload(
+        s,
+        &h.lab,
+        &patient,
+        json!({"category": "results", "kind": "result", "title": "Desk-hidden troponin", "test_id": test}),
+        "t.pdf",
+        b"%PDF t".to_vec(),
+    )
+    .await;
+    let (_, p) = page(s, c, &patient_page).await;
+    assert!(
+        p.contains("Central laboratory") && p.contains("verified"),
+        "{p}"
+    );
+    assert!(!p.contains("Desk-hidden troponin"), "{p}");
+    // The staff documents page shows reception administrative documents only.
+    let (_, docs) = page(s, c, &format!("/patients/{patient}/documents")).await;
+    assert!(!docs.contains("Desk-hidden troponin"), "{docs}");
+
+    // Printing a slip needs the identity document checked, and gives the printable page.
+    let slip_path = format!("/desk/tests/{test}/slip");
+    let (st, _) = form(
+        s,
+        c,
+        &slip_path,
+        &[("_csrf", &csrf_of(&p)), ("identity_check", "")],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let r = c
+        .post(s.url(&slip_path))
+        .form(&[
+            ("_csrf", csrf_of(&p).as_str()),
+            ("identity_check", "passport"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let printed = r.text().await.unwrap();
+    assert!(
+        printed.contains("Activation code") && printed.contains("Test ID"),
+        "{printed}"
+    );
+    assert!(!printed.contains("troponin") && !printed.contains("Central laboratory"));
+    let events = patient_events(s, &patient).await;
+    assert!(events.iter().any(|e| e.1 == "access_slip.issued"
+        && e.0 == format!("user:{desk_id}")
+        && e.3["identity_check"] == "passport"));
+    // The desk page never shows the activation code again.
+    let secret = printed
+        .split("class=\"code secret\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_owned();
+    let (_, p) = page(s, c, &patient_page).await;
+    assert!(!p.contains(&secret));
 }

@@ -14,7 +14,7 @@ mod policies;
 mod proxies;
 mod records;
 mod security;
-mod slips;
+pub(crate) mod slips;
 mod tokens;
 mod uploads;
 mod users;

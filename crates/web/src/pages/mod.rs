@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod desk;
 pub mod enrol;
 pub mod layout;
 pub mod patients;
@@ -62,6 +63,17 @@ pub fn routes() -> Router<AppState> {
             "/me/sessions/end-others",
             post(security::end_other_sessions),
         )
+        .route("/desk", get(desk::home))
+        .route("/desk/patients", post(desk::register))
+        .route("/desk/patients/{id}", get(desk::patient))
+        .route("/desk/patients/{id}/admission", post(desk::admit))
+        .route("/desk/patients/{id}/contacts", post(desk::add_contact))
+        .route(
+            "/desk/patients/{id}/contacts/{contact}/verification",
+            post(desk::verify_contact),
+        )
+        .route("/desk/tests/{id}/slip", post(desk::test_slip))
+        .route("/desk/episodes/{id}/slip", post(desk::episode_slip))
         .route("/patients", get(patients::mine))
         .route("/patients/{id}/documents", get(patients::documents))
         .route(

@@ -1,0 +1,5 @@
+-- When the patient was told that a document released by an "after N days" rule is waiting
+-- (the periodic job tells them once, batched per patient). Releases by a clinician or an
+-- "immediately" rule are told at the moment they happen.
+ALTER TABLE documents ADD COLUMN release_notified_at BIGINT;
+CREATE INDEX documents_release_due ON documents(release_due_at) WHERE released_at IS NULL AND release_notified_at IS NULL;
