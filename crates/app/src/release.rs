@@ -160,6 +160,28 @@ impl App {
         self.document_view(doc, &mut StaffNames::default()).await
     }
 
+    /// Tell patients about documents an "after N days" rule has made visible: one message per
+    /// patient however many documents came due (the periodic job's work; safe to run on
+    /// several instances, as each document is claimed once). Returns how many patients were
+    /// told.
+    pub async fn notify_due_releases(&self) -> Result<usize, AppError> {
+        let now = self.now().as_seconds();
+        let due = self.store().due_release_notices(now).await?;
+        let mut by_patient: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (document, patient) in due {
+            by_patient.entry(patient).or_default().push(document);
+        }
+        let mut told = 0;
+        for (patient, documents) in by_patient {
+            // Claim first: of two instances, only the one that marks the documents tells.
+            if self.store().mark_release_notified(&documents, now).await? > 0 {
+                self.notify_new_document(&patient).await?;
+                told += 1;
+            }
+        }
+        Ok(told)
+    }
+
     /// A patient's documents that the patient may see now: released, and not destroyed.
     /// (The patient space's list; who reads it is decided there.)
     pub async fn released_documents(&self, patient_id: &str) -> Result<Vec<DocumentRow>, AppError> {

@@ -68,6 +68,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "second_factors",
             "patients_may_revoke_proxies",
             "account_models",
+            "notify_every_seconds",
         ],
     ),
     (
@@ -215,6 +216,8 @@ pub struct PatientSpaceSection {
     pub patients_may_revoke_proxies: Option<bool>,
     /// Department name → "per_test", "per_patient" or "per_visit".
     pub account_models: Option<BTreeMap<String, String>>,
+    /// How often scheduled releases are checked for patients to tell (seconds, 1 to 3600).
+    pub notify_every_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -895,6 +898,16 @@ fn resolve_patient_space(
 ) -> sealroom_app::patient_space::PatientSpaceSettings {
     use sealroom_app::patient_space::{PatientSpaceSettings, SecondFactor};
     let mut settings = PatientSpaceSettings::default();
+    if let Some(n) = raw.notify_every_seconds {
+        if (1..=3600).contains(&n) {
+            settings.notify_every = std::time::Duration::from_secs(n);
+        } else {
+            problems.push(problem(
+                "patient_space.notify_every_seconds",
+                format!("{n} is out of range; use 1 to 3600 seconds"),
+            ));
+        }
+    }
     if let Some(may) = raw.patients_may_revoke_proxies {
         settings.patients_may_revoke_proxies = may;
     }

@@ -24,6 +24,8 @@ pub struct Running {
     pub app: App,
     pub handle: axum_server::Handle,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The periodic jobs (scheduled-release notices); abort it when stopping.
+    pub jobs: tokio::task::JoinHandle<()>,
 }
 
 /// The URL people use, derived from the configuration and the bound address.
@@ -223,6 +225,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             tokio::spawn(server.serve(service))
         }
     };
+    let jobs = tokio::spawn(periodic_jobs(app.clone()));
     Ok(Running {
         local_addr,
         public_url,
@@ -230,5 +233,21 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         app,
         handle,
         task,
+        jobs,
     })
+}
+
+/// Work done on a timer: tell patients about documents whose scheduled release has come. A
+/// failure is logged (never with patient data) and retried at the next tick.
+async fn periodic_jobs(app: App) {
+    let mut tick = tokio::time::interval(app.settings().patient_space.notify_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match app.notify_due_releases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(patients = n, "told patients about scheduled releases"),
+            Err(e) => tracing::warn!(error = %e, "scheduled-release notices failed; retrying"),
+        }
+    }
 }

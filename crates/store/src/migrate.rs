@@ -38,6 +38,10 @@ const SQLITE: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_account_models.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_release_notifications.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -73,12 +77,16 @@ const POSTGRES: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/postgres/0012_account_models.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/postgres/0013_release_notifications.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 12;
+pub const LATEST_SQLITE: i64 = 13;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 12;
+pub const LATEST_POSTGRES: i64 = 13;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -227,6 +227,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        self.running.jobs.abort();
         self.running.handle.shutdown();
     }
 }

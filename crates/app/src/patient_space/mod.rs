@@ -162,6 +162,8 @@ pub struct PatientSpaceSettings {
     /// Department name → the space it gives patients; unnamed laboratories give one per
     /// test, other departments one per patient.
     pub account_models: std::collections::BTreeMap<String, AccountModel>,
+    /// How often the periodic job looks for scheduled releases to tell patients about.
+    pub notify_every: std::time::Duration,
 }
 
 impl Default for PatientSpaceSettings {
@@ -172,6 +174,7 @@ impl Default for PatientSpaceSettings {
             factors: SecondFactor::ALL.to_vec(),
             patients_may_revoke_proxies: true,
             account_models: std::collections::BTreeMap::new(),
+            notify_every: std::time::Duration::from_secs(60),
         }
     }
 }

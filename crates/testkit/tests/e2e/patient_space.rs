@@ -21,6 +21,7 @@ both_backends!(
     proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope,
     care_departments_give_lasting_spaces_or_one_per_stay_as_configured,
     the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result,
+    scheduled_releases_are_told_once_per_patient_when_their_day_comes,
 );
 
 const PASSWORD: &str = "copper kettle winter orchard";
@@ -1752,4 +1753,64 @@ async fn the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result(
         .to_owned();
     let (_, p) = page(s, c, &patient_page).await;
     assert!(!p.contains(&secret));
+}
+
+async fn scheduled_releases_are_told_once_per_patient_when_their_day_comes(b: Backend) {
+    let sc = scene(
+        b,
+        vec![
+            (
+                "SEALROOM_PATIENT_SPACE__RELEASE",
+                r#"{ results = "after 2 days" }"#,
+            ),
+            ("SEALROOM_PATIENT_SPACE__NOTIFY_EVERY_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let s = &sc.s;
+    let told = |sink: &SmtpSink| {
+        sink.messages()
+            .iter()
+            .filter(|m| m.contains("something new is waiting"))
+            .count()
+    };
+    // The scene's result was released by its clinician: told once, at once.
+    sc.sink
+        .wait_for(|m| m.contains("something new is waiting"))
+        .await;
+    assert_eq!(told(&sc.sink), 1);
+    for title in ["Scheduled one", "Scheduled two"] {
+        upload(
+            s,
+            &sc.h.lab,
+            &sc.patient,
+            json!({"category": "results", "kind": "result", "title": title, "test_id": sc.test}),
+            "s.pdf",
+            b"%PDF s".to_vec(),
+        )
+        .await;
+    }
+    // Not before their day (the job runs every second; give it three).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(told(&sc.sink), 1, "nothing is told before the day");
+    s.clock.advance(Duration::minutes(48 * 60 + 1));
+    sc.sink
+        .wait_for(|m| m.contains("something new is waiting") && m.contains(ADDRESS))
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while told(&sc.sink) < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Both documents, one message; and never again.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(told(&sc.sink), 2, "one message for the two documents");
+    let notices: Vec<_> = patient_events(s, &sc.patient)
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "patient.notified")
+        .collect();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    for planted in ["Scheduled one", "Scheduled two", "Ferritin"] {
+        assert!(sc.sink.messages().iter().all(|m| !m.contains(planted)));
+    }
 }
