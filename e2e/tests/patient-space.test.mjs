@@ -457,10 +457,14 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assertNoConsoleErrors(phone);
     });
 
-    await step('a#proxy-link opens the proxy invitation form /patient/proxy; axe', async () => {
+    await step('a#proxy-link opens /patient/proxy and a#recover-link opens /patient/recover; axe on both', async () => {
       await clickAndWaitFor(phone, 'a#proxy-link', '/patient/proxy');
       assert.ok(await phone.locator('form#proxy-activate input[name=invitation_code]').isVisible());
       await axe(phone, '/patient/proxy');
+      await phone.goto(`${server.baseUrl}/patient`);
+      await clickAndWaitFor(phone, 'a#recover-link', '/patient/recover');
+      assert.ok(await phone.locator('form#recover input[name=account_reference]').isVisible());
+      await axe(phone, '/patient/recover');
       await phone.goto(`${server.baseUrl}/patient`);
       assertNoConsoleErrors(phone);
     });

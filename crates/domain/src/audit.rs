@@ -101,6 +101,8 @@ pub enum AuditAction {
     ProxyRevoked,
     ProxyInvitationRedeemed,
     ProxyInvitationRefused,
+    PatientRecoveryStarted,
+    PatientAccountRecovered,
 }
 
 impl AuditAction {
@@ -203,6 +205,8 @@ impl AuditAction {
             AuditAction::ProxyRevoked => "proxy.revoked",
             AuditAction::ProxyInvitationRedeemed => "proxy.invitation_redeemed",
             AuditAction::ProxyInvitationRefused => "proxy.invitation_refused",
+            AuditAction::PatientRecoveryStarted => "patient_account.recovery_started",
+            AuditAction::PatientAccountRecovered => "patient_account.recovered",
         }
     }
 }

@@ -180,6 +180,24 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Replace the password (a recovery), only while the session that proved the factors is
+    /// still open under the token it was checked with.
+    pub async fn set_patient_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        session_id: &str,
+        token_digest: &str,
+    ) -> Result<bool> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE patient_accounts SET password_hash = $2 WHERE id = $1 AND status = 'active' \
+             AND EXISTS (SELECT 1 FROM patient_sessions WHERE id = $3 AND account_id = $1 \
+             AND token_digest = $4 AND ended_at IS NULL)")
+            .bind(id).bind(password_hash).bind(session_id).bind(token_digest)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
     /// Record the authenticator-app time step just used, if it is later than the last one
     /// (false: the code was already used).
     pub async fn use_patient_totp_step(&self, id: &str, step: i64) -> Result<bool> {
@@ -298,6 +316,16 @@ impl Store {
              AND ended_at IS NULL RETURNING code_attempts")
             .bind(id).bind(limit).fetch_optional(pool).await)?;
         Ok(row.map(|(n,)| n))
+    }
+
+    /// Forget a session's code and its sending limits (a step was proven; the next step's code
+    /// starts afresh).
+    pub async fn reset_patient_session_codes(&self, id: &str) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE patient_sessions SET code_digest = NULL, code_expires_at = NULL, \
+             code_attempts = 0, codes_sent = 0, last_code_sent_at = NULL WHERE id = $1")
+            .bind(id).execute(pool).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Take one of a sign-in's `limit` tries at an authenticator-app code (which is not sent,

@@ -194,7 +194,9 @@ impl App {
             PatientSessionState::Activating => Ok(()),
             PatientSessionState::SignedIn if session.stepped_up(self.now()) => Ok(()),
             PatientSessionState::SignedIn => Err(AppError::StepUpRequired),
-            PatientSessionState::SecondFactor => Err(AppError::Unauthenticated),
+            PatientSessionState::SecondFactor | PatientSessionState::Recovering => {
+                Err(AppError::Unauthenticated)
+            }
         }
     }
 

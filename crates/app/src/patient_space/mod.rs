@@ -14,6 +14,7 @@
 pub mod activation;
 pub mod proxies;
 pub mod records;
+pub mod recovery;
 pub mod sessions;
 pub mod sign_in;
 
@@ -70,6 +71,8 @@ pub enum PatientProblem {
     Paused,
     #[error("too many wrong codes for this sign-in; sign in again")]
     TooManyTries,
+    #[error("this space cannot be recovered online (it needs a second contact verified at the desk); ask at the desk for a new slip")]
+    RecoveryAtDesk,
 }
 
 impl From<PatientProblem> for crate::AppError {

@@ -24,6 +24,8 @@ pub enum PatientSessionState {
     Activating,
     /// The password was accepted: waiting for the second factor.
     SecondFactor,
+    /// Recovering a forgotten password: waiting for its codes, then the new password.
+    Recovering,
     SignedIn,
 }
 
@@ -32,6 +34,7 @@ impl PatientSessionState {
         match self {
             PatientSessionState::Activating => "activating",
             PatientSessionState::SecondFactor => "second_factor",
+            PatientSessionState::Recovering => "recovering",
             PatientSessionState::SignedIn => "signed_in",
         }
     }
@@ -40,6 +43,7 @@ impl PatientSessionState {
         [
             PatientSessionState::Activating,
             PatientSessionState::SecondFactor,
+            PatientSessionState::Recovering,
             PatientSessionState::SignedIn,
         ]
         .into_iter()

@@ -30,6 +30,8 @@ pub(crate) enum Pending {
     Setup(PendingMethod),
     /// A signed-in patient re-authenticating: the password was right, the code is next.
     Reauthentication,
+    /// A forgotten password being recovered (per-patient spaces).
+    Recovery(super::recovery::Recovery),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -185,7 +187,7 @@ impl App {
     }
 
     /// Check the account's remembered second factor.
-    async fn check_second_factor(
+    pub(crate) async fn check_second_factor(
         &self,
         session: &PatientSession,
         code: &str,
@@ -240,7 +242,7 @@ impl App {
     }
 
     /// Send the remembered factor's code, if it is one that is sent.
-    async fn send_remembered_code(
+    pub(crate) async fn send_remembered_code(
         &self,
         session_id: &str,
         account: &PatientAccountRow,
@@ -366,6 +368,23 @@ impl App {
                 self.send_remembered_code(&session.id, &session.account, &session.client)
                     .await
             }
+            (PatientSessionState::Recovering, Some(Pending::Recovery(r))) => match r.stage {
+                super::recovery::RecoveryStage::Factor => {
+                    self.send_remembered_code(&session.id, &session.account, &session.client)
+                        .await
+                }
+                _ => {
+                    let target = self.recovery_code_target(session, &r).await?;
+                    self.send_patient_code(
+                        &session.id,
+                        &session.account,
+                        target.factor,
+                        &r.other_contact,
+                        &session.client,
+                    )
+                    .await
+                }
+            },
             (_, Some(Pending::Setup(m))) => match (m.factor, m.contact_id) {
                 (SecondFactor::Totp, _) | (_, None) => Ok(CodeSent {
                     factor: m.factor,
@@ -393,19 +412,33 @@ impl App {
     ) -> Result<CodeSent, AppError> {
         let (factor, contact) = match self.open_pending(session).ok() {
             Some(Pending::Setup(m)) => (m.factor, m.contact_id),
-            _ => (
-                session
-                    .account
-                    .second_factor
-                    .as_deref()
-                    .and_then(SecondFactor::parse)
-                    .ok_or(AppError::Unauthenticated)?,
-                session.account.factor_contact_id.clone(),
-            ),
+            Some(Pending::Recovery(r)) => return self.recovery_code_target(session, &r).await,
+            _ => return self.remembered_target(session).await,
         };
         let to = match contact {
             Some(id) if factor != SecondFactor::Totp => {
                 let c = self.factor_contact(&session.account, factor, &id).await?;
+                Some(crate::patient_contacts::masked(&self.contact_address(&c)?))
+            }
+            _ => None,
+        };
+        Ok(CodeSent { factor, to })
+    }
+
+    /// The remembered second factor, and where its codes go (masked).
+    pub(crate) async fn remembered_target(
+        &self,
+        session: &PatientSession,
+    ) -> Result<CodeSent, AppError> {
+        let factor = session
+            .account
+            .second_factor
+            .as_deref()
+            .and_then(SecondFactor::parse)
+            .ok_or(AppError::Unauthenticated)?;
+        let to = match &session.account.factor_contact_id {
+            Some(id) if factor != SecondFactor::Totp => {
+                let c = self.factor_contact(&session.account, factor, id).await?;
                 Some(crate::patient_contacts::masked(&self.contact_address(&c)?))
             }
             _ => None,

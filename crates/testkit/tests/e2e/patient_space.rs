@@ -22,6 +22,7 @@ both_backends!(
     care_departments_give_lasting_spaces_or_one_per_stay_as_configured,
     the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result,
     scheduled_releases_are_told_once_per_patient_when_their_day_comes,
+    a_lasting_space_recovers_a_forgotten_password_with_two_codes,
 );
 
 const PASSWORD: &str = "copper kettle winter orchard";
@@ -1813,4 +1814,210 @@ async fn scheduled_releases_are_told_once_per_patient_when_their_day_comes(b: Ba
     for planted in ["Scheduled one", "Scheduled two", "Ferritin"] {
         assert!(sc.sink.messages().iter().all(|m| !m.contains(planted)));
     }
+}
+
+/// Record and verify an e-mail address for the patient at the desk (API).
+async fn verified_email(sc: &Scene, address: &str) -> String {
+    let contacts = format!("/api/v1/patients/{}/contacts", sc.patient);
+    let (st, c) = post(&sc.s, &sc.h.reception, &contacts, json!({"email": address})).await;
+    assert_eq!(st, 201, "{c}");
+    let contact = id(&c);
+    let mail = sc
+        .sink
+        .wait_for(|m| m.contains("verification code") && m.contains(address))
+        .await;
+    let (st, _) = post(
+        &sc.s,
+        &sc.h.reception,
+        &format!("{contacts}/{contact}/verification"),
+        json!({"code": code_in(&mail, "verification code is ")}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    contact
+}
+
+async fn a_lasting_space_recovers_a_forgotten_password_with_two_codes(b: Backend) {
+    let sc = scene(b, vec![]).await;
+    let s = &sc.s;
+    const SECOND: &str = "second-9d2e@example.org";
+    let mrn = slip_number(&sc).await;
+    // A per-test space has no online recovery: the desk it is.
+    let test_slip = slip(&sc).await;
+    drop(activated(&sc, &test_slip).await);
+    let (st, _) = form(
+        s,
+        &s.browser(),
+        "/patient/recover",
+        &[
+            ("patient_number", &mrn),
+            ("account_reference", &test_slip.test_reference),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // The lasting space (internal medicine gives one per patient), opened with its slip.
+    let stay = s.app().store().episodes_of(&sc.patient).await.unwrap()[0]
+        .id
+        .clone();
+    let (st, v) = post(
+        s,
+        &sc.h.reception,
+        &format!("/api/v1/episodes/{stay}/slips"),
+        json!({"identity_check": "passport"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let lasting = Slip {
+        patient_number: mrn.clone(),
+        test_reference: v["account_reference"].as_str().unwrap().to_owned(),
+        secret: v["activation_secret"].as_str().unwrap().to_owned(),
+    };
+    let first = activated(&sc, &lasting).await;
+    // With one verified contact only, there is no second proof to recover with.
+    let (st, body) = form(
+        s,
+        &s.browser(),
+        "/patient/recover",
+        &[
+            ("patient_number", &mrn),
+            ("account_reference", &lasting.test_reference),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("verified at the desk"), "{body}");
+
+    // With a second one: the remembered code, then a code to the other address, then a new
+    // password; the old one stops working and other devices are signed out.
+    verified_email(&sc, SECOND).await;
+    let c = s.browser();
+    let before = sc.sink.messages();
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/recover",
+        &[
+            ("patient_number", &mrn),
+            ("account_reference", &lasting.test_reference),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/recover/code")
+    );
+    let mail = sc
+        .sink
+        .wait_for(|m| {
+            m.contains("your sign-in code") && m.contains(ADDRESS) && !before.iter().any(|b| b == m)
+        })
+        .await;
+    let (_, p) = page(s, &c, "/patient/recover/code").await;
+    assert!(p.contains("p•••@example.org"), "{p}");
+    let before = sc.sink.messages();
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/recover/code",
+        &[
+            ("_csrf", &csrf_of(&p)),
+            ("code", &code_in(&mail, "patient space is ")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/recover/code")
+    );
+    // The password page is not reachable before the second code.
+    let (st, to) = page(s, &c, "/patient/recover/password").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/recover/code")
+    );
+    let mail = sc
+        .sink
+        .wait_for(|m| {
+            m.contains("your sign-in code") && m.contains(SECOND) && !before.iter().any(|b| b == m)
+        })
+        .await;
+    let (_, p) = page(s, &c, "/patient/recover/code").await;
+    assert!(p.contains("s•••@example.org"), "{p}");
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/recover/code",
+        &[
+            ("_csrf", &csrf_of(&p)),
+            ("code", &code_in(&mail, "patient space is ")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/recover/password")
+    );
+    let (_, p) = page(s, &c, "/patient/recover/password").await;
+    let new_password = "violet harbour seventeen lanterns";
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/recover/password",
+        &[
+            ("_csrf", &csrf_of(&p)),
+            ("password", new_password),
+            ("confirmation", new_password),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/documents")
+    );
+    let (st, _) = page(s, &c, "/patient/documents").await;
+    assert_eq!(st, 200);
+    let (st, to) = page(s, &first, "/patient/documents").await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient?ended=1")
+    );
+    let (st, _) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in",
+        &[
+            ("patient_number", &mrn),
+            ("test_reference", &lasting.test_reference),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "the old password no longer works"
+    );
+    let (st, to) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in",
+        &[
+            ("patient_number", &mrn),
+            ("test_reference", &lasting.test_reference),
+            ("password", new_password),
+        ],
+    )
+    .await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/code"));
+    let recovered = s
+        .app()
+        .store()
+        .recent_audit(300)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|e| e.action == "patient_account.recovered");
+    assert!(recovered);
 }

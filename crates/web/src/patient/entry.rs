@@ -26,6 +26,7 @@ fn place_of(state: PatientSessionState) -> &'static str {
         PatientSessionState::SignedIn => "/patient/documents",
         PatientSessionState::SecondFactor => "/patient/code",
         PatientSessionState::Activating => "/patient/setup",
+        PatientSessionState::Recovering => "/patient/recover/code",
     }
 }
 
@@ -62,7 +63,7 @@ fn sign_in_markup(lang: Lang, error: Option<&str>, info: Option<&str>) -> Markup
                 input #password type="password" name="password" required autocomplete="current-password";
                 button #sign-in-submit type="submit" { (lang.t("sign-in-button")) }
             }
-            p.hint { (lang.t("sign-in-forgot")) }
+            p.hint { (lang.t("sign-in-forgot")) " " a #recover-link href="/patient/recover" { (lang.t("recover-link")) } }
         }
         section aria-labelledby="first-time-heading" {
             h2 #first-time-heading { (lang.t("first-time-title")) }
@@ -574,6 +575,7 @@ pub async fn resend(
     let back = match session.state {
         PatientSessionState::SecondFactor => "/patient/code",
         PatientSessionState::Activating => "/patient/setup/confirm",
+        PatientSessionState::Recovering => "/patient/recover/code",
         PatientSessionState::SignedIn => "/patient/account/confirm",
     };
     match s.app.resend_patient_code(&session).await {
@@ -620,5 +622,193 @@ pub async fn language(Path(code): Path<String>, Query(q): Query<LanguageQuery>) 
         )
             .into_response(),
         None => Redirect::to(&back).into_response(),
+    }
+}
+
+fn recover_markup(lang: Lang, error: Option<&str>) -> Markup {
+    html! {
+        h1 { (lang.t("recover-title")) }
+        p { (lang.t("recover-intro")) }
+        (alert(error))
+        form #recover method="post" action="/patient/recover" {
+            label for="patient_number" { (lang.t("field-patient-id")) }
+            input #patient_number type="text" name="patient_number" required autocomplete="username" autocapitalize="characters" spellcheck="false";
+            label for="account_reference" { (lang.t("field-account-id")) }
+            input #account_reference type="text" name="account_reference" required autocomplete="off" autocapitalize="characters" spellcheck="false";
+            button #recover-submit type="submit" { (lang.t("sign-in-button")) }
+        }
+    }
+}
+
+pub async fn recover_form(lang: Lang) -> Response {
+    page(
+        lang,
+        &lang.t("recover-title"),
+        None,
+        "/patient/recover",
+        recover_markup(lang, None),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct RecoverForm {
+    patient_number: String,
+    account_reference: String,
+}
+
+pub async fn recover(
+    State(s): State<AppState>,
+    lang: Lang,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<RecoverForm>,
+) -> Response {
+    match s
+        .app
+        .start_patient_recovery(&f.patient_number, &f.account_reference, &client)
+        .await
+    {
+        Ok((issued, _)) => redirect_with_session("/patient/recover/code", &issued.token),
+        Err(e) => {
+            let message = error_message(lang, &e);
+            refused(
+                lang,
+                &e,
+                &lang.t("recover-title"),
+                "/patient/recover",
+                recover_markup(lang, Some(&message)),
+            )
+        }
+    }
+}
+
+async fn recover_code_page(
+    s: &AppState,
+    session: &PatientSession,
+    lang: Lang,
+    error: Option<&str>,
+) -> Result<Markup, AppError> {
+    let sent = s.app.patient_code_target(session).await?;
+    Ok(page(
+        lang,
+        &lang.t("recover-title"),
+        Some(session),
+        "/patient/recover/code",
+        html! {
+            h1 { (lang.t("recover-title")) }
+            (code_markup(lang, session, &sent, "/patient/recover/code", error))
+        },
+    ))
+}
+
+pub async fn recover_code_form(
+    State(s): State<AppState>,
+    Patient(session, lang): Patient,
+) -> Result<Response, PatientError> {
+    use sealroom_app::patient_space::recovery::RecoveryStage;
+    match s.app.patient_recovery_stage(&session) {
+        None => return Ok(Redirect::to(place_of(session.state)).into_response()),
+        Some(RecoveryStage::Password) => {
+            return Ok(Redirect::to("/patient/recover/password").into_response())
+        }
+        Some(_) => {}
+    }
+    Ok(recover_code_page(&s, &session, lang, None)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?
+        .into_response())
+}
+
+pub async fn recover_code(
+    State(s): State<AppState>,
+    PatientForm(session, lang, f): PatientForm<CodeForm>,
+) -> Result<Response, PatientError> {
+    use sealroom_app::patient_space::recovery::RecoveryStage;
+    match s.app.patient_recovery_code(&session, &f.code).await {
+        Ok(RecoveryStage::Password) => {
+            Ok(Redirect::to("/patient/recover/password").into_response())
+        }
+        Ok(_) => Ok(Redirect::to("/patient/recover/code").into_response()),
+        Err(e @ AppError::PatientSpace(_)) => {
+            let message = error_message(lang, &e);
+            let page = recover_code_page(&s, &session, lang, Some(&message))
+                .await
+                .map_err(|e| PatientError::new(e, lang))?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+        Err(e) => Err(PatientError::new(e, lang)),
+    }
+}
+
+fn recover_password_markup(lang: Lang, session: &PatientSession, error: Option<&str>) -> Markup {
+    html! {
+        h1 { (lang.t("recover-password-title")) }
+        (alert(error))
+        form #recover-password method="post" action="/patient/recover/password" {
+            (csrf(session))
+            label for="password" { (lang.t("field-new-password")) }
+            p #password-hint.hint { (lang.t("password-hint")) }
+            input #password type="password" name="password" required autocomplete="new-password" aria-describedby="password-hint";
+            label for="confirmation" { (lang.t("field-password-again")) }
+            input #confirmation type="password" name="confirmation" required autocomplete="new-password";
+            button #recover-password-submit type="submit" { (lang.t("recover-password-button")) }
+        }
+    }
+}
+
+pub async fn recover_password_form(
+    State(s): State<AppState>,
+    Patient(session, lang): Patient,
+) -> Result<Response, PatientError> {
+    if s.app.patient_recovery_stage(&session)
+        != Some(sealroom_app::patient_space::recovery::RecoveryStage::Password)
+    {
+        return Ok(Redirect::to(place_of(session.state)).into_response());
+    }
+    Ok(page(
+        lang,
+        &lang.t("recover-password-title"),
+        Some(&session),
+        "/patient/recover/password",
+        recover_password_markup(lang, &session, None),
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NewPasswordForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    password: String,
+    confirmation: String,
+}
+
+csrf_forms!(NewPasswordForm);
+
+pub async fn recover_password(
+    State(s): State<AppState>,
+    PatientForm(session, lang, f): PatientForm<NewPasswordForm>,
+) -> Result<Response, PatientError> {
+    match s
+        .app
+        .finish_patient_recovery(&session, &f.password, &f.confirmation)
+        .await
+    {
+        Ok(token) => Ok(redirect_with_session("/patient/documents", &token)),
+        Err(e @ AppError::Password(_)) => {
+            let message = error_message(lang, &e);
+            Ok((
+                StatusCode::BAD_REQUEST,
+                page(
+                    lang,
+                    &lang.t("recover-password-title"),
+                    Some(&session),
+                    "/patient/recover/password",
+                    recover_password_markup(lang, &session, Some(&message)),
+                ),
+            )
+                .into_response())
+        }
+        Err(e) => Err(PatientError::new(e, lang)),
     }
 }

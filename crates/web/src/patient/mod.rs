@@ -39,6 +39,18 @@ pub fn routes() -> Router<AppState> {
             get(entry::activate_form).post(entry::activate),
         )
         .route("/patient/proxy", get(entry::proxy_form).post(entry::proxy))
+        .route(
+            "/patient/recover",
+            get(entry::recover_form).post(entry::recover),
+        )
+        .route(
+            "/patient/recover/code",
+            get(entry::recover_code_form).post(entry::recover_code),
+        )
+        .route(
+            "/patient/recover/password",
+            get(entry::recover_password_form).post(entry::recover_password),
+        )
         .route("/patient/setup", get(entry::setup_form).post(entry::setup))
         .route(
             "/patient/setup/confirm",
@@ -105,6 +117,7 @@ pub fn error_message(lang: Lang, e: &AppError) -> String {
             PatientProblem::SpaceClosed => "error-space-closed",
             PatientProblem::Paused => "error-paused",
             PatientProblem::TooManyTries => "error-too-many-tries",
+            PatientProblem::RecoveryAtDesk => "error-recovery-at-desk",
             _ => "error-invalid",
         },
         AppError::Password(r) => match r {
