@@ -145,6 +145,18 @@ impl App {
         let model = self
             .model_of_department(&test.laboratory_department_id)
             .await?;
+        // Decided and audited before anything is written (an account opened, a reference
+        // given): someone the policy refuses leaves no trace but the refusal.
+        let slip_id = new_id();
+        self.check_slip_issuer(
+            actor,
+            &test.patient_id,
+            &slip_id,
+            model,
+            identity_check,
+            json!({"test": test.id}),
+        )
+        .await?;
         let target = match model {
             AccountModel::PerTest => SlipTarget::Test {
                 reference: self.test_reference(&test.id).await?,
@@ -168,10 +180,10 @@ impl App {
         self.issue_slip_for(
             actor,
             &test.patient_id,
+            slip_id,
             model,
             target,
             identity_check,
-            json!({"test": test.id}),
         )
         .await
     }
@@ -191,6 +203,16 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         let model = self.model_of_department(&episode.department_id).await?;
+        let slip_id = new_id();
+        self.check_slip_issuer(
+            actor,
+            &episode.patient_id,
+            &slip_id,
+            model,
+            identity_check,
+            json!({"episode": episode.id}),
+        )
+        .await?;
         let account =
             match model {
                 AccountModel::PerTest => return Err(AppError::InvalidInput(
@@ -217,31 +239,29 @@ impl App {
         self.issue_slip_for(
             actor,
             &episode.patient_id,
+            slip_id,
             model,
             target,
             identity_check,
-            json!({"episode": episode.id}),
         )
         .await
     }
 
-    async fn issue_slip_for(
+    /// The policy decision (an administrative write on the patient) and its audit, with the
+    /// identity document checked.
+    async fn check_slip_issuer(
         &self,
         actor: &Actor,
         patient_id: &str,
+        slip_id: &str,
         model: AccountModel,
-        target: SlipTarget,
         identity_check: IdentityCheck,
         mut details: serde_json::Value,
-    ) -> Result<IssuedSlip, AppError> {
-        let slip_id = new_id();
+    ) -> Result<(), AppError> {
         if let Some(d) = details.as_object_mut() {
             d.insert("slip".into(), json!(slip_id));
             d.insert("model".into(), json!(model.as_str()));
             d.insert("identity_check".into(), json!(identity_check.as_str()));
-            if let SlipTarget::Account { id, .. } = &target {
-                d.insert("account".into(), json!(id));
-            }
         }
         self.require_patient_access(
             actor,
@@ -252,11 +272,33 @@ impl App {
             details,
         )
         .await?;
+        Ok(())
+    }
+
+    async fn issue_slip_for(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        slip_id: String,
+        model: AccountModel,
+        target: SlipTarget,
+        identity_check: IdentityCheck,
+    ) -> Result<IssuedSlip, AppError> {
         let patient = self
             .store()
             .patient(patient_id)
             .await?
             .ok_or(AppError::NotFound)?;
+        // A slip for a space already in use can take it over: its owner hears of it.
+        let in_use = match &target {
+            SlipTarget::Test { id, .. } => self.store().patient_account_for_test(id).await?,
+            SlipTarget::Account { id, .. } => self.store().patient_account(id).await?,
+        }
+        .is_some_and(|a| a.status == "active");
+        if in_use {
+            self.notify_sign_in_change(patient_id, "slip_reissued")
+                .await?;
+        }
         let secret = slip::generate_secret();
         let secret_digest = slip::secret_digest(&secret)
             .ok_or_else(|| AppError::internal("a generated secret did not parse"))?;
@@ -333,6 +375,11 @@ impl App {
                 None => self.store().per_patient_account(patient_id).await?,
             };
             if let Some(a) = existing {
+                if a.status == "closed" {
+                    return Err(AppError::InvalidInput(
+                        "this space is closed (the stay's retention has ended); there is nothing to print a slip for".into(),
+                    ));
+                }
                 return Ok(a);
             }
             let row = PatientAccountRow {
@@ -351,7 +398,7 @@ impl App {
                 activated_at: None,
                 closed_at: None,
                 proxy_id: None,
-                reference: Some(slip::generate_reference()),
+                reference: Some(self.free_reference().await?),
             };
             match self.store().insert_patient_account(&row).await {
                 Ok(()) => return Ok(row),
@@ -365,6 +412,22 @@ impl App {
         ))
     }
 
+    /// A new printed reference that no test, account or proxy invitation holds: the sign-in
+    /// and activation forms look a reference up in all three, so it must name one thing.
+    pub(crate) async fn free_reference(&self) -> Result<String, AppError> {
+        for _ in 0..5 {
+            let r = slip::generate_reference();
+            let store = self.store();
+            if store.test_by_reference(&r).await?.is_none()
+                && store.patient_account_by_reference(&r).await?.is_none()
+                && store.proxy_by_invitation(&r).await?.is_none()
+            {
+                return Ok(r);
+            }
+        }
+        Err(AppError::internal("no free reference after 5 draws"))
+    }
+
     /// The test's printed reference, given now if it has none.
     async fn test_reference(&self, test_id: &str) -> Result<String, AppError> {
         for _ in 0..3 {
@@ -373,7 +436,7 @@ impl App {
             }
             match self
                 .store()
-                .assign_test_reference(test_id, &slip::generate_reference())
+                .assign_test_reference(test_id, &self.free_reference().await?)
                 .await
             {
                 // Taken by another test (one chance in 2^50 per test): draw again.

@@ -249,6 +249,26 @@ pub mod templates {
         }
     }
 
+    /// How the patient signs in changed (a new slip, a new password or second factor): if it
+    /// was not them, they call. Nothing about the patient or their data.
+    pub fn sign_in_changed(to: &str, organization: &str, patient_space: &str) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!(
+                "{organization}: your patient space sign-in changed / connexion modifiée"
+            ),
+            body: format!(
+                "How you sign in to your patient space changed: a new access slip was printed, \
+                 or your password or confirmation method was changed. If it was you, there is \
+                 nothing to do. If not, contact {organization} at once.\n\n{patient_space}\n\n\
+                 La façon de vous connecter à votre espace patient a changé : un nouveau bon \
+                 d'accès a été imprimé, ou votre mot de passe ou votre méthode de confirmation \
+                 a été modifié. Si c'était vous, rien à faire. Sinon, contactez {organization} \
+                 immédiatement.\n"
+            ),
+        }
+    }
+
     /// Something new is waiting in the patient space. Deliberately nothing else: no test,
     /// result, department, diagnosis or name; the patient signs in to see it.
     pub fn patient_new_document(to: &str, organization: &str, patient_space: &str) -> OutgoingMail {

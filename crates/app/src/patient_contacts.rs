@@ -233,6 +233,45 @@ impl App {
         String::from_utf8(bytes).map_err(AppError::internal)
     }
 
+    /// Tell the patient, at each verified address, that how they sign in changed (a slip
+    /// reprinted for a space already in use, a new password or second factor, a restart), so
+    /// a change they did not make — by someone at the desk or anyone else — does not go
+    /// unnoticed. Audited like every notification, without addresses.
+    pub(crate) async fn notify_sign_in_change(
+        &self,
+        patient_id: &str,
+        what: &'static str,
+    ) -> Result<(), AppError> {
+        let organization = &self.settings().organization_name;
+        let space = self.patient_space_url();
+        let mut sent = 0;
+        for c in self.store().verified_contacts(patient_id).await? {
+            let address = self.contact_address(&c)?;
+            if c.kind == "phone" {
+                self.send_sms_in_background(
+                    address,
+                    crate::sms::templates::sign_in_changed(organization),
+                    "patient notification",
+                );
+            } else {
+                self.send_mail_in_background(
+                    templates::sign_in_changed(&address, organization, &space),
+                    "patient notification",
+                );
+            }
+            sent += 1;
+        }
+        self.audit(
+            "patient_space",
+            AuditAction::PatientNotified,
+            &format!("patient:{patient_id}"),
+            if sent > 0 { "success" } else { "no_contact" },
+            &crate::Client::default(),
+            json!({"messages": sent, "about": what}),
+        )
+        .await
+    }
+
     /// Tell the patient, at each verified address, that something new is waiting. Sending
     /// happens in the background; the audit log records that it was sent and how many, never
     /// where to or what about.

@@ -166,15 +166,10 @@ impl App {
     /// told.
     pub async fn notify_due_releases(&self) -> Result<usize, AppError> {
         let now = self.now().as_seconds();
-        let due = self.store().due_release_notices(now).await?;
-        let mut by_patient: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (document, patient) in due {
-            by_patient.entry(patient).or_default().push(document);
-        }
         let mut told = 0;
-        for (patient, documents) in by_patient {
-            // Claim first: of two instances, only the one that marks the documents tells.
-            if self.store().mark_release_notified(&documents, now).await? > 0 {
+        for patient in self.store().patients_with_due_release_notices(now).await? {
+            // Claim first, all of the patient's at once: of two instances, one tells.
+            if self.store().claim_release_notices(&patient, now).await? > 0 {
                 self.notify_new_document(&patient).await?;
                 told += 1;
             }

@@ -170,6 +170,13 @@ pub mod templates {
         )
     }
 
+    /// How the patient signs in changed.
+    pub fn sign_in_changed(organization: &str) -> String {
+        format!(
+            "{organization}: how you sign in to your patient space changed. Not you? Call us at once. / Votre connexion à l'espace patient a changé. Pas vous ? Appelez-nous."
+        )
+    }
+
     /// Something new is waiting in the patient space.
     pub fn new_document(organization: &str, patient_space: &str) -> String {
         format!(

@@ -313,26 +313,24 @@ impl Store {
     }
 
     /// A patient's documents visible in the patient space at `now`, newest first.
-    /// Documents released by an "after N days" rule whose day has come and whose patient was
-    /// not told yet: (document id, patient id).
-    pub async fn due_release_notices(&self, now: i64) -> Result<Vec<(String, String)>> {
-        Ok(on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, patient_id FROM documents WHERE released_at IS NULL \
+    /// Patients with documents released by an "after N days" rule whose day has come and
+    /// who were not told yet.
+    pub async fn patients_with_due_release_notices(&self, now: i64) -> Result<Vec<String>> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT DISTINCT patient_id FROM documents WHERE released_at IS NULL \
              AND release_notified_at IS NULL AND release_due_at <= $1 AND shredded_at IS NULL \
-             ORDER BY patient_id, id LIMIT 1000")
+             ORDER BY patient_id LIMIT 1000")
             .bind(now).fetch_all(pool).await)?)
     }
 
-    /// Record that the patient was told about these documents; returns how many were still
-    /// untold (another instance may have told them meanwhile).
-    pub async fn mark_release_notified(&self, ids: &[String], now: i64) -> Result<u64> {
-        let mut done = 0;
-        for id in ids {
-            done += on_pool!(self, pool => sqlx::query(
-                "UPDATE documents SET release_notified_at = $2 WHERE id = $1 AND release_notified_at IS NULL")
-                .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
-        }
-        Ok(done)
+    /// Claim a patient's due, untold documents in one statement; returns how many this call
+    /// claimed (0 when another instance claimed them first).
+    pub async fn claim_release_notices(&self, patient_id: &str, now: i64) -> Result<u64> {
+        Ok(on_pool!(self, pool => sqlx::query(
+            "UPDATE documents SET release_notified_at = $2 WHERE patient_id = $1 \
+             AND released_at IS NULL AND release_notified_at IS NULL AND release_due_at <= $2 \
+             AND shredded_at IS NULL")
+            .bind(patient_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?)
     }
 
     pub async fn released_documents_of(

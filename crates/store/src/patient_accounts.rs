@@ -318,14 +318,16 @@ impl Store {
         Ok(row.map(|(n,)| n))
     }
 
-    /// Forget a session's code and its sending limits (a step was proven; the next step's code
-    /// starts afresh).
-    pub async fn reset_patient_session_codes(&self, id: &str) -> Result<()> {
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE patient_sessions SET code_digest = NULL, code_expires_at = NULL, \
-             code_attempts = 0, codes_sent = 0, last_code_sent_at = NULL WHERE id = $1")
-            .bind(id).execute(pool).await.map(|_| ()))?;
-        Ok(())
+    /// Move a session's pending step from `old` to `new` and spend its code, in one
+    /// statement: of two requests proving the same step at once, one moves it; the other
+    /// finds nothing to move (false).
+    pub async fn advance_patient_pending(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE patient_sessions SET pending = $3, code_digest = NULL, code_expires_at = NULL, \
+             code_attempts = 0, codes_sent = 0, last_code_sent_at = NULL \
+             WHERE id = $1 AND pending = $2 AND ended_at IS NULL")
+            .bind(id).bind(old).bind(new).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// Take one of a sign-in's `limit` tries at an authenticator-app code (which is not sent,

@@ -395,6 +395,11 @@ impl App {
                 now,
             )
             .await?;
+        // A proxy's own sign-in is not the patient's to hear about.
+        if !activating && session.account.proxy_id.is_none() {
+            self.notify_sign_in_change(&session.account.patient_id, "sign_in_method_changed")
+                .await?;
+        }
         self.audit(
             &session.actor_name(),
             if activating {

@@ -329,7 +329,7 @@ impl App {
         let now = self.now().as_seconds();
         let (reference, code) = if approve {
             (
-                Some(slip::generate_reference()),
+                Some(self.free_reference().await?),
                 Some(slip::generate_secret()),
             )
         } else {

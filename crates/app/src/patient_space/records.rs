@@ -142,15 +142,16 @@ impl App {
         let holds = match account.model.as_str() {
             "proxy" => self.live_proxy(account).await?.is_some(),
             "per_visit" => {
+                // The configuration always names a default class; were it missing, the space
+                // would stay open rather than close at discharge.
                 let docs = &self.settings().documents;
-                let days = docs
-                    .retention_classes
-                    .get(&docs.default_retention_class)
-                    .copied()
-                    .unwrap_or(0);
-                self.visit_end(account)
-                    .await?
-                    .is_none_or(|end| now < end + days * 86_400)
+                match docs.retention_classes.get(&docs.default_retention_class) {
+                    Some(days) => self
+                        .visit_end(account)
+                        .await?
+                        .is_none_or(|end| now < end + days * 86_400),
+                    None => true,
+                }
             }
             _ => true,
         };

@@ -64,11 +64,24 @@ impl App {
             },
             client,
         );
+        let refused = |subject: String, outcome: &'static str| async move {
+            self.audit(
+                "anonymous",
+                AuditAction::PatientSignInFailed,
+                &subject,
+                outcome,
+                client,
+                json!({"step": "recovery_start"}),
+            )
+            .await
+        };
         if !self.begin_attempt(&mut keys, None, client).await? {
+            refused("patient_account:unknown".into(), "throttled").await?;
             return Err(AppError::SignInFailed);
         }
         let Some(account) = account else {
             self.attempt_failed(&keys, None, client).await?;
+            refused("patient_account:unknown".into(), "failure").await?;
             return Err(AppError::SignInFailed);
         };
         let other = self
@@ -76,8 +89,11 @@ impl App {
             .verified_contacts(&account.patient_id)
             .await?
             .into_iter()
-            .find(|c| Some(&c.id) != account.factor_contact_id.as_ref())
-            .ok_or(PatientProblem::RecoveryAtDesk)?;
+            .find(|c| Some(&c.id) != account.factor_contact_id.as_ref());
+        let Some(other) = other else {
+            refused(format!("patient_account:{}", account.id), "needs_desk").await?;
+            return Err(PatientProblem::RecoveryAtDesk.into());
+        };
         let issued = self
             .create_patient_session(&account.id, PatientSessionState::Recovering, client)
             .await?;
@@ -134,14 +150,14 @@ impl App {
         let next = match r.stage {
             RecoveryStage::Factor => {
                 if let Err(e) = self.check_second_factor(session, code).await {
-                    self.count_failure(&keys).await?;
+                    self.recovery_failed(session, &keys, "factor").await?;
                     return Err(e);
                 }
                 RecoveryStage::Contact
             }
             RecoveryStage::Contact => {
                 if let Err(e) = self.check_patient_code(session, code).await {
-                    self.count_failure(&keys).await?;
+                    self.recovery_failed(session, &keys, "contact").await?;
                     return Err(e);
                 }
                 RecoveryStage::Password
@@ -153,13 +169,20 @@ impl App {
             other_contact: r.other_contact.clone(),
         });
         let sealed = self.seal_pending(&session.id, &pending)?;
-        self.store()
-            .set_patient_session_pending(&session.id, Some(&sealed))
-            .await?;
-        // The code just proven is spent; the next one has its own limits.
-        self.store()
-            .reset_patient_session_codes(&session.id)
-            .await?;
+        // Move on and spend the code in one statement, from exactly the step this request
+        // proved: a request racing with the same code finds the step already moved.
+        let old = session
+            .row
+            .pending
+            .as_deref()
+            .ok_or(PatientProblem::NothingPending)?;
+        if !self
+            .store()
+            .advance_patient_pending(&session.id, old, &sealed)
+            .await?
+        {
+            return Err(PatientProblem::NothingPending.into());
+        }
         if next == RecoveryStage::Contact {
             let contact = self
                 .store()
@@ -181,6 +204,24 @@ impl App {
             .await?;
         }
         Ok(next)
+    }
+
+    async fn recovery_failed(
+        &self,
+        session: &PatientSession,
+        keys: &ThrottleKeys,
+        step: &str,
+    ) -> Result<(), AppError> {
+        self.count_failure(keys).await?;
+        self.audit(
+            "anonymous",
+            AuditAction::PatientSignInFailed,
+            &format!("patient_account:{}", session.account.id),
+            "failure",
+            &session.client,
+            json!({"step": format!("recovery_{step}")}),
+        )
+        .await
     }
 
     /// The last step: the new password. The account's other sessions end; this one is signed
@@ -228,6 +269,8 @@ impl App {
             &session.client,
         ))
         .await?;
+        self.notify_sign_in_change(&session.account.patient_id, "password_recovered")
+            .await?;
         self.audit(
             &session.actor_name(),
             AuditAction::PatientAccountRecovered,

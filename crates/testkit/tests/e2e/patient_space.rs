@@ -655,6 +655,15 @@ async fn patient_sessions_end_when_idle_after_twelve_hours_and_everywhere(b: Bac
     // account, whose sessions end.
     let c = signed_in(&sc, &slip).await;
     let fresh = crate::patient_space::slip(&sc).await;
+    // A slip printed for a space in use could take it over: the patient hears of it.
+    let notice = sc
+        .sink
+        .wait_for(|m| m.contains("sign-in changed") && m.contains(ADDRESS))
+        .await;
+    assert!(
+        !notice.contains(&fresh.secret) && !notice.contains("Dupont"),
+        "{notice}"
+    );
     for _ in 0..5 {
         let (st, _) = form(
             s,
@@ -1625,6 +1634,27 @@ async fn the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result(
     let patient = patient_page.rsplit('/').next().unwrap().to_owned();
     let (_, p) = page(s, c, &to).await;
     assert!(p.contains("Deskfamily") && p.contains("Registered"), "{p}");
+    // Found again by number, posted (never in a URL).
+    let mrn = s
+        .app()
+        .store()
+        .patient(&patient)
+        .await
+        .unwrap()
+        .unwrap()
+        .mrn;
+    let (st, found) = form(
+        s,
+        c,
+        "/desk/search",
+        &[("_csrf", &csrf_of(&p)), ("mrn", &mrn)],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(
+        found.contains(&format!("/desk/patients/{patient}")),
+        "{found}"
+    );
     let (st, _) = form(
         s,
         c,
@@ -1644,9 +1674,12 @@ async fn the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result(
         &[("_csrf", &csrf_of(&p)), ("address", "not-an-address")],
     )
     .await;
-    assert_eq!(st, StatusCode::SEE_OTHER);
-    let (_, p) = page(s, c, &to).await;
-    assert!(p.contains("not valid"), "the error is shown: {p}");
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        to.contains("not valid") && !to.contains("?error"),
+        "the error is shown: {to}"
+    );
+    let (_, p) = page(s, c, &patient_page).await;
     let (st, _) = form(
         s,
         c,
@@ -2011,6 +2044,9 @@ async fn a_lasting_space_recovers_a_forgotten_password_with_two_codes(b: Backend
     )
     .await;
     assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/code"));
+    sc.sink
+        .wait_for(|m| m.contains("sign-in changed") && m.contains(ADDRESS))
+        .await;
     let recovered = s
         .app()
         .store()

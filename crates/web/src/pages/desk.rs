@@ -19,44 +19,59 @@ use crate::error::PageError;
 use crate::extract::{csrf_forms, ClientInfo, SignedIn, SignedInForm};
 use crate::AppState;
 
-#[derive(Deserialize)]
-pub struct DeskQuery {
-    mrn: Option<String>,
+/// `GET /desk`: find a patient by record number, or register one.
+pub async fn home(SignedIn(me): SignedIn) -> Result<Response, PageError> {
+    let body = desk_home(&me, "", None, None);
+    Ok((StatusCode::OK, page("Reception desk", Some(&me), body)).into_response())
 }
 
-/// `GET /desk`: find a patient by record number, or register one.
-pub async fn home(
+#[derive(Deserialize)]
+pub struct SearchForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    mrn: String,
+}
+
+/// `POST /desk/search`: the number is posted, never put in a URL (where proxies and browser
+/// history would keep it).
+pub async fn search(
     State(s): State<AppState>,
-    SignedIn(me): SignedIn,
     ClientInfo(client): ClientInfo,
-    Query(q): Query<DeskQuery>,
+    SignedInForm(me, f): SignedInForm<SearchForm>,
 ) -> Result<Response, PageError> {
     let who = actor(&s, &me, client);
-    let (found, error) = match q.mrn.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        Some(mrn) => match s
-            .app
-            .search_patients(&who, PatientQuery::Mrn(mrn.into()))
-            .await
-        {
-            Ok(list) => (Some(list), None),
-            Err(e @ (AppError::InvalidInput(_) | AppError::NotFound)) => {
-                (None, Some(e.to_string()))
-            }
-            Err(e) => return Err(e.into()),
-        },
-        None => (None, None),
+    let mrn = f.mrn.trim();
+    let (found, error) = match s
+        .app
+        .search_patients(&who, PatientQuery::Mrn(mrn.into()))
+        .await
+    {
+        Ok(list) => (Some(list), None),
+        Err(e @ (AppError::InvalidInput(_) | AppError::NotFound)) => (None, Some(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
-    let body = html! {
+    let body = desk_home(&me, mrn, found.as_deref(), error.as_deref());
+    Ok((StatusCode::OK, page("Reception desk", Some(&me), body)).into_response())
+}
+
+fn desk_home(
+    me: &sealroom_app::sessions::CurrentSession,
+    mrn: &str,
+    found: Option<&[sealroom_app::patients::PatientIdentity]>,
+    error: Option<&str>,
+) -> Markup {
+    html! {
         h1 { "Reception desk" }
         section aria-labelledby="find-heading" {
             h2 #find-heading { "Find a patient" }
-            (alert(error.as_deref()))
-            form #find method="get" action="/desk" {
+            (alert(error))
+            form #find method="post" action="/desk/search" {
+                (csrf(me))
                 label for="mrn" { "Patient number" }
-                input #mrn type="text" name="mrn" required value=(q.mrn.clone().unwrap_or_default());
+                input #mrn type="text" name="mrn" required value=(mrn);
                 button type="submit" { "Find" }
             }
-            @if let Some(list) = &found {
+            @if let Some(list) = found {
                 @if list.is_empty() { p #not-found { "No patient with this number." } }
                 ul #found {
                     @for p in list {
@@ -65,9 +80,8 @@ pub async fn home(
                 }
             }
         }
-        (register_form(&me, None))
-    };
-    Ok((StatusCode::OK, page("Reception desk", Some(&me), body)).into_response())
+        (register_form(me, None))
+    }
 }
 
 fn register_form(me: &sealroom_app::sessions::CurrentSession, error: Option<&str>) -> Markup {
@@ -138,7 +152,14 @@ pub struct AdmissionForm {
     department_id: String,
 }
 
-csrf_forms!(RegisterForm, SlipForm, ContactForm, CodeForm, AdmissionForm);
+csrf_forms!(
+    RegisterForm,
+    SlipForm,
+    ContactForm,
+    CodeForm,
+    AdmissionForm,
+    SearchForm
+);
 
 /// `POST /desk/patients`: register, then the patient's desk page.
 pub async fn register(
@@ -192,7 +213,6 @@ pub struct PatientQueryParams {
     registered: Option<String>,
     contact: Option<String>,
     verified: Option<String>,
-    error: Option<String>,
 }
 
 /// `GET /desk/patients/{id}`: identity, stays, tests, contacts, and the slip forms.
@@ -203,10 +223,6 @@ pub async fn patient(
     Path(id): Path<String>,
     Query(q): Query<PatientQueryParams>,
 ) -> Result<Response, PageError> {
-    let who = actor(&s, &me, client);
-    let v = s.app.desk_view(&who, &id).await?;
-    let departments = s.app.list_departments(&who).await.unwrap_or_default();
-    let admitted = v.stays.iter().any(|st| st.ended_at.is_none());
     let info = match (&q.registered, &q.contact, &q.verified) {
         (Some(_), _, _) => Some("Registered."),
         (_, Some(_), _) => {
@@ -217,11 +233,26 @@ pub async fn patient(
         }
         _ => None,
     };
+    patient_page(&s, &me, actor(&s, &me, client), &id, info, None).await
+}
+
+/// The patient's desk page, with a notice or an error (shown here, never carried in a URL).
+async fn patient_page(
+    s: &AppState,
+    me: &sealroom_app::sessions::CurrentSession,
+    who: sealroom_app::accounts::Actor,
+    id: &str,
+    info: Option<&str>,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    let v = s.app.desk_view(&who, id).await?;
+    let departments = s.app.list_departments(&who).await.unwrap_or_default();
+    let admitted = v.stays.iter().any(|st| st.ended_at.is_none());
     let p = &v.patient.identity;
     let body = html! {
         h1 #patient-name { (p.family_name) ", " (p.given_names) }
         (notice(info))
-        (alert(q.error.as_deref()))
+        (alert(error))
         p { "Born " (p.birth_date) " · patient number " code #patient-number { (p.mrn) } }
         section aria-labelledby="stays-heading" {
             h2 #stays-heading { "Stays" }
@@ -232,7 +263,7 @@ pub async fn patient(
                         (st.department) ", admitted " (when(st.admitted_at))
                         @if let Some(end) = st.ended_at { ", left " (when(end)) }
                         form.slip method="post" action={"/desk/episodes/" (st.id) "/slip"} {
-                            (csrf(&me))
+                            (csrf(me))
                             label for={"identity-" (st.id)} { "Identity document checked" }
                             select id={"identity-" (st.id)} name="identity_check" required {
                                 option value="" { "Choose…" }
@@ -245,7 +276,7 @@ pub async fn patient(
             }
             @if !admitted {
                 form #admit method="post" action={"/desk/patients/" (p.id) "/admission"} {
-                    (csrf(&me))
+                    (csrf(me))
                     label for="department_id" { "Admit to" }
                     select #department_id name="department_id" required {
                         @for d in departments.iter().filter(|d| d.kind == "care") { option value=(d.id) { (d.name) } }
@@ -263,7 +294,7 @@ pub async fn patient(
                         (t.laboratory) ", ordered " (when(t.created_at))
                         @if let Some(r) = &t.reference { " · test ID " code { (r) } }
                         form.slip method="post" action={"/desk/tests/" (t.id) "/slip"} {
-                            (csrf(&me))
+                            (csrf(me))
                             label for={"identity-" (t.id)} { "Identity document checked" }
                             select id={"identity-" (t.id)} name="identity_check" required {
                                 option value="" { "Choose…" }
@@ -284,7 +315,7 @@ pub async fn patient(
                         (c.address) " — " @if c.verified { "verified" } @else { "not verified" }
                         @if !c.verified {
                             form.inline method="post" action={"/desk/patients/" (p.id) "/contacts/" (c.id) "/verification"} {
-                                (csrf(&me))
+                                (csrf(me))
                                 label for={"code-" (c.id)} { "Code the patient reads back" }
                                 input id={"code-" (c.id)} type="text" name="code" inputmode="numeric" required;
                                 button type="submit" { "Verify" }
@@ -294,19 +325,19 @@ pub async fn patient(
                 }
             }
             form #add-contact method="post" action={"/desk/patients/" (p.id) "/contacts"} {
-                (csrf(&me))
+                (csrf(me))
                 label for="address" { "E-mail address or mobile number (+32470123456)" }
                 input #address type="text" name="address" required autocomplete="off";
                 button type="submit" { "Send a verification code" }
             }
         }
     };
-    Ok((StatusCode::OK, page("Reception desk", Some(&me), body)).into_response())
-}
-
-fn back_with_error(patient_id: &str, e: &AppError) -> Response {
-    let q = serde_urlencoded::to_string([("error", e.to_string())]).unwrap_or_default();
-    Redirect::to(&format!("/desk/patients/{patient_id}?{q}")).into_response()
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, page("Reception desk", Some(me), body)).into_response())
 }
 
 /// `POST /desk/tests/{id}/slip`: the printable slip for a test.
@@ -361,7 +392,9 @@ pub async fn add_contact(
     };
     match added {
         Ok(_) => Ok(Redirect::to(&format!("/desk/patients/{id}?contact=1")).into_response()),
-        Err(e @ AppError::InvalidInput(_)) => Ok(back_with_error(&id, &e)),
+        Err(e @ AppError::InvalidInput(_)) => {
+            patient_page(&s, &me, who, &id, None, Some(&e.to_string())).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -380,7 +413,9 @@ pub async fn verify_contact(
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/desk/patients/{id}?verified=1")).into_response()),
-        Err(e @ AppError::InvalidInput(_)) => Ok(back_with_error(&id, &e)),
+        Err(e @ AppError::InvalidInput(_)) => {
+            patient_page(&s, &me, who, &id, None, Some(&e.to_string())).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -396,7 +431,7 @@ pub async fn admit(
     match s.app.admit_patient(&who, &id, &f.department_id).await {
         Ok(_) => Ok(Redirect::to(&format!("/desk/patients/{id}")).into_response()),
         Err(e @ (AppError::InvalidInput(_) | AppError::Conflict(_))) => {
-            Ok(back_with_error(&id, &e))
+            patient_page(&s, &me, who, &id, None, Some(&e.to_string())).await
         }
         Err(e) => Err(e.into()),
     }

@@ -64,6 +64,7 @@ pub fn routes() -> Router<AppState> {
             post(security::end_other_sessions),
         )
         .route("/desk", get(desk::home))
+        .route("/desk/search", post(desk::search))
         .route("/desk/patients", post(desk::register))
         .route("/desk/patients/{id}", get(desk::patient))
         .route("/desk/patients/{id}/admission", post(desk::admit))
