@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { AxeBuilder } from '@axe-core/playwright';
 
 import { startServer, stripAnsi } from '../lib/server.mjs';
-import { launchBrowser, newPage, assertNoConsoleErrors } from '../lib/browser.mjs';
+import { launchBrowser, newPage, assertNoConsoleErrors, addVirtualAuthenticator } from '../lib/browser.mjs';
 import { startSmtpSink, codeAfter } from '../lib/smtp.mjs';
 import { apiClient, clickAndWaitFor, enrolPasswordAndTotp, text } from '../lib/staff.mjs';
 
@@ -160,7 +160,7 @@ async function enrolStaff(person, link) {
   return { context, page, api: await apiClient(page, server.baseUrl) };
 }
 
-test('patient journey: slip, set-up, e-mail codes, results, history, French, sign-in again, axe on every page',
+test('patient journey: slip, set-up, e-mail codes, results, history, French, sign-in again, a passkey, axe on every page',
   { timeout: 110_000 }, async () => {
     const staffContexts = [];
 
@@ -493,6 +493,57 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assertNoConsoleErrors(phone);
     });
 
+    // ---- A passkey as the second factor (Chromium's virtual authenticator) ----
+
+    await step('re-authentication (password, then the mailed code) opens /patient/setup', async () => {
+      await addVirtualAuthenticator(phone);
+      await clickAndWaitFor(phone, 'a#nav-account', '/patient/account');
+      await phone.fill('form#reauthenticate input[name=password]', PATIENT.password);
+      const before = await sink.messages();
+      await clickAndWaitFor(phone, 'form#reauthenticate button[type=submit]', '/patient/account/confirm');
+      const mail = await codeMailFrom(before);
+      const code = codeAfter(mail.text, 'your patient space is ');
+      secrets.mailCodes.push(code);
+      await phone.fill('form#code-form input#code', code);
+      await clickAndWaitFor(phone, 'form#code-form button[type=submit]', '/patient/setup');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('choosing a passkey creates it on /patient/setup/confirm (axe) and lands on the documents', async () => {
+      await phone.fill('form#setup input#password', PATIENT.password);
+      await phone.fill('form#setup input#confirmation', PATIENT.password);
+      await phone.check('form#setup input#method-passkey');
+      await clickAndWaitFor(phone, 'form#setup button[type=submit]', '/patient/setup/confirm');
+      await phone.locator('button#patient-passkey-register').waitFor();
+      await axe(phone, '/patient/setup/confirm (passkey)');
+      await Promise.all([
+        phone.waitForURL((u) => new URL(u).pathname === '/patient/documents'),
+        phone.click('button#patient-passkey-register'),
+      ]);
+      await clickAndWaitFor(phone, 'a#nav-account', '/patient/account');
+      assert.match(await text(phone, 'p#current-method'), /passkey/);
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('next sign-in: password, then the passkey (no code is sent); axe on the passkey step', async () => {
+      await clickAndWaitFor(phone, 'button#sign-out', '/patient');
+      await phone.fill('form#patient-sign-in input[name=patient_number]', slip.patient_number);
+      await phone.fill('form#patient-sign-in input[name=test_reference]', slip.test_reference);
+      await phone.fill('form#patient-sign-in input[name=password]', PATIENT.password);
+      const before = (await sink.messages()).length;
+      await clickAndWaitFor(phone, 'form#patient-sign-in button[type=submit]', '/patient/code');
+      await phone.locator('button#patient-passkey').waitFor();
+      assert.equal(await phone.locator('form#code-form').count(), 0, 'no code form for a passkey');
+      await axe(phone, '/patient/code (passkey)');
+      await Promise.all([
+        phone.waitForURL((u) => new URL(u).pathname === '/patient/documents'),
+        phone.click('button#patient-passkey'),
+      ]);
+      assert.ok((await text(phone, 'ul#documents')).includes(RESULT_TITLE));
+      assert.equal((await sink.messages()).length, before, 'no code was sent');
+      assertNoConsoleErrors(phone);
+    });
+
     await patientContext.close();
 
     // ---- Nothing secret and no planted patient data in the server's output ----
@@ -515,7 +566,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assert.ok(secrets.activationSecret, 'the activation secret was never read');
       check('activation secret', secrets.activationSecret);
       check('activation secret, without separators', secrets.activationSecret.replace(/[-\s]/g, ''));
-      assert.equal(secrets.mailCodes.length, 3, `expected 3 mailed codes, read ${secrets.mailCodes.length}`);
+      assert.equal(secrets.mailCodes.length, 4, `expected 4 mailed codes (verification, set-up, sign-in, re-authentication), read ${secrets.mailCodes.length}`);
       for (const code of [...secrets.mailCodes, ...secrets.totpCodes]) {
         if (new RegExp(`(?<!\\d)${code}(?!\\d)`).test(noTimestamps)) found.push(`code (${code})`);
       }

@@ -399,6 +399,7 @@ impl App {
                 closed_at: None,
                 proxy_id: None,
                 reference: Some(self.free_reference().await?),
+                passkey_json: None,
             };
             match self.store().insert_patient_account(&row).await {
                 Ok(()) => return Ok(row),

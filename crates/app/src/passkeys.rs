@@ -48,6 +48,12 @@ impl PasskeyCeremonies {
     }
 }
 
+impl PasskeyCeremonies {
+    pub(crate) fn webauthn(&self) -> &Webauthn {
+        &self.webauthn
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 enum Ceremony {
     Register {
@@ -85,7 +91,7 @@ pub struct PasskeySummary {
     pub last_used_at: Option<i64>,
 }
 
-fn user_uuid(user_id: &str) -> Result<Uuid, AppError> {
+pub(crate) fn user_uuid(user_id: &str) -> Result<Uuid, AppError> {
     let bytes: Vec<u8> = (0..user_id.len())
         .step_by(2)
         .filter_map(|i| {

@@ -210,7 +210,7 @@ pub struct PatientSpaceSection {
     pub release: Option<BTreeMap<String, String>>,
     /// A signed-in patient session ends after this many minutes without a request.
     pub idle_minutes: Option<i64>,
-    /// The second factors patients may choose: any of "totp", "sms", "email".
+    /// The second factors patients may choose: any of "totp", "sms", "email", "passkey".
     pub second_factors: Option<Vec<String>>,
     /// Whether patients may end their proxies' access themselves.
     pub patients_may_revoke_proxies: Option<bool>,
@@ -940,7 +940,7 @@ fn resolve_patient_space(
                 Some(_) => {}
                 None => problems.push(problem(
                     "patient_space.second_factors",
-                    format!("\"{n}\" is not a second factor; use \"totp\", \"sms\" or \"email\""),
+                    format!("\"{n}\" is not a second factor; use \"totp\", \"sms\", \"email\" or \"passkey\""),
                 )),
             }
         }

@@ -42,6 +42,10 @@ const SQLITE: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/sqlite/0013_release_notifications.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_patient_passkeys.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -81,12 +85,16 @@ const POSTGRES: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/postgres/0013_release_notifications.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_patient_passkeys.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 13;
+pub const LATEST_SQLITE: i64 = 14;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 13;
+pub const LATEST_POSTGRES: i64 = 14;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -25,11 +25,13 @@ pub struct PatientAccountRow {
     pub proxy_id: Option<String>,
     /// The printed account ID (per patient and per visit), which the patient signs in with.
     pub reference: Option<String>,
+    /// The passkey, when that is the second factor.
+    pub passkey_json: Option<String>,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, patient_id, model, test_id, episode_id, status, password_hash, \
      second_factor, factor_contact_id, totp_sealed, totp_last_step, created_at, activated_at, \
-     closed_at, proxy_id, reference";
+     closed_at, proxy_id, reference, passkey_json";
 
 /// How a patient will sign in, as set up and confirmed.
 #[derive(Debug, Clone)]
@@ -39,6 +41,7 @@ pub struct PatientSignInMethod {
     pub factor_contact_id: Option<String>,
     pub totp_sealed: Option<Vec<u8>>,
     pub totp_last_step: Option<i64>,
+    pub passkey_json: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -72,7 +75,7 @@ impl Store {
     pub async fn insert_patient_account(&self, a: &PatientAccountRow) -> Result<()> {
         let sql = format!(
             "INSERT INTO patient_accounts ({ACCOUNT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL, NULL, $7, NULL, NULL, $8, $9)"
+             ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL, NULL, $7, NULL, NULL, $8, $9, NULL)"
         );
         on_pool!(self, pool => sqlx::query(&sql)
             .bind(&a.id).bind(&a.patient_id).bind(&a.model).bind(&a.test_id)
@@ -150,7 +153,7 @@ impl Store {
         on_pool!(self, pool => sqlx::query(
             "UPDATE patient_accounts SET status = 'activating', password_hash = NULL, \
              second_factor = NULL, factor_contact_id = NULL, totp_sealed = NULL, \
-             totp_last_step = NULL WHERE id = $1 AND status <> 'closed'")
+             totp_last_step = NULL, passkey_json = NULL WHERE id = $1 AND status <> 'closed'")
             .bind(id).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
@@ -170,12 +173,13 @@ impl Store {
         let done = on_pool!(self, pool => sqlx::query(
             "UPDATE patient_accounts SET status = 'active', password_hash = $2, \
              second_factor = $3, factor_contact_id = $4, totp_sealed = $5, totp_last_step = $6, \
-             activated_at = COALESCE(activated_at, $7) WHERE id = $1 AND status <> 'closed' \
+             passkey_json = $10, activated_at = COALESCE(activated_at, $7) \
+             WHERE id = $1 AND status <> 'closed' \
              AND EXISTS (SELECT 1 FROM patient_sessions WHERE id = $8 AND account_id = $1 \
              AND token_digest = $9 AND ended_at IS NULL)")
             .bind(id).bind(&m.password_hash).bind(&m.second_factor).bind(&m.factor_contact_id)
             .bind(&m.totp_sealed).bind(m.totp_last_step).bind(now).bind(session_id)
-            .bind(token_digest)
+            .bind(token_digest).bind(&m.passkey_json)
             .execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
@@ -196,6 +200,14 @@ impl Store {
             .bind(id).bind(password_hash).bind(session_id).bind(token_digest)
             .execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
+    }
+
+    /// Save the passkey again after a use (its counter moved).
+    pub async fn update_patient_passkey(&self, id: &str, passkey_json: &str) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE patient_accounts SET passkey_json = $2 WHERE id = $1 AND passkey_json IS NOT NULL")
+            .bind(id).bind(passkey_json).execute(pool).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Record the authenticator-app time step just used, if it is later than the last one

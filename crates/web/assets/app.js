@@ -127,5 +127,8 @@
     });
     wire('#passkey-second-factor', () => assert('/webauthn/second-factor/start', '/webauthn/second-factor/finish'));
     wire('#passkey-step-up', () => assert('/webauthn/step-up/start', '/webauthn/step-up/finish'));
+    // The patient space: a passkey as the second factor.
+    wire('[data-patient-passkey-register]', () => register('/patient/passkey/register/start', '/patient/passkey/register/finish', ''));
+    wire('#patient-passkey', () => assert('/patient/passkey/start', '/patient/passkey/finish'));
   });
 })();

@@ -175,6 +175,7 @@ impl App {
             closed_at: None,
             proxy_id: None,
             reference: None,
+            passkey_json: None,
         };
         match self.store().insert_patient_account(&row).await {
             Ok(()) => Ok(row),
@@ -189,7 +190,7 @@ impl App {
 
     /// Whether this session may set up a sign-in method: while activating, or signed in and
     /// re-authenticated within the last five minutes.
-    fn may_set_up(&self, session: &PatientSession) -> Result<(), AppError> {
+    pub(crate) fn may_set_up(&self, session: &PatientSession) -> Result<(), AppError> {
         match session.state {
             PatientSessionState::Activating => Ok(()),
             PatientSessionState::SignedIn if session.stepped_up(self.now()) => Ok(()),
@@ -293,6 +294,7 @@ impl App {
             factor,
             contact_id: contact_id.clone(),
             totp_secret: totp.as_ref().map(|t| t.as_bytes().to_vec()),
+            passkey_state: None,
         });
         let sealed = self.seal_pending(&session.id, &pending)?;
         self.store()
@@ -358,11 +360,26 @@ impl App {
             (SecondFactor::Totp, None) => {
                 return Err(AppError::internal("a TOTP set-up has no secret"))
             }
+            // A passkey is confirmed by creating it (see `patient_space::passkey`).
+            (SecondFactor::Passkey, _) => return Err(PatientProblem::UsePasskey.into()),
             _ => {
                 self.check_patient_code(session, code).await?;
                 None
             }
         };
+        self.complete_patient_setup(session, method, totp_last_step, None)
+            .await
+    }
+
+    /// Store a confirmed method, sign this session in under a new token (returned) and end
+    /// the account's other sessions.
+    pub(crate) async fn complete_patient_setup(
+        &self,
+        session: &PatientSession,
+        method: PendingMethod,
+        totp_last_step: Option<i64>,
+        passkey_json: Option<String>,
+    ) -> Result<String, AppError> {
         let account_id = &session.account.id;
         let stored = PatientSignInMethod {
             password_hash: method.password_hash,
@@ -373,6 +390,7 @@ impl App {
                 .as_ref()
                 .map(|s| self.secrets().seal(s, &account_owner(account_id, "totp"))),
             totp_last_step,
+            passkey_json,
         };
         let now = self.now().as_seconds();
         if !self

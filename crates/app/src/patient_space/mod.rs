@@ -12,6 +12,7 @@
 //! The factor matrix (which proofs count as which factor) is in `docs/patient-space.md`.
 
 pub mod activation;
+pub mod passkey;
 pub mod proxies;
 pub mod records;
 pub mod recovery;
@@ -71,6 +72,10 @@ pub enum PatientProblem {
     Paused,
     #[error("too many wrong codes for this sign-in; sign in again")]
     TooManyTries,
+    #[error("this step is confirmed with your passkey, not a code")]
+    UsePasskey,
+    #[error("the passkey could not be checked; try again, or sign in again")]
+    PasskeyFailed,
     #[error("this space cannot be recovered online (it needs a second contact verified at the desk); ask at the desk for a new slip")]
     RecoveryAtDesk,
 }
@@ -124,16 +129,24 @@ pub enum SecondFactor {
     Sms,
     /// A code by e-mail to a verified address.
     Email,
+    /// A passkey (WebAuthn, user verification required) on the patient's device.
+    Passkey,
 }
 
 impl SecondFactor {
-    pub const ALL: [SecondFactor; 3] = [SecondFactor::Totp, SecondFactor::Sms, SecondFactor::Email];
+    pub const ALL: [SecondFactor; 4] = [
+        SecondFactor::Totp,
+        SecondFactor::Sms,
+        SecondFactor::Email,
+        SecondFactor::Passkey,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SecondFactor::Totp => "totp",
             SecondFactor::Sms => "sms",
             SecondFactor::Email => "email",
+            SecondFactor::Passkey => "passkey",
         }
     }
 
@@ -144,7 +157,7 @@ impl SecondFactor {
     /// The contact kind its codes go to, if any.
     pub(crate) fn contact_kind(self) -> Option<&'static str> {
         match self {
-            SecondFactor::Totp => None,
+            SecondFactor::Totp | SecondFactor::Passkey => None,
             SecondFactor::Sms => Some("phone"),
             SecondFactor::Email => Some("email"),
         }

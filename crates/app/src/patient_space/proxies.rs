@@ -654,6 +654,7 @@ impl App {
             closed_at: None,
             proxy_id: Some(p.id.clone()),
             reference: None,
+            passkey_json: None,
         };
         self.store().insert_patient_account(&account).await?;
         self.audit(

@@ -485,6 +485,7 @@ mod tests {
             closed_at: None,
             proxy_id: None,
             reference: None,
+            passkey_json: None,
         }
     }
 

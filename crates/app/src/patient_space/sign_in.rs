@@ -32,6 +32,11 @@ pub(crate) enum Pending {
     Reauthentication,
     /// A forgotten password being recovered (per-patient spaces).
     Recovery(super::recovery::Recovery),
+    /// A passkey ceremony under way, for a sign-in or a re-authentication.
+    PasskeyAuthentication {
+        state: webauthn_rs::prelude::PasskeyAuthentication,
+        reauthentication: bool,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -40,6 +45,9 @@ pub(crate) struct PendingMethod {
     pub(crate) factor: SecondFactor,
     pub(crate) contact_id: Option<String>,
     pub(crate) totp_secret: Option<Vec<u8>>,
+    /// A passkey registration under way (passkey as the second factor).
+    #[serde(default)]
+    pub(crate) passkey_state: Option<webauthn_rs::prelude::PasskeyRegistration>,
 }
 
 /// Where the code of a sign-in went, for the page that asks for it.
@@ -237,6 +245,7 @@ impl App {
             SecondFactor::Sms | SecondFactor::Email => {
                 self.check_patient_code(session, code).await?
             }
+            SecondFactor::Passkey => return Err(PatientProblem::UsePasskey.into()),
         }
         Ok(factor)
     }
@@ -254,7 +263,7 @@ impl App {
             .and_then(SecondFactor::parse)
             .ok_or_else(|| AppError::internal("an active account has no second factor"))?;
         match (factor, &account.factor_contact_id) {
-            (SecondFactor::Totp, _) => Ok(CodeSent { factor, to: None }),
+            (SecondFactor::Totp | SecondFactor::Passkey, _) => Ok(CodeSent { factor, to: None }),
             (_, Some(contact)) => {
                 self.send_patient_code(session_id, account, factor, contact, client)
                     .await

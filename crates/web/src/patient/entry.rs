@@ -272,6 +272,7 @@ pub async fn activate(
 fn method_label(lang: Lang, factor: SecondFactor, to: Option<&str>) -> String {
     match (factor, to) {
         (SecondFactor::Totp, _) => lang.t("method-totp"),
+        (SecondFactor::Passkey, _) => lang.t("method-passkey"),
         (SecondFactor::Sms, Some(to)) => {
             lang.t_with("method-sms-to", &[("to", to.to_owned().into())])
         }
@@ -416,6 +417,7 @@ pub async fn setup(
 /// Where the code went, in words.
 fn code_sent_text(lang: Lang, sent: &CodeSent) -> String {
     match (&sent.factor, &sent.to) {
+        (SecondFactor::Passkey, _) => lang.t("code-from-passkey"),
         (SecondFactor::Totp, _) | (_, None) => lang.t("code-from-app"),
         (SecondFactor::Sms, Some(to)) => lang.t_with("code-sent-sms", &[("to", to.clone().into())]),
         (SecondFactor::Email, Some(to)) => {
@@ -432,6 +434,14 @@ pub(super) fn code_markup(
     action: &str,
     error: Option<&str>,
 ) -> Markup {
+    if sent.factor == SecondFactor::Passkey {
+        // No code: the browser asks the passkey (the page's script, /assets/app.js).
+        return html! {
+            p #code-sent { (code_sent_text(lang, sent)) }
+            (alert(error))
+            button #patient-passkey type="button" { (lang.t("passkey-use")) }
+        };
+    }
     html! {
         p #code-sent { (code_sent_text(lang, sent)) }
         (alert(error))
@@ -441,7 +451,7 @@ pub(super) fn code_markup(
             input #code type="text" name="code" required inputmode="numeric" pattern="[0-9 ]*" autocomplete="one-time-code" maxlength="7";
             button #code-submit type="submit" { (lang.t("code-button")) }
         }
-        @if sent.factor != SecondFactor::Totp {
+        @if sent.factor != SecondFactor::Totp && sent.factor != SecondFactor::Passkey {
             form #resend-form method="post" action="/patient/code/resend" {
                 (csrf(session))
                 button #resend.secondary type="submit" { (lang.t("code-resend")) }
@@ -458,6 +468,14 @@ async fn setup_confirm_markup(
 ) -> Result<Markup, AppError> {
     let sent = s.app.patient_code_target(session).await?;
     let totp = s.app.patient_setup_totp(session);
+    if sent.factor == SecondFactor::Passkey {
+        return Ok(html! {
+            h1 { (lang.t("setup-confirm-title")) }
+            p { (lang.t("passkey-create-instructions")) }
+            (alert(error))
+            button #patient-passkey-register type="button" data-patient-passkey-register { (lang.t("passkey-create")) }
+        });
+    }
     Ok(html! {
         h1 { (lang.t("setup-confirm-title")) }
         @if let Some(t) = &totp {

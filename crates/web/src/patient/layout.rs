@@ -21,8 +21,11 @@ pub fn page(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (lang.t("space-name")) }
+                @if let Some(s) = session { meta name="csrf-token" content=(s.csrf_token); }
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/assets/app.css";
+                // Only for passkeys; every page works without it.
+                script src="/assets/app.js" defer {}
             }
             body.patient {
                 header.top {

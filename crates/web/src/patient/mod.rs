@@ -8,6 +8,7 @@
 mod entry;
 pub mod i18n;
 mod layout;
+mod passkey;
 mod space;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -59,6 +60,16 @@ pub fn routes() -> Router<AppState> {
         .route("/patient/code", get(entry::code_form).post(entry::code))
         .route("/patient/code/resend", post(entry::resend))
         .route("/patient/language/{lang}", get(entry::language))
+        .route(
+            "/patient/passkey/register/start",
+            post(passkey::register_start),
+        )
+        .route(
+            "/patient/passkey/register/finish",
+            post(passkey::register_finish),
+        )
+        .route("/patient/passkey/start", post(passkey::start))
+        .route("/patient/passkey/finish", post(passkey::finish))
         .route("/patient/documents", get(space::documents))
         .route("/patient/documents/{id}", get(space::document))
         .route("/patient/documents/{id}/download", get(space::download))
@@ -117,6 +128,8 @@ pub fn error_message(lang: Lang, e: &AppError) -> String {
             PatientProblem::SpaceClosed => "error-space-closed",
             PatientProblem::Paused => "error-paused",
             PatientProblem::TooManyTries => "error-too-many-tries",
+            PatientProblem::UsePasskey => "error-use-passkey",
+            PatientProblem::PasskeyFailed => "error-passkey-failed",
             PatientProblem::RecoveryAtDesk => "error-recovery-at-desk",
             _ => "error-invalid",
         },

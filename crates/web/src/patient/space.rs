@@ -199,6 +199,7 @@ async fn account_markup(
     let proxies = s.app.patient_proxies(session).await?;
     let may_revoke = s.app.patients_may_revoke_proxies();
     let method_text = match (method.factor, &method.to) {
+        (SecondFactor::Passkey, _) => lang.t("method-now-passkey"),
         (SecondFactor::Totp, _) | (_, None) => lang.t("method-now-totp"),
         (SecondFactor::Sms, Some(to)) => {
             lang.t_with("method-now-sms", &[("to", to.clone().into())])
