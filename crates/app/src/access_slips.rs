@@ -383,23 +383,13 @@ impl App {
                 return Ok(a);
             }
             let row = PatientAccountRow {
-                id: new_id(),
-                patient_id: patient_id.to_owned(),
-                model: model.as_str().into(),
-                test_id: None,
                 episode_id: episode_id.map(str::to_owned),
-                status: "activating".into(),
-                password_hash: None,
-                second_factor: None,
-                factor_contact_id: None,
-                totp_sealed: None,
-                totp_last_step: None,
-                created_at: self.now().as_seconds(),
-                activated_at: None,
-                closed_at: None,
-                proxy_id: None,
                 reference: Some(self.free_reference().await?),
-                passkey_json: None,
+                ..crate::patient_space::new_account(
+                    patient_id,
+                    model.as_str(),
+                    self.now().as_seconds(),
+                )
             };
             match self.store().insert_patient_account(&row).await {
                 Ok(()) => return Ok(row),

@@ -236,38 +236,19 @@ impl App {
     /// Tell the patient, at each verified address, that how they sign in changed (a slip
     /// reprinted for a space already in use, a new password or second factor, a restart), so
     /// a change they did not make — by someone at the desk or anyone else — does not go
-    /// unnoticed. Audited like every notification, without addresses.
+    /// unnoticed.
     pub(crate) async fn notify_sign_in_change(
         &self,
         patient_id: &str,
         what: &'static str,
     ) -> Result<(), AppError> {
-        let organization = &self.settings().organization_name;
+        let organization = self.settings().organization_name.clone();
         let space = self.patient_space_url();
-        let mut sent = 0;
-        for c in self.store().verified_contacts(patient_id).await? {
-            let address = self.contact_address(&c)?;
-            if c.kind == "phone" {
-                self.send_sms_in_background(
-                    address,
-                    crate::sms::templates::sign_in_changed(organization),
-                    "patient notification",
-                );
-            } else {
-                self.send_mail_in_background(
-                    templates::sign_in_changed(&address, organization, &space),
-                    "patient notification",
-                );
-            }
-            sent += 1;
-        }
-        self.audit(
-            "patient_space",
-            AuditAction::PatientNotified,
-            &format!("patient:{patient_id}"),
-            if sent > 0 { "success" } else { "no_contact" },
-            &crate::Client::default(),
-            json!({"messages": sent, "about": what}),
+        self.notify_patient(
+            patient_id,
+            what,
+            |to| templates::sign_in_changed(to, &organization, &space),
+            crate::sms::templates::sign_in_changed(&organization),
         )
         .await
     }
@@ -276,24 +257,35 @@ impl App {
     /// happens in the background; the audit log records that it was sent and how many, never
     /// where to or what about.
     pub(crate) async fn notify_new_document(&self, patient_id: &str) -> Result<(), AppError> {
-        let contacts = self.store().verified_contacts(patient_id).await?;
-        let (mut emails, mut texts) = (0, 0);
-        let organization = &self.settings().organization_name;
+        let organization = self.settings().organization_name.clone();
         let space = self.patient_space_url();
-        for c in &contacts {
-            let address = self.contact_address(c)?;
+        self.notify_patient(
+            patient_id,
+            "new_document",
+            |to| templates::patient_new_document(to, &organization, &space),
+            crate::sms::templates::new_document(&organization, &space),
+        )
+        .await
+    }
+
+    /// Send one message to each of the patient's own verified contacts (never a proxy's): the
+    /// e-mail `mail` builds for an address, or the text `sms`; audited as `patient.notified`
+    /// with `about` and the counts, never an address. The templates take no patient data.
+    pub(crate) async fn notify_patient(
+        &self,
+        patient_id: &str,
+        about: &'static str,
+        mail: impl Fn(&str) -> crate::mail::OutgoingMail,
+        sms: String,
+    ) -> Result<(), AppError> {
+        let (mut emails, mut texts) = (0, 0);
+        for c in self.store().verified_contacts(patient_id).await? {
+            let address = self.contact_address(&c)?;
             if c.kind == "phone" {
-                self.send_sms_in_background(
-                    address,
-                    crate::sms::templates::new_document(organization, &space),
-                    "patient notification",
-                );
+                self.send_sms_in_background(address, sms.clone(), "patient notification");
                 texts += 1;
             } else {
-                self.send_mail_in_background(
-                    templates::patient_new_document(&address, organization, &space),
-                    "patient notification",
-                );
+                self.send_mail_in_background(mail(&address), "patient notification");
                 emails += 1;
             }
         }
@@ -307,7 +299,7 @@ impl App {
                 "no_contact"
             },
             &crate::Client::default(),
-            json!({"email": emails, "sms": texts, "about": "new_document"}),
+            json!({"email": emails, "sms": texts, "about": about}),
         )
         .await
     }

@@ -10,7 +10,6 @@
 
 use serde_json::json;
 
-use sealroom_crypto::token::new_id;
 use sealroom_crypto::totp::TotpSecret;
 use sealroom_domain::password::{NewPassword, PasswordContext};
 use sealroom_domain::AuditAction;
@@ -159,23 +158,8 @@ impl App {
                 .ok_or(AppError::NotFound);
         }
         let row = PatientAccountRow {
-            id: new_id(),
-            patient_id: patient_id.to_owned(),
-            model: "per_test".into(),
             test_id: Some(test_id.to_owned()),
-            episode_id: None,
-            status: "activating".into(),
-            password_hash: None,
-            second_factor: None,
-            factor_contact_id: None,
-            totp_sealed: None,
-            totp_last_step: None,
-            created_at: now,
-            activated_at: None,
-            closed_at: None,
-            proxy_id: None,
-            reference: None,
-            passkey_json: None,
+            ..super::new_account(patient_id, "per_test", now)
         };
         match self.store().insert_patient_account(&row).await {
             Ok(()) => Ok(row),
@@ -252,6 +236,24 @@ impl App {
         Ok(out)
     }
 
+    /// Judge a new patient password (the same rules as staff: length, common and breached
+    /// passwords, guessability, the organization's name) and hash it.
+    pub(crate) async fn new_patient_password(
+        &self,
+        password: &str,
+        confirmation: &str,
+    ) -> Result<String, AppError> {
+        let chosen = NewPassword::choose(
+            password,
+            confirmation,
+            &PasswordContext {
+                organization: &self.settings().organization_name,
+                ..PasswordContext::default()
+            },
+        )?;
+        self.passwords().hash(chosen.expose().to_owned()).await
+    }
+
     /// Start setting up a sign-in method: a new password and a second factor. For SMS and
     /// e-mail a code is sent now; for an authenticator app the secret is returned to be added
     /// to the app. Nothing is stored on the account until [`App::confirm_patient_setup`].
@@ -270,15 +272,7 @@ impl App {
         let factor = SecondFactor::parse(factor)
             .filter(|f| choices.iter().any(|c| c.factor == *f))
             .ok_or(PatientProblem::ChooseFactor)?;
-        let chosen = NewPassword::choose(
-            password,
-            confirmation,
-            &PasswordContext {
-                organization: &self.settings().organization_name,
-                ..PasswordContext::default()
-            },
-        )?;
-        let password_hash = self.passwords().hash(chosen.expose().to_owned()).await?;
+        let password_hash = self.new_patient_password(password, confirmation).await?;
         let contact_id = match factor.contact_kind() {
             Some(_) => {
                 let id = contact_id

@@ -203,6 +203,34 @@ pub const CODE_TRIES: i64 = 5;
 pub const CODES_PER_SIGN_IN: i64 = 5;
 pub const CODE_RESEND_SECONDS: i64 = 30;
 
+/// A new account waiting for activation, linked to nothing yet (callers set the test, stay,
+/// proxy access or reference).
+pub(crate) fn new_account(
+    patient_id: &str,
+    model: &str,
+    now: i64,
+) -> sealroom_store::PatientAccountRow {
+    sealroom_store::PatientAccountRow {
+        id: sealroom_crypto::token::new_id(),
+        patient_id: patient_id.to_owned(),
+        model: model.to_owned(),
+        test_id: None,
+        episode_id: None,
+        status: "activating".into(),
+        password_hash: None,
+        second_factor: None,
+        factor_contact_id: None,
+        totp_sealed: None,
+        totp_last_step: None,
+        created_at: now,
+        activated_at: None,
+        closed_at: None,
+        proxy_id: None,
+        reference: None,
+        passkey_json: None,
+    }
+}
+
 fn new_code() -> String {
     format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32))
 }

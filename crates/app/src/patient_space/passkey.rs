@@ -4,15 +4,11 @@
 //! credential saved again after each use. Ceremony state is sealed in the session, and a
 //! sign-in allows 5 failed passkey answers, like codes.
 
-use serde_json::json;
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RegisterPublicKeyCredential};
 
-use sealroom_domain::AuditAction;
-
 use super::sessions::{PatientSession, PatientSessionState};
-use super::sign_in::Pending;
+use super::sign_in::{throttle_keys, Pending};
 use super::{PatientProblem, SecondFactor, CODE_TRIES};
-use crate::throttle::ThrottleKeys;
 use crate::{App, AppError};
 
 impl App {
@@ -124,10 +120,7 @@ impl App {
             self.drop_patient_session(session, "too_many_codes").await?;
             return Err(PatientProblem::TooManyTries.into());
         }
-        let keys = ThrottleKeys::new(
-            &format!("patient_account:{}", session.account.id),
-            &session.client,
-        );
+        let keys = throttle_keys(&session.account.id, &session.client);
         let result = match self
             .ceremonies()
             .webauthn()
@@ -135,16 +128,8 @@ impl App {
         {
             Ok(r) => r,
             Err(_) => {
-                self.count_failure(&keys).await?;
-                self.audit(
-                    &session.actor_name(),
-                    AuditAction::PatientSignInFailed,
-                    &format!("patient_account:{}", session.account.id),
-                    "failure",
-                    &session.client,
-                    json!({"step": "passkey"}),
-                )
-                .await?;
+                self.patient_factor_failed(session, &keys, "passkey")
+                    .await?;
                 return Err(PatientProblem::PasskeyFailed.into());
             }
         };
@@ -155,22 +140,13 @@ impl App {
                 .update_patient_passkey(&session.account.id, &json)
                 .await?;
         }
-        let token = self
-            .rotate_patient_session(session, PatientSessionState::SignedIn, true)
-            .await?;
-        if !reauthentication {
-            self.clear_attempts(&keys).await?;
-            self.audit(
-                &session.actor_name(),
-                AuditAction::PatientSignInSucceeded,
-                &format!("patient_account:{}", session.account.id),
-                "success",
-                &session.client,
-                json!({"method": "password+passkey", "session": session.id}),
-            )
-            .await?;
+        if reauthentication {
+            return self
+                .rotate_patient_session(session, PatientSessionState::SignedIn, true)
+                .await;
         }
-        Ok(token)
+        self.complete_patient_sign_in(session, SecondFactor::Passkey)
+            .await
     }
 
     fn passkey_of(&self, session: &PatientSession) -> Result<Passkey, AppError> {

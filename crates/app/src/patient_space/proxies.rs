@@ -447,32 +447,13 @@ impl App {
 
     /// Tell the patient, at each verified contact, that someone was given access (never who).
     async fn notify_patient_of_proxy(&self, patient_id: &str) -> Result<(), AppError> {
-        let organization = &self.settings().organization_name;
+        let organization = self.settings().organization_name.clone();
         let space = self.patient_space_url();
-        let mut sent = 0;
-        for c in self.store().verified_contacts(patient_id).await? {
-            let address = self.contact_address(&c)?;
-            if c.kind == "phone" {
-                self.send_sms_in_background(
-                    address,
-                    crate::sms::templates::proxy_added(organization, &space),
-                    "patient notification",
-                );
-            } else {
-                self.send_mail_in_background(
-                    crate::mail::templates::proxy_added(&address, organization, &space),
-                    "patient notification",
-                );
-            }
-            sent += 1;
-        }
-        self.audit(
-            "patient_space",
-            AuditAction::PatientNotified,
-            &format!("patient:{patient_id}"),
-            if sent > 0 { "success" } else { "no_contact" },
-            &Client::default(),
-            json!({"messages": sent, "about": "proxy_added"}),
+        self.notify_patient(
+            patient_id,
+            "proxy_added",
+            |to| crate::mail::templates::proxy_added(to, &organization, &space),
+            crate::sms::templates::proxy_added(&organization, &space),
         )
         .await
     }
@@ -638,23 +619,8 @@ impl App {
         // The code reached the proxy's contact: it is theirs.
         self.store().verify_proxy_contact(&p.id, now).await?;
         let account = PatientAccountRow {
-            id: new_id(),
-            patient_id: p.patient_id.clone(),
-            model: "proxy".into(),
-            test_id: None,
-            episode_id: None,
-            status: "activating".into(),
-            password_hash: None,
-            second_factor: None,
-            factor_contact_id: None,
-            totp_sealed: None,
-            totp_last_step: None,
-            created_at: now,
-            activated_at: None,
-            closed_at: None,
             proxy_id: Some(p.id.clone()),
-            reference: None,
-            passkey_json: None,
+            ..super::new_account(&p.patient_id, "proxy", now)
         };
         self.store().insert_patient_account(&account).await?;
         self.audit(

@@ -7,7 +7,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use sealroom_domain::password::{NewPassword, PasswordContext};
 use sealroom_domain::AuditAction;
 
 use super::sessions::{IssuedPatientSession, PatientSession, PatientSessionState};
@@ -150,14 +149,16 @@ impl App {
         let next = match r.stage {
             RecoveryStage::Factor => {
                 if let Err(e) = self.check_second_factor(session, code).await {
-                    self.recovery_failed(session, &keys, "factor").await?;
+                    self.patient_factor_failed(session, &keys, "recovery_factor")
+                        .await?;
                     return Err(e);
                 }
                 RecoveryStage::Contact
             }
             RecoveryStage::Contact => {
                 if let Err(e) = self.check_patient_code(session, code).await {
-                    self.recovery_failed(session, &keys, "contact").await?;
+                    self.patient_factor_failed(session, &keys, "recovery_contact")
+                        .await?;
                     return Err(e);
                 }
                 RecoveryStage::Password
@@ -206,24 +207,6 @@ impl App {
         Ok(next)
     }
 
-    async fn recovery_failed(
-        &self,
-        session: &PatientSession,
-        keys: &ThrottleKeys,
-        step: &str,
-    ) -> Result<(), AppError> {
-        self.count_failure(keys).await?;
-        self.audit(
-            "anonymous",
-            AuditAction::PatientSignInFailed,
-            &format!("patient_account:{}", session.account.id),
-            "failure",
-            &session.client,
-            json!({"step": format!("recovery_{step}")}),
-        )
-        .await
-    }
-
     /// The last step: the new password. The account's other sessions end; this one is signed
     /// in under a new token (returned).
     pub async fn finish_patient_recovery(
@@ -235,15 +218,7 @@ impl App {
         if self.patient_recovery_stage(session) != Some(RecoveryStage::Password) {
             return Err(PatientProblem::NothingPending.into());
         }
-        let chosen = NewPassword::choose(
-            password,
-            confirmation,
-            &PasswordContext {
-                organization: &self.settings().organization_name,
-                ..PasswordContext::default()
-            },
-        )?;
-        let hash = self.passwords().hash(chosen.expose().to_owned()).await?;
+        let hash = self.new_patient_password(password, confirmation).await?;
         if !self
             .store()
             .set_patient_password(&session.account.id, &hash, &session.id, &session.digest)

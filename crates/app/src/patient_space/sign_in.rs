@@ -63,7 +63,7 @@ fn pending_owner(session_id: &str) -> String {
 }
 
 /// The sign-in counters of an account.
-fn throttle_keys(account_id: &str, client: &Client) -> ThrottleKeys {
+pub(crate) fn throttle_keys(account_id: &str, client: &Client) -> ThrottleKeys {
     ThrottleKeys::new(&format!("patient_account:{account_id}"), client)
 }
 
@@ -467,24 +467,45 @@ impl App {
         }
         let keys = throttle_keys(&session.account.id, &session.client);
         let factor = match self.check_second_factor(session, code).await {
-            Ok(f) => {
-                self.clear_attempts(&keys).await?;
-                f
-            }
+            Ok(f) => f,
             Err(e) => {
-                self.count_failure(&keys).await?;
-                self.audit(
-                    &session.actor_name(),
-                    AuditAction::PatientSignInFailed,
-                    &format!("patient_account:{}", session.account.id),
-                    "failure",
-                    &session.client,
-                    json!({"step": "second_factor"}),
-                )
-                .await?;
+                self.patient_factor_failed(session, &keys, "second_factor")
+                    .await?;
                 return Err(e);
             }
         };
+        self.complete_patient_sign_in(session, factor).await
+    }
+
+    /// A wrong second factor: counted against the account (the next password attempts slow
+    /// down) and audited.
+    pub(crate) async fn patient_factor_failed(
+        &self,
+        session: &PatientSession,
+        keys: &ThrottleKeys,
+        step: &str,
+    ) -> Result<(), AppError> {
+        self.count_failure(keys).await?;
+        self.audit(
+            &session.actor_name(),
+            AuditAction::PatientSignInFailed,
+            &format!("patient_account:{}", session.account.id),
+            "failure",
+            &session.client,
+            json!({"step": step}),
+        )
+        .await
+    }
+
+    /// Both factors proven: the account's counters are cleared and the session is signed in
+    /// under a new token (returned).
+    pub(crate) async fn complete_patient_sign_in(
+        &self,
+        session: &PatientSession,
+        factor: SecondFactor,
+    ) -> Result<String, AppError> {
+        self.clear_attempts(&throttle_keys(&session.account.id, &session.client))
+            .await?;
         let token = self
             .rotate_patient_session(session, PatientSessionState::SignedIn, true)
             .await?;
