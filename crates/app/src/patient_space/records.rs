@@ -411,6 +411,8 @@ impl App {
         }
         let subject = format!("patient:{}", account.patient_id);
         let me = actor.name();
+        let mut proxy_names: std::collections::HashMap<String, Option<String>> =
+            std::collections::HashMap::new();
         let mut names = StaffNames::default();
         let mut out = Vec::new();
         let mut after = 0;
@@ -427,10 +429,21 @@ impl App {
                     None if e.actor == me => (None, true),
                     None => match e.actor.strip_prefix("patient_account:") {
                         // A proxy's read, under the name the proxy access was approved for.
-                        Some(id) => match self.proxy_name_of_account(id).await? {
-                            Some(name) => (Some(name), false),
-                            None => (None, true),
-                        },
+                        // Looked up once per account, however many reads it made.
+                        Some(id) => {
+                            let name = match proxy_names.get(id) {
+                                Some(n) => n.clone(),
+                                None => {
+                                    let n = self.proxy_name_of_account(id).await?;
+                                    proxy_names.insert(id.to_owned(), n.clone());
+                                    n
+                                }
+                            };
+                            match name {
+                                Some(name) => (Some(name), false),
+                                None => (None, true),
+                            }
+                        }
                         None => continue,
                     },
                 };

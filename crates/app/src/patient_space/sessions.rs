@@ -251,7 +251,9 @@ impl App {
                 reason.as_str(),
             ))));
         }
-        if now.as_seconds() > row.last_seen_at {
+        // Activity is written at most every 15 s, as for staff: one write per request would
+        // cost more than the idle limit's precision is worth.
+        if now.as_seconds() - row.last_seen_at >= crate::sessions::TOUCH_EVERY.as_seconds() {
             self.store()
                 .touch_patient_session(&row.id, now.as_seconds())
                 .await?;

@@ -1204,7 +1204,7 @@ async fn proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope(b: Bac
         &s.browser(),
         "/patient/sign-in",
         &[
-            ("patient_number", &slip_number(&sc).await),
+            ("patient_number", &mrn_of(&sc).await),
             ("test_reference", &reference),
             ("password", "lantern meadow copper seven"),
         ],
@@ -1281,7 +1281,7 @@ async fn proxy_access_needs_two_people_and_the_proxy_reads_only_its_scope(b: Bac
 }
 
 /// The patient's record number.
-async fn slip_number(sc: &Scene) -> String {
+async fn mrn_of(sc: &Scene) -> String {
     sc.s.app()
         .store()
         .patient(&sc.patient)
@@ -1874,7 +1874,7 @@ async fn a_lasting_space_recovers_a_forgotten_password_with_two_codes(b: Backend
     let sc = scene(b, vec![]).await;
     let s = &sc.s;
     const SECOND: &str = "second-9d2e@example.org";
-    let mrn = slip_number(&sc).await;
+    let mrn = mrn_of(&sc).await;
     // A per-test space has no online recovery: the desk it is.
     let test_slip = slip(&sc).await;
     drop(activated(&sc, &test_slip).await);

@@ -534,17 +534,32 @@ pub async fn setup_confirm(
     }
 }
 
-fn code_page(lang: Lang, session: &PatientSession, sent: &CodeSent, error: Option<&str>) -> Markup {
-    page(
+/// A page asking for the code of the current step (sign-in, recovery, re-authentication):
+/// where it went, the field, and "send a new code" when it is sent.
+pub(super) async fn code_step_page(
+    s: &AppState,
+    session: &PatientSession,
+    lang: Lang,
+    title_key: &str,
+    action: &str,
+    error: Option<&str>,
+) -> Result<Markup, PatientError> {
+    let sent = s
+        .app
+        .patient_code_target(session)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?;
+    let title = lang.t(title_key);
+    Ok(page(
         lang,
-        &lang.t("code-title"),
+        &title,
         Some(session),
-        "/patient/code",
+        action,
         html! {
-            h1 { (lang.t("code-title")) }
-            (code_markup(lang, session, sent, "/patient/code", error))
+            h1 { (title) }
+            (code_markup(lang, session, &sent, action, error))
         },
-    )
+    ))
 }
 
 pub async fn code_form(
@@ -554,12 +569,11 @@ pub async fn code_form(
     if session.state != PatientSessionState::SecondFactor {
         return Ok(Redirect::to(place_of(session.state)).into_response());
     }
-    let sent = s
-        .app
-        .patient_code_target(&session)
-        .await
-        .map_err(|e| PatientError::new(e, lang))?;
-    Ok(code_page(lang, &session, &sent, None).into_response())
+    Ok(
+        code_step_page(&s, &session, lang, "code-title", "/patient/code", None)
+            .await?
+            .into_response(),
+    )
 }
 
 pub async fn code(
@@ -570,16 +584,16 @@ pub async fn code(
         Ok(token) => Ok(redirect_with_session("/patient/documents", &token)),
         Err(e @ (AppError::PatientSpace(_) | AppError::InvalidInput(_))) => {
             let message = error_message(lang, &e);
-            let sent = s
-                .app
-                .patient_code_target(&session)
-                .await
-                .map_err(|e| PatientError::new(e, lang))?;
-            Ok((
-                StatusCode::BAD_REQUEST,
-                code_page(lang, &session, &sent, Some(&message)),
+            let page = code_step_page(
+                &s,
+                &session,
+                lang,
+                "code-title",
+                "/patient/code",
+                Some(&message),
             )
-                .into_response())
+            .await?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
         }
         Err(e) => Err(PatientError::new(e, lang)),
     }
@@ -590,30 +604,18 @@ pub async fn resend(
     State(s): State<AppState>,
     PatientForm(session, lang, _): PatientForm<EmptyForm>,
 ) -> Result<Response, PatientError> {
-    let back = match session.state {
-        PatientSessionState::SecondFactor => "/patient/code",
-        PatientSessionState::Activating => "/patient/setup/confirm",
-        PatientSessionState::Recovering => "/patient/recover/code",
-        PatientSessionState::SignedIn => "/patient/account/confirm",
+    let (back, title) = match session.state {
+        PatientSessionState::SecondFactor => ("/patient/code", "code-title"),
+        PatientSessionState::Activating => ("/patient/setup/confirm", "setup-confirm-title"),
+        PatientSessionState::Recovering => ("/patient/recover/code", "recover-title"),
+        PatientSessionState::SignedIn => ("/patient/account/confirm", "reauth-title"),
     };
     match s.app.resend_patient_code(&session).await {
         Ok(_) => Ok(Redirect::to(back).into_response()),
         Err(e @ AppError::PatientSpace(_)) => {
             let message = error_message(lang, &e);
-            let sent = s
-                .app
-                .patient_code_target(&session)
-                .await
-                .map_err(|e| PatientError::new(e, lang))?;
-            let body = html! {
-                h1 { (lang.t("code-title")) }
-                (code_markup(lang, &session, &sent, back, Some(&message)))
-            };
-            Ok((
-                StatusCode::TOO_MANY_REQUESTS,
-                page(lang, &lang.t("code-title"), Some(&session), back, body),
-            )
-                .into_response())
+            let page = code_step_page(&s, &session, lang, title, back, Some(&message)).await?;
+            Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response())
         }
         Err(e) => Err(PatientError::new(e, lang)),
     }
@@ -700,25 +702,6 @@ pub async fn recover(
     }
 }
 
-async fn recover_code_page(
-    s: &AppState,
-    session: &PatientSession,
-    lang: Lang,
-    error: Option<&str>,
-) -> Result<Markup, AppError> {
-    let sent = s.app.patient_code_target(session).await?;
-    Ok(page(
-        lang,
-        &lang.t("recover-title"),
-        Some(session),
-        "/patient/recover/code",
-        html! {
-            h1 { (lang.t("recover-title")) }
-            (code_markup(lang, session, &sent, "/patient/recover/code", error))
-        },
-    ))
-}
-
 pub async fn recover_code_form(
     State(s): State<AppState>,
     Patient(session, lang): Patient,
@@ -731,10 +714,16 @@ pub async fn recover_code_form(
         }
         Some(_) => {}
     }
-    Ok(recover_code_page(&s, &session, lang, None)
-        .await
-        .map_err(|e| PatientError::new(e, lang))?
-        .into_response())
+    Ok(code_step_page(
+        &s,
+        &session,
+        lang,
+        "recover-title",
+        "/patient/recover/code",
+        None,
+    )
+    .await?
+    .into_response())
 }
 
 pub async fn recover_code(
@@ -749,9 +738,15 @@ pub async fn recover_code(
         Ok(_) => Ok(Redirect::to("/patient/recover/code").into_response()),
         Err(e @ AppError::PatientSpace(_)) => {
             let message = error_message(lang, &e);
-            let page = recover_code_page(&s, &session, lang, Some(&message))
-                .await
-                .map_err(|e| PatientError::new(e, lang))?;
+            let page = code_step_page(
+                &s,
+                &session,
+                lang,
+                "recover-title",
+                "/patient/recover/code",
+                Some(&message),
+            )
+            .await?;
             Ok((StatusCode::BAD_REQUEST, page).into_response())
         }
         Err(e) => Err(PatientError::new(e, lang)),

@@ -12,7 +12,7 @@ use sealroom_app::patient_space::records::PatientDocument;
 use sealroom_app::patient_space::SecondFactor;
 use sealroom_app::AppError;
 
-use super::entry::{code_markup, CodeForm, EmptyForm};
+use super::entry::{code_step_page, CodeForm, EmptyForm};
 use super::i18n::Lang;
 use super::layout::{alert, csrf, notice, page, size, when};
 use super::{
@@ -348,33 +348,20 @@ pub async fn reauthenticate(
     }
 }
 
-async fn reauth_code_page(
-    s: &AppState,
-    session: &sealroom_app::patient_space::PatientSession,
-    lang: Lang,
-    error: Option<&str>,
-) -> Result<Markup, AppError> {
-    let sent = s.app.patient_code_target(session).await?;
-    Ok(page(
-        lang,
-        &lang.t("reauth-title"),
-        Some(session),
-        "/patient/account/confirm",
-        html! {
-            h1 { (lang.t("reauth-title")) }
-            (code_markup(lang, session, &sent, "/patient/account/confirm", error))
-        },
-    ))
-}
-
 pub async fn reauthenticate_code_form(
     State(s): State<AppState>,
     SignedInPatient(session, lang): SignedInPatient,
 ) -> Result<Response, PatientError> {
-    Ok(reauth_code_page(&s, &session, lang, None)
-        .await
-        .map_err(|e| PatientError::new(e, lang))?
-        .into_response())
+    Ok(code_step_page(
+        &s,
+        &session,
+        lang,
+        "reauth-title",
+        "/patient/account/confirm",
+        None,
+    )
+    .await?
+    .into_response())
 }
 
 pub async fn reauthenticate_code(
@@ -389,9 +376,15 @@ pub async fn reauthenticate_code(
         Ok(token) => Ok(redirect_with_session("/patient/setup", &token)),
         Err(e @ AppError::PatientSpace(_)) => {
             let message = error_message(lang, &e);
-            let page = reauth_code_page(&s, &session, lang, Some(&message))
-                .await
-                .map_err(|e| PatientError::new(e, lang))?;
+            let page = code_step_page(
+                &s,
+                &session,
+                lang,
+                "reauth-title",
+                "/patient/account/confirm",
+                Some(&message),
+            )
+            .await?;
             Ok((StatusCode::BAD_REQUEST, page).into_response())
         }
         Err(e) => Err(PatientError::new(e, lang)),
