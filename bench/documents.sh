@@ -2,7 +2,7 @@
 # Document store (issue 4): Sealroom's encrypt-and-store (upload) and decrypt-download through
 # the HTTPS API, on one 1 GiB random file, against age (X25519 recipient) and openssl cms
 # (AES-256-GCM to a self-signed certificate), with `openssl speed -evp aes-256-gcm` as the
-# machine's ceiling; medians of 3 rounds, interleaved. Then the server's peak resident memory
+# machine's ceiling; medians of 5 rounds, interleaved. Then the server's peak resident memory
 # (VmHWM) after the 1 GiB rounds and after a 4 GiB upload and download.
 #
 # Called from run.sh; runs alone too. Loopback only; every step under `timeout`; the work
@@ -38,11 +38,16 @@ if [ "$free" -lt "$need" ]; then
   exit 1
 fi
 
-# Seconds taken by a command, after writing back what earlier steps left in the page cache.
+# Seconds taken by a command, after writing back what earlier steps left in the page cache
+# and, when the bench may (root), emptying it: every tool then reads its input from disk and
+# writes into the same empty cache, whatever ran before it.
 # Its standard output goes to $work/stdout, its peak RSS in KiB to $work/maxrss.
+drop_caches=no
+[ -w /proc/sys/vm/drop_caches ] && drop_caches=yes
 seconds() {
   local t0 t1
   sync
+  [ "$drop_caches" = yes ] && echo 3 >/proc/sys/vm/drop_caches
   t0=$(date +%s.%N)
   /usr/bin/time -f %M -o "$work/maxrss" "$@" >"$work/stdout" || return 1
   t1=$(date +%s.%N)
@@ -124,14 +129,14 @@ same() {
 }
 
 baseline=$(hwm_mib "$pid")
-echo "server (pid $pid) peak RSS after start-up: $baseline MiB"
+echo "server (pid $pid) peak RSS after start-up: $baseline MiB; page cache emptied before each timing: $drop_caches"
 echo
 printf '%-6s %10s %10s %10s %10s %10s %10s %10s\n' "" "ceiling" "age enc" "age dec" \
   "cms enc" "cms dec" "sealroom" "sealroom"
 printf '%-6s %10s %10s %10s %10s %10s %10s %10s\n' "round" "MB/s" "s" "s" "s" "s" "up s" \
   "down s"
 declare -a speed age_enc age_enc_durable age_dec cms_enc cms_dec up down
-for round in 1 2 3; do
+for round in 1 2 3 4 5; do
   speed+=("$(timeout 120 openssl speed -evp aes-256-gcm -bytes 16384 -seconds 3 2>/dev/null |
     awk '/^AES-256-GCM/ { sub(/k$/, "", $2); printf "%.0f", $2 / 1000 }')")
   age_enc+=("$(seconds timeout 600 age -r "$recipient" -o "$work/out.age" "$work/plain")")
@@ -177,7 +182,7 @@ m_cms_dec=$(mbps "$(median "${cms_dec[@]}")")
 m_up=$(mbps "$(median "${up[@]}")")
 m_down=$(mbps "$(median "${down[@]}")")
 echo
-echo "1 GiB file, medians of 3 rounds (MB = 10^6 bytes; peak RSS of the client tool, last round):"
+echo "1 GiB file, medians of 5 rounds (MB = 10^6 bytes; peak RSS of the client tool, last round):"
 echo "  ceiling, openssl speed -evp aes-256-gcm, 16384-byte blocks, one core: $ceiling MB/s"
 echo "  age encrypt (X25519):             $m_age_enc MB/s  (age RSS $age_enc_rss MiB)"
 echo "  age encrypt, then fsync its output: $m_age_durable MB/s  (reference: the server fsyncs each blob)"

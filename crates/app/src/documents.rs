@@ -296,6 +296,8 @@ pub struct DocumentUpload {
     wrapped_data_key: Vec<u8>,
     blob_key: String,
     encryptor: BlobEncryptor,
+    /// Ciphertext of the piece being stored, reused from piece to piece.
+    sealed: Vec<u8>,
     writer: BlobWriter,
     hasher: blake3::Hasher,
     size: u64,
@@ -687,6 +689,7 @@ impl App {
             wrapped_data_key,
             blob_key,
             encryptor,
+            sealed: Vec::new(),
             writer,
             hasher: blake3::Hasher::new(),
             size: 0,
@@ -704,11 +707,14 @@ impl DocumentUpload {
         if self.size > self.limit {
             return Err(self.app.limit_error());
         }
-        let ciphertext = self
-            .encryptor
-            .update(plaintext)
+        let mut sealed = std::mem::take(&mut self.sealed);
+        sealed.clear();
+        self.encryptor
+            .update_into(plaintext, &mut sealed)
             .map_err(AppError::internal)?;
-        self.store_ciphertext(&ciphertext).await
+        let stored = self.store_ciphertext(&sealed).await;
+        self.sealed = sealed;
+        stored
     }
 
     async fn store_ciphertext(&mut self, ciphertext: &[u8]) -> Result<(), AppError> {
@@ -1231,7 +1237,7 @@ impl App {
 
     /// Length and BLAKE3 hash of a stored blob, read in chunks.
     async fn hash_blob(&self, key: &str) -> Result<(u64, [u8; 32]), BlobError> {
-        Ok(hash_stream(self.blobs().read(key).await?).await?)
+        self.blobs().length_and_hash(key).await
     }
 
     /// Record a failed check (audit event and security alert) and say so plainly.

@@ -300,6 +300,7 @@ impl App {
             actor: actor.clone(),
             row,
             encryptor,
+            sealed: Vec::new(),
             file,
             position: committed,
             unacknowledged_end: on_disk,
@@ -374,6 +375,8 @@ pub struct UploadWriter {
     actor: Actor,
     row: UploadRow,
     encryptor: BlobEncryptor,
+    /// Ciphertext of the piece being written, reused from piece to piece.
+    sealed: Vec<u8>,
     file: tokio::fs::File,
     /// Where the next ciphertext byte goes in the staging file.
     position: u64,
@@ -427,17 +430,20 @@ impl UploadWriter {
                 self.row.length
             )));
         }
-        let ciphertext = self.encryptor.update(plaintext).map_err(|e| {
+        let mut sealed = std::mem::take(&mut self.sealed);
+        sealed.clear();
+        if let Err(e) = self.encryptor.update_into(plaintext, &mut sealed) {
             self.failed = true;
-            AppError::internal(e)
-        })?;
+            return Err(AppError::internal(e));
+        }
         let result = put(
             &mut self.file,
             &mut self.position,
             self.unacknowledged_end,
-            &ciphertext,
+            &sealed,
         )
         .await;
+        self.sealed = sealed;
         self.failed |= result.is_err();
         result
     }

@@ -310,28 +310,46 @@ impl BlobEncryptor {
 
     fn start_output(&mut self, capacity: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(capacity + HEADER);
+        self.put_header(&mut out);
+        out
+    }
+
+    fn put_header(&mut self, out: &mut Vec<u8>) {
         if !self.header_sent {
             out.extend_from_slice(&self.header);
             self.header_sent = true;
         }
-        out
     }
 
     /// Feed plaintext; returns the ciphertext ready so far (the header first). Whole
     /// segments are encrypted straight from `plaintext`; only a remainder is held back.
-    pub fn update(&mut self, mut plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    pub fn update(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        let mut out = Vec::new();
+        self.update_into(plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::update`], appending the ciphertext to `out`: a caller streaming a large file
+    /// reuses one buffer instead of allocating (and the allocator mapping and unmapping) one
+    /// per piece.
+    pub fn update_into(
+        &mut self,
+        mut plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EnvelopeError> {
         let ready = (self.pending.len() + plaintext.len()).saturating_sub(1) / SEGMENT;
-        let mut out = self.start_output(ready * (SEGMENT + TAG));
+        out.reserve(ready * (SEGMENT + TAG) + HEADER);
+        self.put_header(out);
         while !plaintext.is_empty() {
             if self.pending.len() == SEGMENT {
                 // More content follows, so the held segment is not the last.
                 let position = advance(&mut self.position)?;
-                self.cipher.seal(position, false, &self.pending, &mut out)?;
+                self.cipher.seal(position, false, &self.pending, out)?;
                 self.pending.clear();
             } else if self.pending.is_empty() && plaintext.len() > SEGMENT {
                 let (segment, rest) = plaintext.split_at(SEGMENT);
                 let position = advance(&mut self.position)?;
-                self.cipher.seal(position, false, segment, &mut out)?;
+                self.cipher.seal(position, false, segment, out)?;
                 plaintext = rest;
             } else {
                 let take = (SEGMENT - self.pending.len()).min(plaintext.len());
@@ -339,7 +357,7 @@ impl BlobEncryptor {
                 plaintext = &plaintext[take..];
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Encrypt what remains as the last segment.

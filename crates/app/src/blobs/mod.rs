@@ -5,16 +5,24 @@
 //! when [`BlobWriter::commit`] is called (local: a temporary file, synced, then renamed; S3: a
 //! multipart upload completed), and a writer dropped before that leaves nothing behind.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
-/// How much is read from a blob at a time.
-const READ_CHUNK: usize = 256 * 1024;
+use sequential_file::SequentialFile;
+
+mod sequential_file;
+
+/// How much is read from a local blob at a time: below glibc's mmap threshold (pinned at
+/// 128 KiB by the server), so that chunk buffers come from the heap and are reused.
+const READ_CHUNK: usize = 96 * 1024;
+/// Chunks read ahead of the reader.
+const READ_AHEAD: usize = 8;
+/// How much is read at a time to hash a local blob (one buffer, reused).
+const HASH_CHUNK: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -96,6 +104,42 @@ impl BlobStore {
         match self {
             BlobStore::Local(l) => l.read(key).await,
             BlobStore::S3(s) => s.read(key).await,
+        }
+    }
+
+    /// The blob's length and BLAKE3 hash. A local blob is read and hashed on one blocking
+    /// thread into one reused buffer, not passed through the runtime chunk by chunk.
+    pub async fn length_and_hash(&self, key: &str) -> Result<(u64, [u8; 32]), BlobError> {
+        match self {
+            BlobStore::Local(l) => {
+                let mut file = std::fs::File::open(l.path(key)?)?;
+                Ok(tokio::task::spawn_blocking(move || {
+                    let mut hasher = blake3::Hasher::new();
+                    let mut buf = vec![0u8; HASH_CHUNK];
+                    let mut len = 0u64;
+                    loop {
+                        let n = file.read(&mut buf)?;
+                        if n == 0 {
+                            return Ok::<_, io::Error>((len, *hasher.finalize().as_bytes()));
+                        }
+                        len += n as u64;
+                        hasher.update(&buf[..n]);
+                    }
+                })
+                .await
+                .map_err(io::Error::other)??)
+            }
+            BlobStore::S3(s) => {
+                let mut stream = s.read(key).await?;
+                let mut hasher = blake3::Hasher::new();
+                let mut len = 0u64;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk?;
+                    len += chunk.len() as u64;
+                    hasher.update(&chunk);
+                }
+                Ok((len, *hasher.finalize().as_bytes()))
+            }
         }
     }
 
@@ -248,7 +292,7 @@ impl LocalBlobs {
             tokio::fs::create_dir_all(parent).await?;
         }
         let partial = path.with_extension("partial");
-        let file = private_file(&partial).await?;
+        let file = SequentialFile::create_new(&partial).await?;
         Ok(BlobWriter {
             inner: Some(Writer::Local(LocalWriter {
                 file,
@@ -258,9 +302,37 @@ impl LocalBlobs {
         })
     }
 
+    /// One blocking thread reads the file from start to end and hands its chunks over a short
+    /// queue (a read per chunk through the runtime's blocking pool costs a thread hand-off
+    /// each time). Chunks stay below glibc's mmap threshold, so freed ones are reused rather
+    /// than mapped, faulted in and unmapped again.
     async fn read(&self, key: &str) -> Result<BoxStream<'static, io::Result<Bytes>>, BlobError> {
-        let file = tokio::fs::File::open(self.path(key)?).await?;
-        Ok(tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK).boxed())
+        let mut file = std::fs::File::open(self.path(key)?)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
+        tokio::task::spawn_blocking(move || loop {
+            let mut chunk = Vec::with_capacity(READ_CHUNK);
+            match file
+                .by_ref()
+                .take(READ_CHUNK as u64)
+                .read_to_end(&mut chunk)
+            {
+                Ok(0) => return,
+                Ok(_) => {
+                    // The reader went away (the download was cancelled): stop.
+                    if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        });
+        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        })
+        .boxed())
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
@@ -282,14 +354,6 @@ impl LocalBlobs {
     }
 }
 
-async fn private_file(path: &std::path::Path) -> Result<tokio::fs::File, BlobError> {
-    let mut opts = tokio::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    Ok(opts.open(path).await?)
-}
-
 /// Make a rename durable by syncing the directory that holds it (best effort).
 async fn sync_dir(path: &std::path::Path) {
     if let Some(parent) = path.parent() {
@@ -300,7 +364,7 @@ async fn sync_dir(path: &std::path::Path) {
 }
 
 struct LocalWriter {
-    file: tokio::fs::File,
+    file: SequentialFile,
     partial: PathBuf,
     path: PathBuf,
 }
@@ -338,10 +402,9 @@ impl BlobWriter {
     /// Make the blob durable and visible under its key.
     pub async fn commit(mut self) -> Result<(), BlobError> {
         match self.inner.take() {
-            Some(Writer::Local(mut w)) => {
+            Some(Writer::Local(w)) => {
                 let result = async {
-                    w.file.flush().await?;
-                    w.file.sync_all().await?;
+                    w.file.finish().await?;
                     tokio::fs::rename(&w.partial, &w.path).await?;
                     sync_dir(&w.path).await;
                     Ok::<(), io::Error>(())
