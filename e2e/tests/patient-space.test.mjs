@@ -1,12 +1,13 @@
 // The patient journey in a real browser, with accessibility checks by axe-core:
 //   staff set up the hospital and enrol (password + authenticator app) -> reception registers and
-//   admits a patient and verifies their e-mail address -> the clinician orders a test -> the
+//   admits a patient, verifies their e-mail address and registers a test -> the
 //   laboratory uploads the result -> the clinician releases it -> the patient is notified (with
 //   nothing about them in the message) -> reception issues an access slip -> the patient, on a
 //   phone-sized screen, activates the space, chooses a password and e-mail codes, reads and
 //   downloads the result, sees who looked at their data, switches to French, signs out and in
-//   again -> every patient page passes axe (WCAG 2.2 AA) -> no secret and no planted patient
-//   data in the server's output.
+//   again, changes to a passkey -> an invitation by e-mail opens the patient's lasting space
+//   (no slip), and a forgotten password is recovered online with two codes -> every patient page
+//   passes axe (WCAG 2.2 AA) -> no secret and no planted patient data in the server's output.
 //
 // Needs the server binary ($SEALROOM_BIN or ../target/debug/sealroom), /usr/bin/chromium and
 // <repo>/target/py/bin/python with aiosmtpd (tools/python-deps.sh).
@@ -47,7 +48,9 @@ const PATIENT = {
   given: 'Plantedgiven',
   birthDate: '1961-03-14',
   email: 'plantedmail-7c3e@example.org',
+  secondEmail: 'plantedsecond-2b9d@example.org',
   password: 'tangerine glacier 6093 woollen ferry',
+  newPassword: 'marble lighthouse 8215 quiet meadow',
 };
 const RESULT_TITLE = 'Ferritin planted-title 212 ug/L';
 const RESULT_FILENAME = 'ferritin.pdf';
@@ -62,8 +65,9 @@ let stepNo = 0;
 
 // Everything that must never appear in the server's output (filled in as the journey goes).
 const secrets = {
-  passwords: [ADMIN.password, RECEPTION.password, CLINICIAN.password, LAB.password, PATIENT.password],
+  passwords: [ADMIN.password, RECEPTION.password, CLINICIAN.password, LAB.password, PATIENT.password, PATIENT.newPassword],
   activationSecret: null,
+  invitationCode: null,
   mailCodes: [], // contact verification and sign-in codes read from the sink
   totpCodes: [],
   staffSecrets: [], // authenticator-app secrets and recovery codes of the staff
@@ -245,8 +249,8 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       return c.id;
     });
 
-    const testId = await step('clinician orders a test from the laboratory', async () => {
-      const t = await clinician.api.created(`/api/v1/patients/${patient.id}/tests`, { laboratory_id: departments.laboratory });
+    const testId = await step('reception registers the test for the laboratory', async () => {
+      const t = await reception.api.created(`/api/v1/patients/${patient.id}/tests`, { laboratory_id: departments.laboratory });
       assert.equal(typeof t.id, 'string', JSON.stringify(t));
       return t.id;
     });
@@ -292,6 +296,32 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       const r = await reception.api.get(`/api/v1/documents/${documentId}`);
       assert.ok(r.status === 403 || r.status === 404, `GET /api/v1/documents/${documentId} answered ${r.status}`);
       assert.ok(!JSON.stringify(r.body).includes(RESULT_TITLE), 'the refusal carries the title');
+    });
+
+    const invitation = await step('reception verifies a second address and sends an invitation to the lasting space; it says nothing about the patient', async () => {
+      let before = await sink.messages();
+      const c = await reception.api.created(`/api/v1/patients/${patient.id}/contacts`, { email: PATIENT.secondEmail });
+      const verification = await sink.waitFor((m) => m.to.includes(PATIENT.secondEmail) && m.text.includes('verification code is'),
+        { after: before });
+      const code = codeAfter(verification.text, 'Your verification code is ');
+      secrets.mailCodes.push(code);
+      await reception.api.created(`/api/v1/patients/${patient.id}/contacts/${c.id}/verification`, { code }, 200);
+      before = await sink.messages();
+      const sent = await reception.api.created(`/api/v1/patients/${patient.id}/invitations`, { contact_id: contactId });
+      assert.ok(!JSON.stringify(sent).toLowerCase().includes('activation'), `the answer carries the code: ${JSON.stringify(sent)}`);
+      const mail = await sink.waitFor((m) => m.to.includes(PATIENT.email) && m.text.includes('opened a secure patient space'),
+        { after: before });
+      const haystacks = [mail.subject, mail.text, mail.raw].map((x) => x.toLowerCase());
+      for (const planted of [PATIENT.family, PATIENT.given, RESULT_TITLE, patient.mrn]) {
+        for (const h of haystacks) {
+          assert.ok(!h.includes(planted.toLowerCase()), `the invitation mentions ${JSON.stringify(planted)}:\n${mail.raw}`);
+        }
+      }
+      const activation = mail.text.split('activation code ')[1]?.split(/\s/)[0] ?? '';
+      assert.match(activation, /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/, `no activation code in:\n${mail.text}`);
+      assert.ok(mail.text.includes(sent.account_reference), `the invitation does not carry the account ID:\n${mail.text}`);
+      secrets.invitationCode = activation;
+      return { reference: sent.account_reference, code: activation };
     });
 
     for (const c of staffContexts) await c.close();
@@ -546,6 +576,71 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
 
     await patientContext.close();
 
+    // ---- The invited patient's lasting space, then a forgotten password ----
+
+    const invitedContext = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en' });
+    const invited = await newPage(invitedContext);
+    currentPage = invited;
+
+    await step('the invitation opens the lasting space with the patient ID left empty; set-up by e-mail code', async () => {
+      await invited.goto(`${server.baseUrl}/patient/activate`);
+      await invited.fill('form#activate input[name=test_reference]', invitation.reference);
+      await invited.fill('form#activate input[name=activation_code]', invitation.code);
+      await clickAndWaitFor(invited, 'form#activate button[type=submit]', '/patient/setup');
+      await invited.fill('form#setup input#password', PATIENT.password);
+      await invited.fill('form#setup input#confirmation', PATIENT.password);
+      await invited.locator(`form#setup input[type=radio][name=method][value="email:${contactId}"]`).check();
+      const before = await sink.messages();
+      await clickAndWaitFor(invited, 'form#setup button[type=submit]', '/patient/setup/confirm');
+      const code = codeAfter((await codeMailFrom(before)).text, 'your patient space is ');
+      secrets.mailCodes.push(code);
+      await invited.fill('form#code-form input#code', code);
+      await clickAndWaitFor(invited, 'form#code-form button[type=submit]', '/patient/documents');
+      assert.ok((await text(invited, 'ul#documents')).includes(RESULT_TITLE), 'the lasting space lists the released result');
+      assertNoConsoleErrors(invited);
+    });
+
+    await step('#nav-account shows the patient ID to sign in with from now on; axe', async () => {
+      await clickAndWaitFor(invited, '#nav-account', '/patient/account');
+      assert.equal(await text(invited, '#my-patient-id'), patient.mrn);
+      assert.equal(await text(invited, '#my-reference'), invitation.reference);
+      await axe(invited, '/patient/account (lasting space, identifiers)');
+      assertNoConsoleErrors(invited);
+    });
+
+    await step('a forgotten password: a#recover-link, a code to the usual address, then one to the other; axe on each step', async () => {
+      await clickAndWaitFor(invited, 'button#sign-out', '/patient');
+      await clickAndWaitFor(invited, 'a#recover-link', '/patient/recover');
+      await invited.fill('form#recover input#patient_number', patient.mrn);
+      await invited.fill('form#recover input#account_reference', invitation.reference);
+      let before = await sink.messages();
+      await clickAndWaitFor(invited, 'form#recover button[type=submit]', '/patient/recover/code');
+      const first = codeAfter((await codeMailFrom(before)).text, 'your patient space is ');
+      secrets.mailCodes.push(first);
+      await axe(invited, '/patient/recover/code (usual method)');
+      await invited.fill('form#code-form input#code', first);
+      before = await sink.messages();
+      // The same address again, for the second code: wait for the new page, not the URL.
+      await Promise.all([invited.waitForNavigation(), invited.click('form#code-form button[type=submit]')]);
+      assert.equal(new URL(invited.url()).pathname, '/patient/recover/code');
+      const mail = await sink.waitFor((m) => m.to.includes(PATIENT.secondEmail) && m.text.includes('your patient space is'),
+        { after: before });
+      const second = codeAfter(mail.text, 'your patient space is ');
+      secrets.mailCodes.push(second);
+      await axe(invited, '/patient/recover/code (other contact)');
+      await invited.fill('form#code-form input#code', second);
+      await clickAndWaitFor(invited, 'form#code-form button[type=submit]', '/patient/recover/password');
+      await invited.locator('form#recover-password').waitFor();
+      await axe(invited, '/patient/recover/password');
+      await invited.fill('form#recover-password input#password', PATIENT.newPassword);
+      await invited.fill('form#recover-password input#confirmation', PATIENT.newPassword);
+      await clickAndWaitFor(invited, 'form#recover-password button[type=submit]', '/patient/documents');
+      assert.ok((await text(invited, 'ul#documents')).includes(RESULT_TITLE));
+      assertNoConsoleErrors(invited);
+    });
+
+    await invitedContext.close();
+
     // ---- Nothing secret and no planted patient data in the server's output ----
 
     await step('server output has no password, staff secret, activation secret, code, address, planted name, title or MRN', async () => {
@@ -566,13 +661,17 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assert.ok(secrets.activationSecret, 'the activation secret was never read');
       check('activation secret', secrets.activationSecret);
       check('activation secret, without separators', secrets.activationSecret.replace(/[-\s]/g, ''));
-      assert.equal(secrets.mailCodes.length, 4, `expected 4 mailed codes (verification, set-up, sign-in, re-authentication), read ${secrets.mailCodes.length}`);
+      assert.equal(secrets.mailCodes.length, 8, `expected 8 mailed codes (2 verifications; set-up, sign-in, re-authentication; the invited set-up; 2 recovery codes), read ${secrets.mailCodes.length}`);
+      assert.ok(secrets.invitationCode, 'the invitation code was never read');
+      check('invitation code', secrets.invitationCode);
+      check('invitation code, without separators', secrets.invitationCode.replace(/[-\s]/g, ''));
       for (const code of [...secrets.mailCodes, ...secrets.totpCodes]) {
         if (new RegExp(`(?<!\\d)${code}(?!\\d)`).test(noTimestamps)) found.push(`code (${code})`);
       }
       assert.equal(secrets.staffSecrets.length, 4 * 11, 'staff secrets were not all read');
       for (const v of secrets.staffSecrets) check('staff TOTP secret or recovery code', v);
       check('patient e-mail address', PATIENT.email);
+      check('second e-mail address', PATIENT.secondEmail);
       check('patient e-mail address, percent-encoded', encodeURIComponent(PATIENT.email));
       check('planted family name', PATIENT.family);
       check('planted given name', PATIENT.given);

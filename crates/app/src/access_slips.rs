@@ -102,6 +102,24 @@ impl IssuedSlip {
     }
 }
 
+/// Days an invitation sent by e-mail or SMS can be used.
+pub const INVITATION_DAYS: i64 = 14;
+
+/// An invitation as sent: to whom (masked), never its code.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentInvitation {
+    pub slip_id: String,
+    /// `email` or `sms`.
+    pub channel: &'static str,
+    /// The address or number, masked.
+    pub to: String,
+    /// The account ID the patient will sign in with.
+    pub account_reference: String,
+    pub valid_until: i64,
+    /// Whether it voided an earlier slip or invitation.
+    pub replaced_earlier: bool,
+}
+
 /// A slip that was redeemed: whose, and which space it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedeemedSlip {
@@ -153,7 +171,7 @@ impl App {
             &test.patient_id,
             &slip_id,
             model,
-            identity_check,
+            identity_check.as_str(),
             json!({"test": test.id}),
         )
         .await?;
@@ -183,7 +201,7 @@ impl App {
             slip_id,
             model,
             target,
-            identity_check,
+            identity_check.as_str(),
         )
         .await
     }
@@ -209,7 +227,7 @@ impl App {
             &episode.patient_id,
             &slip_id,
             model,
-            identity_check,
+            identity_check.as_str(),
             json!({"episode": episode.id}),
         )
         .await?;
@@ -242,9 +260,99 @@ impl App {
             slip_id,
             model,
             target,
-            identity_check,
+            identity_check.as_str(),
         )
         .await
+    }
+
+    /// Send an invitation to the patient's lasting space (per patient) to one of their
+    /// contacts verified at the desk: the e-mail or SMS carries the account ID, a one-time
+    /// activation code and the space's address, and nothing about the patient (not even the
+    /// patient ID, which the activation then does without). It works once, for [`INVITATION_DAYS`] days, and voids any slip or
+    /// invitation before it; the patient then sets a password and a second factor as with a
+    /// slip. The verified contact stands in for the identity check.
+    pub async fn send_patient_invitation(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        contact_id: &str,
+    ) -> Result<SentInvitation, AppError> {
+        let contact = self
+            .store()
+            .contacts_of(patient_id)
+            .await?
+            .into_iter()
+            .find(|c| c.id == contact_id)
+            .ok_or(AppError::NotFound)?;
+        if contact.verified_at.is_none() {
+            return Err(AppError::InvalidInput(
+                "an invitation goes only to an address or number verified at the desk; verify it first".into(),
+            ));
+        }
+        let channel = if contact.kind == "phone" {
+            "sms"
+        } else {
+            "email"
+        };
+        let identified_by = format!("invitation_{channel}");
+        let slip_id = new_id();
+        self.check_slip_issuer(
+            actor,
+            patient_id,
+            &slip_id,
+            AccountModel::PerPatient,
+            &identified_by,
+            json!({"contact": contact.id}),
+        )
+        .await?;
+        let account = self
+            .ensure_account(patient_id, AccountModel::PerPatient, None)
+            .await?;
+        let target = SlipTarget::Account {
+            id: account.id,
+            reference: account.reference.unwrap_or_default(),
+        };
+        let slip = self
+            .issue_slip_for(
+                actor,
+                patient_id,
+                slip_id,
+                AccountModel::PerPatient,
+                target,
+                &identified_by,
+            )
+            .await?;
+        let address = self.contact_address(&contact)?;
+        let organization = self.settings().organization_name.clone();
+        let reference = slip.printed_reference().1.to_owned();
+        if channel == "sms" {
+            let text = crate::sms::templates::patient_invitation(
+                &organization,
+                &reference,
+                &slip.activation_secret,
+                &slip.patient_space_url,
+                INVITATION_DAYS,
+            );
+            self.send_sms_in_background(address.clone(), text, "patient space invitation");
+        } else {
+            let mail = crate::mail::templates::patient_invitation(
+                &address,
+                &organization,
+                &reference,
+                &slip.activation_secret,
+                &slip.patient_space_url,
+                INVITATION_DAYS,
+            );
+            self.send_mail_in_background(mail, "patient space invitation");
+        }
+        Ok(SentInvitation {
+            slip_id: slip.slip_id,
+            channel,
+            to: crate::patient_contacts::masked(&address),
+            account_reference: reference,
+            valid_until: slip.issued_at + INVITATION_DAYS * 86_400,
+            replaced_earlier: slip.replaced_earlier,
+        })
     }
 
     /// The policy decision (an administrative write on the patient) and its audit, with the
@@ -255,13 +363,13 @@ impl App {
         patient_id: &str,
         slip_id: &str,
         model: AccountModel,
-        identity_check: IdentityCheck,
+        identified_by: &str,
         mut details: serde_json::Value,
     ) -> Result<(), AppError> {
         if let Some(d) = details.as_object_mut() {
             d.insert("slip".into(), json!(slip_id));
             d.insert("model".into(), json!(model.as_str()));
-            d.insert("identity_check".into(), json!(identity_check.as_str()));
+            d.insert("identity_check".into(), json!(identified_by));
         }
         self.require_patient_access(
             actor,
@@ -282,7 +390,7 @@ impl App {
         slip_id: String,
         model: AccountModel,
         target: SlipTarget,
-        identity_check: IdentityCheck,
+        identified_by: &str,
     ) -> Result<IssuedSlip, AppError> {
         let patient = self
             .store()
@@ -318,7 +426,7 @@ impl App {
                 state: "active".into(),
                 failed_attempts: 0,
                 void_reason: None,
-                identity_check: identity_check.as_str().into(),
+                identity_check: identified_by.into(),
                 issued_by: actor.name(),
                 issued_at,
                 ended_at: None,
@@ -487,6 +595,13 @@ impl App {
             refused("no active slip").await?;
             return Err(PatientProblem::SlipNoLonger.into());
         };
+        let now = self.now().as_seconds();
+        if slip.identity_check.starts_with("invitation_")
+            && now > slip.issued_at + INVITATION_DAYS * 86_400
+        {
+            refused("the invitation expired").await?;
+            return Err(PatientProblem::SlipNoLonger.into());
+        }
         let patient = self
             .store()
             .patient(&patient_id)
@@ -497,8 +612,11 @@ impl App {
             .as_bytes()
             .ct_eq(slip.secret_digest.as_bytes())
             .into();
-        let patient_matches = patient.mrn.trim() == patient_number.trim();
-        let now = self.now().as_seconds();
+        // An invitation carries no patient ID (the patient learns it once in): its field stays
+        // empty. A printed slip's patient ID must match.
+        let invitation = slip.identity_check.starts_with("invitation_");
+        let patient_matches = patient.mrn.trim() == patient_number.trim()
+            || (invitation && patient_number.trim().is_empty());
         if !(secret_matches && patient_matches) {
             let counted = self
                 .store()

@@ -233,6 +233,36 @@ pub mod templates {
         }
     }
 
+    /// A patient's invitation to their lasting space, to an address verified at the desk: the
+    /// account ID, the one-time code and where to type them. Not the patient ID (an identifier
+    /// of their record, shown to them once they are in), nothing about their health or care.
+    pub fn patient_invitation(
+        to: &str,
+        organization: &str,
+        account: &str,
+        code: &str,
+        url: &str,
+        valid_days: i64,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: your patient space / votre espace patient"),
+            body: format!(
+                "{organization} opened a secure patient space for you. To start, go to\n\n\
+                 {url}/activate\n\nand type the account ID {account} and the activation code \
+                 {code} (leave the patient ID empty). The code works once, for {valid_days} \
+                 days. Never give it to anyone, not even to staff. Then choose a password and \
+                 how to confirm it is you. If you did not expect this, ignore it.\n\n\
+                 {organization} a ouvert pour vous un espace patient sécurisé. Pour commencer, \
+                 allez à l'adresse\n\n{url}/activate\n\net tapez l'ID de compte {account} et \
+                 le code d'activation {code} (laissez l'ID patient vide). Le code ne sert \
+                 qu'une fois, pendant {valid_days} jours. Ne le donnez à personne, pas même au \
+                 personnel. Choisissez ensuite un mot de passe et la façon de confirmer que \
+                 c'est vous. Si vous ne vous y attendiez pas, ignorez ce message.\n"
+            ),
+        }
+    }
+
     /// The patient is told someone was given access to their space (never who).
     pub fn proxy_added(to: &str, organization: &str, patient_space: &str) -> OutgoingMail {
         OutgoingMail {

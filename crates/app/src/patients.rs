@@ -809,7 +809,8 @@ impl App {
         Ok(())
     }
 
-    /// Assign a test for the patient to a laboratory (ordering is a write of results).
+    /// Register a test for the patient at a laboratory: ordered by a clinician, or registered
+    /// at the desk from a request form.
     pub async fn order_test(
         &self,
         actor: &Actor,
@@ -823,10 +824,13 @@ impl App {
             .filter(|d| d.kind == "laboratory")
             .ok_or_else(|| AppError::InvalidInput("there is no such laboratory".into()))?;
         let id = new_id();
+        // Registering a test is administrative: it records that a test exists and which
+        // laboratory does it, never a result. Reception registers tests as clinicians order
+        // them; results stay the laboratory's (and the clinicians') to write.
         self.require_patient_access(
             actor,
             patient_id,
-            DataCategory::Results,
+            DataCategory::Administrative,
             AccessAction::Write,
             AuditAction::TestOrdered,
             json!({"test": id, "laboratory": lab.id}),

@@ -163,6 +163,21 @@ pub mod templates {
         )
     }
 
+    /// A patient's invitation: the account ID and one-time code, nothing about them.
+    pub fn patient_invitation(
+        organization: &str,
+        account: &str,
+        code: &str,
+        url: &str,
+        valid_days: i64,
+    ) -> String {
+        format!(
+            "{organization}: your patient space / votre espace patient: {url}/activate \
+             account ID / ID de compte {account}, code {code} ({valid_days} days / jours, \
+             once / une fois)."
+        )
+    }
+
     /// The patient is told someone was given access (never who).
     pub fn proxy_added(organization: &str, patient_space: &str) -> String {
         format!(

@@ -354,6 +354,44 @@ impl App {
         Ok(out)
     }
 
+    /// What the signed-in patient types to sign in: their patient ID and the test or account
+    /// ID. A patient invited by e-mail or SMS activated without the patient ID and learns it
+    /// here. Reading it is a read of their identification, decided and audited; a proxy signs
+    /// in with its own invitation reference and is shown nothing here.
+    pub async fn patient_sign_in_identifiers(
+        &self,
+        session: &PatientSession,
+    ) -> Result<Option<(String, String)>, AppError> {
+        let actor = session.actor()?;
+        let account = self.active_account(&actor).await?;
+        let reference = match (&account.model[..], &account.test_id) {
+            ("proxy", _) => return Ok(None),
+            ("per_test", Some(test)) => self.store().test_reference(test).await?,
+            _ => account.reference.clone(),
+        };
+        let Some(reference) = reference else {
+            return Ok(None);
+        };
+        let permitted = self
+            .decide_for_account(
+                &actor,
+                &account,
+                &[DataCategory::Identification],
+                AuditAction::PatientSpaceRead,
+                json!({"view": "sign_in_identifiers"}),
+            )
+            .await?;
+        if permitted.is_empty() {
+            return Ok(None);
+        }
+        let patient = self
+            .store()
+            .patient(&account.patient_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(Some((patient.mrn, reference)))
+    }
+
     /// One released document of the signed-in patient.
     pub async fn patient_document(
         &self,

@@ -23,6 +23,7 @@ both_backends!(
     the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result,
     scheduled_releases_are_told_once_per_patient_when_their_day_comes,
     a_lasting_space_recovers_a_forgotten_password_with_two_codes,
+    a_patient_invited_by_email_opens_the_lasting_space_without_a_slip,
 );
 
 const PASSWORD: &str = "copper kettle winter orchard";
@@ -1717,17 +1718,40 @@ async fn the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result(
     .await;
     assert_eq!(st, StatusCode::SEE_OTHER);
 
-    // A clinician orders a test; the lab stores a result. The desk sees the test, never the
-    // result.
-    let (st, t) = post(
+    // The desk registers the test the patient came for (a laboratory, not a care
+    // department); the lab stores a result. The desk sees the test, never the result.
+    let (st, e) = form(
         s,
-        &h.im_doctor,
-        &format!("/api/v1/patients/{patient}/tests"),
-        json!({"laboratory_id": h.laboratory}),
+        c,
+        &format!("{patient_page}/tests"),
+        &[("_csrf", &csrf_of(&p)), ("laboratory_id", &h.im)],
     )
     .await;
-    assert_eq!(st, 201, "{t}");
-    let test = id(&t);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(e.contains("no such laboratory"), "{e}");
+    let (st, to) = form(
+        s,
+        c,
+        &format!("{patient_page}/tests"),
+        &[("_csrf", &csrf_of(&p)), ("laboratory_id", &h.laboratory)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
+    let (_, registered) = page(s, c, &to).await;
+    assert!(
+        registered.contains("The test is registered"),
+        "{registered}"
+    );
+    let tests = s.app().store().tests_of(&patient).await.unwrap();
+    assert_eq!(tests.len(), 1);
+    let test = tests[0].id.clone();
+    let events = patient_events(s, &patient).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "test.ordered" && e.0 == format!("user:{desk_id}")),
+        "{events:?}"
+    );
     upload(
         s,
         &h.lab,
@@ -1787,6 +1811,216 @@ async fn the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result(
         .to_owned();
     let (_, p) = page(s, c, &patient_page).await;
     assert!(!p.contains(&secret));
+
+    // An invitation to the lasting space goes to the verified address, never to the desk.
+    let (st, to) = form(
+        s,
+        c,
+        &format!("{patient_page}/contacts/{contact}/invitation"),
+        &[("_csrf", &csrf_of(&p))],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
+    let (_, p) = page(s, c, &to).await;
+    assert!(p.contains("The invitation was sent"), "{p}");
+    let invitation = sink
+        .wait_for(|m| m.contains("opened a secure patient space"))
+        .await;
+    let code = invitation_code(&invitation);
+    assert!(!p.contains(&code), "the desk never sees the code");
+    for planted in [
+        &mrn[..],
+        "Deskfamily",
+        "Anna",
+        "troponin",
+        "Central laboratory",
+    ] {
+        assert!(!invitation.contains(planted), "{planted} in {invitation}");
+    }
+}
+
+/// The activation code an invitation carries.
+fn invitation_code(message: &str) -> String {
+    message
+        .split("activation code ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no activation code in {message}"))
+        .to_owned()
+}
+
+async fn a_patient_invited_by_email_opens_the_lasting_space_without_a_slip(b: Backend) {
+    let sc = scene(b, vec![]).await;
+    let s = &sc.s;
+    let invitations = format!("/api/v1/patients/{}/invitations", sc.patient);
+    // Only to an address verified at the desk, and only by someone who may write the
+    // patient's administrative data.
+    let (st, c) = post(
+        s,
+        &sc.h.reception,
+        &format!("/api/v1/patients/{}/contacts", sc.patient),
+        json!({"email": "not-yet-verified@example.org"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    let (st, e) = post(
+        s,
+        &sc.h.reception,
+        &invitations,
+        json!({"contact_id": id(&c)}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("verified"), "{e}");
+    let (st, _) = post(
+        s,
+        &sc.h.lab,
+        &invitations,
+        json!({"contact_id": sc.contact}),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, sent) = post(
+        s,
+        &sc.h.reception,
+        &invitations,
+        json!({"contact_id": sc.contact}),
+    )
+    .await;
+    assert_eq!(st, 201, "{sent}");
+    assert_eq!(sent["channel"], "email");
+    assert_eq!(sent["to"], "p•••@example.org");
+    assert!(
+        !sent.to_string().contains("activation"),
+        "the answer never carries the code: {sent}"
+    );
+    let reference = sent["account_reference"].as_str().unwrap().to_owned();
+    let mail = sc
+        .sink
+        .wait_for(|m| m.contains("opened a secure patient space"))
+        .await;
+    let code = invitation_code(&mail);
+    let mrn = mrn_of(&sc).await;
+    assert!(mail.contains(&reference) && !mail.contains(&mrn), "{mail}");
+
+    // A wrong code counts against the invitation like a slip's.
+    let c = s.browser();
+    let (st, refused) = form(
+        s,
+        &c,
+        "/patient/activate",
+        &[
+            ("patient_number", ""),
+            ("test_reference", &reference),
+            ("activation_code", "AAAA-AAAA-AAAA-AAAA"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{refused}");
+    // The patient ID stays empty; the space opens as with a slip, and the patient learns the
+    // patient ID they will sign in with.
+    let invited = Slip {
+        patient_number: String::new(),
+        test_reference: reference.clone(),
+        secret: code.clone(),
+    };
+    let c = activated(&sc, &invited).await;
+    let (_, docs) = page(s, &c, "/patient/documents").await;
+    assert!(
+        docs.contains("Ferritin 212"),
+        "the lasting space shows the released result: {docs}"
+    );
+    let (_, account) = page(s, &c, "/patient/account").await;
+    assert!(
+        account.contains(&format!("id=\"my-patient-id\">{mrn}<")) && account.contains(&reference),
+        "{account}"
+    );
+    let events = patient_events(s, &sc.patient).await;
+    assert!(events
+        .iter()
+        .any(|e| e.1 == "patient_space.read" && e.3["view"] == "sign_in_identifiers"));
+    assert!(events
+        .iter()
+        .any(|e| e.1 == "access_slip.issued" && e.3["identity_check"] == "invitation_email"));
+    // Later sign-ins use the patient ID, as everyone's do.
+    let known = Slip {
+        patient_number: mrn.clone(),
+        test_reference: reference.clone(),
+        secret: String::new(),
+    };
+    signed_in(&sc, &known).await;
+    // The code worked once.
+    let (st, again) = form(
+        s,
+        &s.browser(),
+        "/patient/activate",
+        &[
+            ("patient_number", ""),
+            ("test_reference", &reference),
+            ("activation_code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(again.contains("can no longer be used"), "{again}");
+
+    // An invitation left unused for 14 days stops working; a printed slip's patient ID is
+    // still required (an empty one is wrong for a slip).
+    let (st, _) = post(
+        s,
+        &sc.h.reception,
+        &invitations,
+        json!({"contact_id": sc.contact}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let before = sc.sink.messages();
+    let mail = sc
+        .sink
+        .wait_for(|m| m.contains("opened a secure patient space") && !before.iter().any(|b| b == m))
+        .await;
+    let late = invitation_code(&mail);
+    s.clock.advance(Duration::hours(15 * 24));
+    let (st, expired) = form(
+        s,
+        &s.browser(),
+        "/patient/activate",
+        &[
+            ("patient_number", ""),
+            ("test_reference", &reference),
+            ("activation_code", &late),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(expired.contains("can no longer be used"), "{expired}");
+    let (st, printed) = post(
+        s,
+        &sc.h.reception,
+        &format!("/api/v1/tests/{}/slips", sc.test),
+        json!({"identity_check": "passport"}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, wrong) = form(
+        s,
+        &s.browser(),
+        "/patient/activate",
+        &[
+            ("patient_number", ""),
+            (
+                "test_reference",
+                printed["test_reference"].as_str().unwrap(),
+            ),
+            (
+                "activation_code",
+                printed["activation_secret"].as_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(wrong.contains("not right"), "{wrong}");
 }
 
 async fn scheduled_releases_are_told_once_per_patient_when_their_day_comes(b: Backend) {

@@ -24,7 +24,8 @@ first-time-text = Use the access slip you were given at the desk.
 first-time-button = Open my space with my slip
 
 activate-title = Open your patient space
-activate-intro = Type the three codes printed on your access slip: your patient ID, the test or account ID, and the activation code.
+activate-intro = Type the codes from your printed access slip, or from the invitation we sent to your e-mail address or mobile phone: your patient ID (printed slips only), the test or account ID, and the activation code.
+activate-patient-id-hint = On your printed slip. If you received an invitation by e-mail or SMS, leave this empty.
 field-activation-code = Activation code
 activation-code-hint = 16 letters and digits, for example 7KQ2-M9XD-4TWA-PB3E. Dashes and spaces do not matter.
 activate-button = Continue
@@ -104,6 +105,8 @@ purpose-PATRQT = At your request
 purpose-unknown = Not recorded
 
 account-title = My account
+account-identifiers = How you sign in
+account-identifiers-hint = Keep these two: you type them with your password each time you sign in.
 account-method = How you sign in
 method-now-totp = With your password and a code from your authenticator app.
 method-now-sms = With your password and a code by text message to { $to }.

@@ -25,7 +25,8 @@ first-time-text = Utilisez le bon d'accès qui vous a été remis à l'accueil.
 first-time-button = Ouvrir mon espace avec mon bon
 
 activate-title = Ouvrir votre espace patient
-activate-intro = Tapez les trois codes imprimés sur votre bon d'accès : votre identifiant patient, l'identifiant d'analyse ou de compte, et le code d'activation.
+activate-intro = Tapez les codes de votre bon d'accès imprimé, ou de l'invitation envoyée à votre adresse e-mail ou à votre téléphone mobile : votre identifiant patient (bons imprimés seulement), l'identifiant d'analyse ou de compte, et le code d'activation.
+activate-patient-id-hint = Sur votre bon imprimé. Si vous avez reçu une invitation par e-mail ou SMS, laissez ce champ vide.
 field-activation-code = Code d'activation
 activation-code-hint = 16 lettres et chiffres, par exemple 7KQ2-M9XD-4TWA-PB3E. Les tirets et les espaces n'ont pas d'importance.
 activate-button = Continuer
@@ -105,6 +106,8 @@ purpose-PATRQT = À votre demande
 purpose-unknown = Non précisé
 
 account-title = Mon compte
+account-identifiers = Comment vous connecter
+account-identifiers-hint = Gardez ces deux identifiants : vous les tapez avec votre mot de passe à chaque connexion.
 account-method = Comment vous vous connectez
 method-now-totp = Avec votre mot de passe et un code de votre application d'authentification.
 method-now-sms = Avec votre mot de passe et un code reçu par SMS au { $to }.

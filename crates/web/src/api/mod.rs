@@ -117,6 +117,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/patients/{id}/tests", post(patients::order_test))
         .route("/v1/tests/{id}/slips", post(slips::issue))
         .route("/v1/episodes/{id}/slips", post(slips::issue_for_episode))
+        .route("/v1/patients/{id}/invitations", post(slips::invite))
         .route("/v1/patients/{id}/contacts", post(patients::add_contact))
         .route(
             "/v1/patients/{id}/proxies",
@@ -185,7 +186,7 @@ impl Modify for BearerAuth {
         organization::confirm, organization::end, organization::offboard,
         organization::access_report, organization::start_review, organization::review, organization::attest,
         patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
-        patients::order_test, slips::issue, slips::issue_for_episode, patients::add_contact, proxies::propose, proxies::list, proxies::approve, proxies::reject, proxies::revoke, patients::verify_contact, patients::records, patients::add_record,
+        patients::order_test, slips::issue, slips::issue_for_episode, slips::invite, patients::add_contact, proxies::propose, proxies::list, proxies::approve, proxies::reject, proxies::revoke, patients::verify_contact, patients::records, patients::add_record,
         documents::upload, documents::correct, documents::list, documents::show, documents::release, documents::content, documents::version_content,
         records::hold, records::release, records::request_erasure, records::pending, records::approve, records::reject, patients::grants, patients::create_grant, patients::my_grants,
         patients::revoke_grant, patients::access_history,
@@ -193,7 +194,7 @@ impl Modify for BearerAuth {
     components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
         organization::NewDepartment, organization::NewAssignmentBody, organization::AttestationBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
         patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody,
-        documents::NewDocumentBody, documents::CorrectionBody, slips::SlipBody, patients::ContactBody, patients::VerificationBody, records::LegalHoldBody, records::ErasureBody)),
+        documents::NewDocumentBody, documents::CorrectionBody, slips::SlipBody, slips::InvitationBody, patients::ContactBody, patients::VerificationBody, records::LegalHoldBody, records::ErasureBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

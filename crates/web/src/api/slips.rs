@@ -62,6 +62,31 @@ pub async fn issue_for_episode(
     Ok(respond(&s, &headers, slip))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationBody {
+    /// The contact (e-mail address or mobile number) to send it to; it must have been
+    /// verified at the desk.
+    pub contact_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/invitations", tag = "patient space", request_body = InvitationBody,
+    params(("id" = String, Path, description = "Patient id")),
+    responses((status = 201, description = "An invitation to the patient's lasting space went to the verified contact (the answer names it masked and never carries the code); any earlier slip or invitation for that space is void", body = Object),
+        (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn invite(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(patient_id): Path<String>,
+    ApiJson(body): ApiJson<InvitationBody>,
+) -> Result<Response, ApiError> {
+    let sent = s
+        .app
+        .send_patient_invitation(&caller.actor, &patient_id, &body.contact_id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(sent)).into_response())
+}
+
 /// The slip as JSON, the print view or the PDF, as asked.
 fn respond(s: &AppState, headers: &HeaderMap, slip: IssuedSlip) -> Response {
     let accept = headers

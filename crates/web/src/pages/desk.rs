@@ -152,12 +152,27 @@ pub struct AdmissionForm {
     department_id: String,
 }
 
+#[derive(Deserialize)]
+pub struct InvitationForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct TestForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    laboratory_id: String,
+}
+
 csrf_forms!(
     RegisterForm,
     SlipForm,
     ContactForm,
     CodeForm,
     AdmissionForm,
+    TestForm,
+    InvitationForm,
     SearchForm
 );
 
@@ -213,6 +228,8 @@ pub struct PatientQueryParams {
     registered: Option<String>,
     contact: Option<String>,
     verified: Option<String>,
+    test: Option<String>,
+    invited: Option<String>,
 }
 
 /// `GET /desk/patients/{id}`: identity, stays, tests, contacts, and the slip forms.
@@ -223,15 +240,18 @@ pub async fn patient(
     Path(id): Path<String>,
     Query(q): Query<PatientQueryParams>,
 ) -> Result<Response, PageError> {
-    let info = match (&q.registered, &q.contact, &q.verified) {
-        (Some(_), _, _) => Some("Registered."),
-        (_, Some(_), _) => {
-            Some("A code was sent to the address or number: ask the patient to read it back.")
-        }
-        (_, _, Some(_)) => {
-            Some("Verified: the patient will be told there when something new is waiting.")
-        }
-        _ => None,
+    let info = if q.registered.is_some() {
+        Some("Registered.")
+    } else if q.contact.is_some() {
+        Some("A code was sent to the address or number: ask the patient to read it back.")
+    } else if q.verified.is_some() {
+        Some("Verified: the patient will be told there when something new is waiting.")
+    } else if q.test.is_some() {
+        Some("The test is registered: print its access slip below.")
+    } else if q.invited.is_some() {
+        Some("The invitation was sent. It works once, for 14 days, and voids any slip printed before; the patient types the account ID and the code it carries.")
+    } else {
+        None
     };
     patient_page(&s, &me, actor(&s, &me, client), &id, info, None).await
 }
@@ -305,6 +325,14 @@ async fn patient_page(
                     }
                 }
             }
+            form #register-test method="post" action={"/desk/patients/" (p.id) "/tests"} {
+                (csrf(me))
+                label for="laboratory_id" { "Register a test for" }
+                select #laboratory_id name="laboratory_id" required {
+                    @for d in departments.iter().filter(|d| d.kind == "laboratory") { option value=(d.id) { (d.name) } }
+                }
+                button type="submit" { "Register the test" }
+            }
             p.hint { "Printing a new slip voids the one before. The activation code is shown only on the printed slip; hand it to the patient and keep no copy." }
         }
         section aria-labelledby="contacts-heading" {
@@ -313,6 +341,12 @@ async fn patient_page(
                 @for c in &v.contacts {
                     li {
                         (c.address) " — " @if c.verified { "verified" } @else { "not verified" }
+                        @if c.verified {
+                            form.inline method="post" action={"/desk/patients/" (p.id) "/contacts/" (c.id) "/invitation"} {
+                                (csrf(me))
+                                button type="submit" { "Send a patient space invitation" }
+                            }
+                        }
                         @if !c.verified {
                             form.inline method="post" action={"/desk/patients/" (p.id) "/contacts/" (c.id) "/verification"} {
                                 (csrf(me))
@@ -414,6 +448,42 @@ pub async fn verify_contact(
     {
         Ok(_) => Ok(Redirect::to(&format!("/desk/patients/{id}?verified=1")).into_response()),
         Err(e @ AppError::InvalidInput(_)) => {
+            patient_page(&s, &me, who, &id, None, Some(&e.to_string())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /desk/patients/{id}/tests`: register a test the patient came for (a laboratory's
+/// request form); its slip is printed from the list.
+pub async fn register_test(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    SignedInForm(me, f): SignedInForm<TestForm>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    match s.app.order_test(&who, &id, &f.laboratory_id).await {
+        Ok(_) => Ok(Redirect::to(&format!("/desk/patients/{id}?test=1")).into_response()),
+        Err(e @ AppError::InvalidInput(_)) => {
+            patient_page(&s, &me, who, &id, None, Some(&e.to_string())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /desk/patients/{id}/contacts/{contact}/invitation`: invite the patient to their
+/// lasting space at a verified address or number (the code goes there, never to the desk).
+pub async fn invite(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    Path((id, contact)): Path<(String, String)>,
+    SignedInForm(me, _f): SignedInForm<InvitationForm>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    match s.app.send_patient_invitation(&who, &id, &contact).await {
+        Ok(_) => Ok(Redirect::to(&format!("/desk/patients/{id}?invited=1")).into_response()),
+        Err(e @ (AppError::InvalidInput(_) | AppError::Conflict(_))) => {
             patient_page(&s, &me, who, &id, None, Some(&e.to_string())).await
         }
         Err(e) => Err(e.into()),

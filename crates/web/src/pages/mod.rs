@@ -68,6 +68,11 @@ pub fn routes() -> Router<AppState> {
         .route("/desk/patients", post(desk::register))
         .route("/desk/patients/{id}", get(desk::patient))
         .route("/desk/patients/{id}/admission", post(desk::admit))
+        .route("/desk/patients/{id}/tests", post(desk::register_test))
+        .route(
+            "/desk/patients/{id}/contacts/{contact}/invitation",
+            post(desk::invite),
+        )
         .route("/desk/patients/{id}/contacts", post(desk::add_contact))
         .route(
             "/desk/patients/{id}/contacts/{contact}/verification",

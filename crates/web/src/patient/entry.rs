@@ -208,7 +208,8 @@ fn activate_markup(lang: Lang, error: Option<&str>) -> Markup {
         (alert(error))
         form #activate method="post" action="/patient/activate" {
             label for="patient_number" { (lang.t("field-patient-id")) }
-            input #patient_number type="text" name="patient_number" required autocomplete="off" autocapitalize="characters" spellcheck="false";
+            p #patient-number-hint.hint { (lang.t("activate-patient-id-hint")) }
+            input #patient_number type="text" name="patient_number" autocomplete="off" autocapitalize="characters" spellcheck="false" aria-describedby="patient-number-hint";
             label for="test_reference" { (lang.t("field-test-id")) }
             input #test_reference type="text" name="test_reference" required autocomplete="off" autocapitalize="characters" spellcheck="false";
             label for="activation_code" { (lang.t("field-activation-code")) }

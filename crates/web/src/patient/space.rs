@@ -198,6 +198,7 @@ async fn account_markup(
     let sessions = s.app.patient_sessions(session).await?;
     let proxies = s.app.patient_proxies(session).await?;
     let may_revoke = s.app.patients_may_revoke_proxies();
+    let identifiers = s.app.patient_sign_in_identifiers(session).await?;
     let method_text = match (method.factor, &method.to) {
         (SecondFactor::Passkey, _) => lang.t("method-now-passkey"),
         (SecondFactor::Totp, _) | (_, None) => lang.t("method-now-totp"),
@@ -211,6 +212,16 @@ async fn account_markup(
     Ok(html! {
         h1 { (lang.t("account-title")) }
         (notice(info))
+        @if let Some((patient_id, reference)) = &identifiers {
+            section aria-labelledby="identifiers-heading" {
+                h2 #identifiers-heading { (lang.t("account-identifiers")) }
+                p #sign-in-identifiers {
+                    (lang.t("field-patient-id")) ": " strong #my-patient-id { (patient_id) }
+                    " · " (lang.t("field-test-id")) ": " strong #my-reference { (reference) }
+                }
+                p.hint { (lang.t("account-identifiers-hint")) }
+            }
+        }
         section aria-labelledby="method-heading" {
             h2 #method-heading { (lang.t("account-method")) }
             p #current-method { (method_text) }
