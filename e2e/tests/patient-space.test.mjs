@@ -14,7 +14,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +24,7 @@ import { startServer, stripAnsi } from '../lib/server.mjs';
 import { launchBrowser, newPage, assertNoConsoleErrors, addVirtualAuthenticator } from '../lib/browser.mjs';
 import { startSmtpSink, codeAfter } from '../lib/smtp.mjs';
 import { apiClient, clickAndWaitFor, enrolPasswordAndTotp, text } from '../lib/staff.mjs';
+import { stepper } from '../lib/steps.mjs';
 
 const RESULTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
 const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
@@ -61,7 +62,6 @@ let server;
 let sink;
 let browser;
 let currentPage = null; // the page a failing step is reported against
-let stepNo = 0;
 
 // Everything that must never appear in the server's output (filled in as the journey goes).
 const secrets = {
@@ -93,33 +93,9 @@ after(async () => {
   await sink?.stop();
 }, { timeout: 30_000 });
 
-function tail(textValue, lines) {
-  return stripAnsi(textValue).split('\n').slice(-lines).join('\n');
-}
-
-/** Runs one named step; a failure says which step, where the page was, and what the server said. */
-async function step(name, fn) {
-  stepNo += 1;
-  const label = `${String(stepNo).padStart(2, '0')} ${name}`;
-  try {
-    const result = await fn();
-    console.log(`ok   step ${label}`);
-    return result;
-  } catch (err) {
-    let where = '';
-    if (currentPage && !currentPage.isClosed()) {
-      where = ` (page at ${currentPage.url()})`;
-      try {
-        await mkdir(RESULTS_DIR, { recursive: true });
-        const file = path.join(RESULTS_DIR, `patient-space-step-${label.replace(/[^a-z0-9]+/gi, '-')}.png`);
-        await currentPage.screenshot({ path: file, fullPage: true });
-        where += `; screenshot ${file}`;
-      } catch { /* best effort */ }
-    }
-    const serverTail = server ? `\n--- last server output ---\n${tail(server.output(), 40)}` : '';
-    throw new Error(`step "${label}" failed${where}: ${err?.message ?? err}${serverTail}`, { cause: err });
-  }
-}
+const step = stepper({
+  prefix: 'patient-space', resultsDir: RESULTS_DIR, currentPage: () => currentPage, currentServer: () => server,
+});
 
 /** Runs axe on the page as it is now; records and prints every violation under `label`. */
 async function axe(page, label) {
@@ -238,19 +214,23 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       return { id: p.id, mrn: p.mrn };
     });
 
-    const contactId = await step('reception records the e-mail address and verifies it with the mailed code', async () => {
+    /** Reception records `email` for the patient and verifies it with the mailed code; returns the contact id. */
+    const verifiedContact = async (email) => {
       const before = await sink.messages();
-      const c = await reception.api.created(`/api/v1/patients/${patient.id}/contacts`, { email: PATIENT.email });
-      const mail = await sink.waitFor((m) => m.to.includes(PATIENT.email) && m.text.includes('verification code is'),
+      const c = await reception.api.created(`/api/v1/patients/${patient.id}/contacts`, { email });
+      const mail = await sink.waitFor((m) => m.to.includes(email) && m.text.includes('verification code is'),
         { after: before });
       const code = codeAfter(mail.text, 'Your verification code is ');
       secrets.mailCodes.push(code);
       await reception.api.created(`/api/v1/patients/${patient.id}/contacts/${c.id}/verification`, { code }, 200);
       return c.id;
-    });
+    };
+
+    const contactId = await step('reception records the e-mail address and verifies it with the mailed code',
+      () => verifiedContact(PATIENT.email));
 
     const testId = await step('reception registers the test for the laboratory', async () => {
-      const t = await reception.api.created(`/api/v1/patients/${patient.id}/tests`, { laboratory_id: departments.laboratory });
+      const t = await reception.api.created(`/api/v1/patients/${patient.id}/test-registrations`, { laboratory_id: departments.laboratory });
       assert.equal(typeof t.id, 'string', JSON.stringify(t));
       return t.id;
     });
@@ -299,14 +279,8 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
     });
 
     const invitation = await step('reception verifies a second address and sends an invitation to the lasting space; it says nothing about the patient', async () => {
-      let before = await sink.messages();
-      const c = await reception.api.created(`/api/v1/patients/${patient.id}/contacts`, { email: PATIENT.secondEmail });
-      const verification = await sink.waitFor((m) => m.to.includes(PATIENT.secondEmail) && m.text.includes('verification code is'),
-        { after: before });
-      const code = codeAfter(verification.text, 'Your verification code is ');
-      secrets.mailCodes.push(code);
-      await reception.api.created(`/api/v1/patients/${patient.id}/contacts/${c.id}/verification`, { code }, 200);
-      before = await sink.messages();
+      await verifiedContact(PATIENT.secondEmail);
+      const before = await sink.messages();
       const sent = await reception.api.created(`/api/v1/patients/${patient.id}/invitations`, { contact_id: contactId });
       assert.ok(!JSON.stringify(sent).toLowerCase().includes('activation'), `the answer carries the code: ${JSON.stringify(sent)}`);
       const mail = await sink.waitFor((m) => m.to.includes(PATIENT.email) && m.text.includes('opened a secure patient space'),

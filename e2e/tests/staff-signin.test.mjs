@@ -7,7 +7,6 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +18,8 @@ import {
   addVirtualAuthenticator,
 } from '../lib/browser.mjs';
 import { totp, otpauthSecret, base32Decode } from '../lib/totp.mjs';
+import { clickAndWaitFor, text } from '../lib/staff.mjs';
+import { stepper } from '../lib/steps.mjs';
 
 const RESULTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
 
@@ -38,7 +39,6 @@ const CLEO = {
 let server;
 let browser;
 let currentPage = null; // the page a failing step is reported against
-let stepNo = 0;
 
 // Everything that must never appear in the server's output.
 const secrets = {
@@ -58,45 +58,9 @@ after(async () => {
   await server?.stop();
 });
 
-function tail(text, lines) {
-  return stripAnsi(text).split('\n').slice(-lines).join('\n');
-}
-
-/** Runs one named step; a failure says which step, where the page was, and what the server said. */
-async function step(name, fn) {
-  stepNo += 1;
-  const label = `${String(stepNo).padStart(2, '0')} ${name}`;
-  try {
-    const result = await fn();
-    console.log(`ok   step ${label}`);
-    return result;
-  } catch (err) {
-    let where = '';
-    if (currentPage && !currentPage.isClosed()) {
-      where = ` (page at ${currentPage.url()})`;
-      try {
-        await mkdir(RESULTS_DIR, { recursive: true });
-        const file = path.join(RESULTS_DIR, `staff-signin-step-${label.replace(/[^a-z0-9]+/gi, '-')}.png`);
-        await currentPage.screenshot({ path: file, fullPage: true });
-        where += `; screenshot ${file}`;
-      } catch { /* best effort */ }
-    }
-    const serverTail = server ? `\n--- last server output ---\n${tail(server.output(), 40)}` : '';
-    throw new Error(`step "${label}" failed${where}: ${err?.message ?? err}${serverTail}`, { cause: err });
-  }
-}
-
-const pathIs = (p) => (url) => url.pathname === p;
-
-/** Clicks `selector` and waits until the page has loaded a URL whose path is `p`. */
-async function clickAndWaitFor(page, selector, p) {
-  await Promise.all([page.waitForURL(pathIs(p)), page.click(selector)]);
-  assert.equal(new URL(page.url()).pathname, p);
-}
-
-async function text(page, selector) {
-  return ((await page.locator(selector).first().textContent()) ?? '').trim();
-}
+const step = stepper({
+  prefix: 'staff-signin', resultsDir: RESULTS_DIR, currentPage: () => currentPage, currentServer: () => server,
+});
 
 async function assertMySecurity(page) {
   assert.equal(new URL(page.url()).pathname, '/me/security');

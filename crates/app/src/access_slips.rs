@@ -277,6 +277,17 @@ impl App {
         patient_id: &str,
         contact_id: &str,
     ) -> Result<SentInvitation, AppError> {
+        // Decided and audited before anything about the patient is looked at.
+        let slip_id = new_id();
+        self.check_slip_issuer(
+            actor,
+            patient_id,
+            &slip_id,
+            AccountModel::PerPatient,
+            "invitation",
+            json!({"contact": contact_id}),
+        )
+        .await?;
         let contact = self
             .store()
             .contacts_of(patient_id)
@@ -289,22 +300,26 @@ impl App {
                 "an invitation goes only to an address or number verified at the desk; verify it first".into(),
             ));
         }
+        // A space in use is never handed over by message: whoever holds one mailbox or phone
+        // would take it. Its owner recovers a forgotten password online (two contacts), or
+        // gets a printed slip after an identity check.
+        if self
+            .store()
+            .per_patient_account(patient_id)
+            .await?
+            .is_some_and(|a| a.status == "active")
+        {
+            return Err(AppError::Conflict(
+                "this patient's space is already in use, so no invitation is sent: a forgotten password is recovered online from the sign-in page, or print a slip after checking an identity document".into(),
+            ));
+        }
+        let address = self.contact_address(&contact)?;
         let channel = if contact.kind == "phone" {
             "sms"
         } else {
             "email"
         };
         let identified_by = format!("invitation_{channel}");
-        let slip_id = new_id();
-        self.check_slip_issuer(
-            actor,
-            patient_id,
-            &slip_id,
-            AccountModel::PerPatient,
-            &identified_by,
-            json!({"contact": contact.id}),
-        )
-        .await?;
         let account = self
             .ensure_account(patient_id, AccountModel::PerPatient, None)
             .await?;
@@ -322,9 +337,8 @@ impl App {
                 &identified_by,
             )
             .await?;
-        let address = self.contact_address(&contact)?;
-        let organization = self.settings().organization_name.clone();
         let reference = slip.printed_reference().1.to_owned();
+        let organization = self.settings().organization_name.clone();
         if channel == "sms" {
             let text = crate::sms::templates::patient_invitation(
                 &organization,
@@ -599,6 +613,7 @@ impl App {
         if slip.identity_check.starts_with("invitation_")
             && now > slip.issued_at + INVITATION_DAYS * 86_400
         {
+            self.store().void_slip(&slip.id, "expired", now).await?;
             refused("the invitation expired").await?;
             return Err(PatientProblem::SlipNoLonger.into());
         }

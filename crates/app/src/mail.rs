@@ -252,13 +252,17 @@ pub mod templates {
                  {url}/activate\n\nand type the account ID {account} and the activation code \
                  {code} (leave the patient ID empty). The code works once, for {valid_days} \
                  days. Never give it to anyone, not even to staff. Then choose a password and \
-                 how to confirm it is you. If you did not expect this, ignore it.\n\n\
+                 how to confirm it is you. Your patient ID is then shown under My account: \
+                 keep it with the account ID, you type both to sign in. If you did not expect \
+                 this, ignore it.\n\n\
                  {organization} a ouvert pour vous un espace patient sécurisé. Pour commencer, \
                  allez à l'adresse\n\n{url}/activate\n\net tapez l'ID de compte {account} et \
                  le code d'activation {code} (laissez l'ID patient vide). Le code ne sert \
                  qu'une fois, pendant {valid_days} jours. Ne le donnez à personne, pas même au \
                  personnel. Choisissez ensuite un mot de passe et la façon de confirmer que \
-                 c'est vous. Si vous ne vous y attendiez pas, ignorez ce message.\n"
+                 c'est vous. Votre identifiant patient s'affiche ensuite sous Mon compte : \
+                 gardez-le avec l'ID de compte, vous tapez les deux pour vous connecter. Si vous \
+                 ne vous y attendiez pas, ignorez ce message.\n"
             ),
         }
     }

@@ -809,13 +809,51 @@ impl App {
         Ok(())
     }
 
-    /// Register a test for the patient at a laboratory: ordered by a clinician, or registered
-    /// at the desk from a request form.
+    /// Order a test for the patient from a laboratory (a clinician, or a laboratory adding a
+    /// test): decided as a write of results.
     pub async fn order_test(
         &self,
         actor: &Actor,
         patient_id: &str,
         laboratory_id: &str,
+    ) -> Result<Test, AppError> {
+        self.add_test(
+            actor,
+            patient_id,
+            laboratory_id,
+            DataCategory::Results,
+            "ordered",
+        )
+        .await
+    }
+
+    /// Register at the desk a test the patient came for with a request form (reception, for a
+    /// laboratory that sees patients walk in): decided as an administrative write, which
+    /// reception holds and a laboratory does not. Like an order, the test gives the laboratory
+    /// its assigned-test relation to the patient, and the audit event says who registered it.
+    pub async fn register_test(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        laboratory_id: &str,
+    ) -> Result<Test, AppError> {
+        self.add_test(
+            actor,
+            patient_id,
+            laboratory_id,
+            DataCategory::Administrative,
+            "registered",
+        )
+        .await
+    }
+
+    async fn add_test(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        laboratory_id: &str,
+        decided_as: DataCategory,
+        how: &str,
     ) -> Result<Test, AppError> {
         let lab = self
             .store()
@@ -824,16 +862,13 @@ impl App {
             .filter(|d| d.kind == "laboratory")
             .ok_or_else(|| AppError::InvalidInput("there is no such laboratory".into()))?;
         let id = new_id();
-        // Registering a test is administrative: it records that a test exists and which
-        // laboratory does it, never a result. Reception registers tests as clinicians order
-        // them; results stay the laboratory's (and the clinicians') to write.
         self.require_patient_access(
             actor,
             patient_id,
-            DataCategory::Administrative,
+            decided_as,
             AccessAction::Write,
             AuditAction::TestOrdered,
-            json!({"test": id, "laboratory": lab.id}),
+            json!({"test": id, "laboratory": lab.id, "how": how}),
         )
         .await?;
         let row = TestRow {

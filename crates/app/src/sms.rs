@@ -174,7 +174,7 @@ pub mod templates {
         format!(
             "{organization}: your patient space / votre espace patient: {url}/activate \
              account ID / ID de compte {account}, code {code} ({valid_days} days / jours, \
-             once / une fois)."
+             once / une fois; patient ID: leave empty / ID patient : laisser vide)."
         )
     }
 

@@ -147,4 +147,13 @@ impl Store {
             .bind(slip_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
+
+    /// Void an active slip for `reason` (an invitation past its days, say).
+    pub async fn void_slip(&self, slip_id: &str, reason: &str, now: i64) -> Result<bool> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE access_slips SET state = 'void', void_reason = $2, ended_at = $3 \
+             WHERE id = $1 AND state = 'active'")
+            .bind(slip_id).bind(reason).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
 }

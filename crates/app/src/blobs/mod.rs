@@ -129,17 +129,7 @@ impl BlobStore {
                 .await
                 .map_err(io::Error::other)??)
             }
-            BlobStore::S3(s) => {
-                let mut stream = s.read(key).await?;
-                let mut hasher = blake3::Hasher::new();
-                let mut len = 0u64;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk?;
-                    len += chunk.len() as u64;
-                    hasher.update(&chunk);
-                }
-                Ok((len, *hasher.finalize().as_bytes()))
-            }
+            BlobStore::S3(s) => Ok(crate::documents::hash_stream(s.read(key).await?).await?),
         }
     }
 

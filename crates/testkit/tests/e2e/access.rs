@@ -1122,6 +1122,16 @@ async fn every_patient_endpoint_denies_by_default_and_audits_what_it_grants(b: B
             format!("/api/v1/patients/{id}/tests"),
             Some(json!({"laboratory_id": lab_dept})),
         ),
+        (
+            Method::POST,
+            format!("/api/v1/patients/{id}/test-registrations"),
+            Some(json!({"laboratory_id": lab_dept})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/patients/{id}/invitations"),
+            Some(json!({"contact_id": "any"})),
+        ),
         (Method::GET, format!("/api/v1/patients/{id}/grants"), None),
         (
             Method::POST,

@@ -416,4 +416,47 @@ async fn text_messages_go_through_the_gateway_and_say_nothing_more(b: Backend) {
         && e.3["sms"] == 1
         && e.3["email"] == 0));
     assert!(!format!("{events:?}").contains("+32470123456"));
+
+    // An invitation to the lasting space by text: the account ID and a one-time code, where to
+    // type them, and nothing of the planted data.
+    let (st, sent) = post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{patient}/invitations"),
+        json!({"contact_id": c["id"]}),
+    )
+    .await;
+    assert_eq!(st, 201, "{sent}");
+    assert_eq!(sent["channel"], "sms");
+    assert_eq!(sent["to"], "+32•••56");
+    let request = gateway.wait_for(|r| r.body.contains("/activate")).await;
+    let sms: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(sms["to"], "+32470123456");
+    let text = sms["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("{}/patient/activate", s.base))
+            && text.contains(sent["account_reference"].as_str().unwrap()),
+        "{text}"
+    );
+    let code = text
+        .split("code ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_default();
+    assert_eq!(
+        code.len(),
+        19,
+        "an activation code XXXX-XXXX-XXXX-XXXX in {text}"
+    );
+    for p in planted(&mrn) {
+        assert!(
+            !text.to_lowercase().contains(&p),
+            "the invitation mentions {p}: {text}"
+        );
+    }
+    let events = patient_events(&s, &patient).await;
+    assert!(
+        !format!("{events:?}").contains(code),
+        "the code is never audited"
+    );
 }

@@ -1822,7 +1822,7 @@ async fn the_desk_registers_admits_verifies_and_prints_slips_but_sees_no_result(
     .await;
     assert_eq!(st, StatusCode::SEE_OTHER, "{to}");
     let (_, p) = page(s, c, &to).await;
-    assert!(p.contains("The invitation was sent"), "{p}");
+    assert!(p.contains("The invitation is on its way"), "{p}");
     let invitation = sink
         .wait_for(|m| m.contains("opened a secure patient space"))
         .await;
@@ -1853,8 +1853,62 @@ async fn a_patient_invited_by_email_opens_the_lasting_space_without_a_slip(b: Ba
     let sc = scene(b, vec![]).await;
     let s = &sc.s;
     let invitations = format!("/api/v1/patients/{}/invitations", sc.patient);
-    // Only to an address verified at the desk, and only by someone who may write the
-    // patient's administrative data.
+    let invite = || async {
+        let before = sc.sink.messages();
+        let (st, sent) = post(
+            s,
+            &sc.h.reception,
+            &invitations,
+            json!({"contact_id": sc.contact}),
+        )
+        .await;
+        assert_eq!(st, 201, "{sent}");
+        let mail = sc
+            .sink
+            .wait_for(|m| {
+                m.contains("opened a secure patient space") && !before.iter().any(|b| b == m)
+            })
+            .await;
+        (sent, mail)
+    };
+    let activate = |patient_number: &str, reference: &str, code: &str| {
+        let (patient_number, reference, code) = (
+            patient_number.to_owned(),
+            reference.to_owned(),
+            code.to_owned(),
+        );
+        async move {
+            form(
+                s,
+                &s.browser(),
+                "/patient/activate",
+                &[
+                    ("patient_number", &patient_number),
+                    ("test_reference", &reference),
+                    ("activation_code", &code),
+                ],
+            )
+            .await
+        }
+    };
+    // Only by someone who may write the patient's administrative data (decided before the
+    // contact is even looked at), and only to an address verified at the desk.
+    let (st, _) = post(
+        s,
+        &sc.h.admin,
+        &invitations,
+        json!({"contact_id": sc.contact}),
+    )
+    .await;
+    assert!(st == 403 || st == 404, "{st}");
+    let (st, _) = post(
+        s,
+        &sc.h.lab,
+        &invitations,
+        json!({"contact_id": sc.contact}),
+    )
+    .await;
+    assert_eq!(st, 403);
     let (st, c) = post(
         s,
         &sc.h.reception,
@@ -1872,22 +1926,25 @@ async fn a_patient_invited_by_email_opens_the_lasting_space_without_a_slip(b: Ba
     .await;
     assert_eq!(st, 400, "{e}");
     assert!(e["message"].as_str().unwrap().contains("verified"), "{e}");
-    let (st, _) = post(
-        s,
-        &sc.h.lab,
-        &invitations,
-        json!({"contact_id": sc.contact}),
-    )
-    .await;
+
+    // Reception registers a test the patient came for; it cannot order one (a write of
+    // results), and a laboratory cannot register one at the desk.
+    let lab = json!({"laboratory_id": sc.h.laboratory});
+    let tests = format!("/api/v1/patients/{}/tests", sc.patient);
+    let registrations = format!("/api/v1/patients/{}/test-registrations", sc.patient);
+    let (st, _) = post(s, &sc.h.reception, &tests, lab.clone()).await;
     assert_eq!(st, 403);
-    let (st, sent) = post(
-        s,
-        &sc.h.reception,
-        &invitations,
-        json!({"contact_id": sc.contact}),
-    )
-    .await;
-    assert_eq!(st, 201, "{sent}");
+    let (st, _) = post(s, &sc.h.lab, &registrations, lab.clone()).await;
+    assert_eq!(st, 403);
+    let (st, t) = post(s, &sc.h.reception, &registrations, lab).await;
+    assert_eq!(st, 201, "{t}");
+    assert!(patient_events(s, &sc.patient)
+        .await
+        .iter()
+        .any(|e| e.1 == "test.ordered" && e.3["how"] == "registered" && e.3["test"] == t["id"]));
+
+    // An invitation left unused for 14 days stops working.
+    let (sent, mail) = invite().await;
     assert_eq!(sent["channel"], "email");
     assert_eq!(sent["to"], "p•••@example.org");
     assert!(
@@ -1895,28 +1952,25 @@ async fn a_patient_invited_by_email_opens_the_lasting_space_without_a_slip(b: Ba
         "the answer never carries the code: {sent}"
     );
     let reference = sent["account_reference"].as_str().unwrap().to_owned();
-    let mail = sc
-        .sink
-        .wait_for(|m| m.contains("opened a secure patient space"))
-        .await;
-    let code = invitation_code(&mail);
     let mrn = mrn_of(&sc).await;
     assert!(mail.contains(&reference) && !mail.contains(&mrn), "{mail}");
+    s.clock.advance(Duration::hours(14 * 24 + 1));
+    let (st, expired) = activate("", &reference, &invitation_code(&mail)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(expired.contains("can no longer be used"), "{expired}");
 
-    // A wrong code counts against the invitation like a slip's.
-    let c = s.browser();
-    let (st, refused) = form(
-        s,
-        &c,
-        "/patient/activate",
-        &[
-            ("patient_number", ""),
-            ("test_reference", &reference),
-            ("activation_code", "AAAA-AAAA-AAAA-AAAA"),
-        ],
-    )
-    .await;
+    // A new one: a wrong code counts against it like a slip's and gets the slip's answer.
+    let (sent, mail) = invite().await;
+    assert_eq!(
+        sent["account_reference"],
+        reference.as_str(),
+        "the same lasting space"
+    );
+    let code = invitation_code(&mail);
+    let (st, refused) = activate("", &reference, "AAAA-AAAA-AAAA-AAAA").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused.contains("not right"), "{refused}");
+
     // The patient ID stays empty; the space opens as with a slip, and the patient learns the
     // patient ID they will sign in with.
     let invited = Slip {
@@ -1941,7 +1995,11 @@ async fn a_patient_invited_by_email_opens_the_lasting_space_without_a_slip(b: Ba
         .any(|e| e.1 == "patient_space.read" && e.3["view"] == "sign_in_identifiers"));
     assert!(events
         .iter()
-        .any(|e| e.1 == "access_slip.issued" && e.3["identity_check"] == "invitation_email"));
+        .any(|e| e.1 == "access_slip.issued" && e.3["identity_check"] == "invitation"));
+    assert!(
+        !format!("{events:?}").contains(&code),
+        "the code is never audited"
+    );
     // Later sign-ins use the patient ID, as everyone's do.
     let known = Slip {
         patient_number: mrn.clone(),
@@ -1950,77 +2008,42 @@ async fn a_patient_invited_by_email_opens_the_lasting_space_without_a_slip(b: Ba
     };
     signed_in(&sc, &known).await;
     // The code worked once.
-    let (st, again) = form(
-        s,
-        &s.browser(),
-        "/patient/activate",
-        &[
-            ("patient_number", ""),
-            ("test_reference", &reference),
-            ("activation_code", &code),
-        ],
-    )
-    .await;
+    let (st, again) = activate("", &reference, &code).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(again.contains("can no longer be used"), "{again}");
 
-    // An invitation left unused for 14 days stops working; a printed slip's patient ID is
-    // still required (an empty one is wrong for a slip).
-    let (st, _) = post(
+    // A space in use is never handed over by message.
+    let (st, e) = post(
         s,
         &sc.h.reception,
         &invitations,
         json!({"contact_id": sc.contact}),
     )
     .await;
-    assert_eq!(st, 201);
-    let before = sc.sink.messages();
-    let mail = sc
-        .sink
-        .wait_for(|m| m.contains("opened a secure patient space") && !before.iter().any(|b| b == m))
-        .await;
-    let late = invitation_code(&mail);
-    s.clock.advance(Duration::hours(15 * 24));
-    let (st, expired) = form(
-        s,
-        &s.browser(),
-        "/patient/activate",
-        &[
-            ("patient_number", ""),
-            ("test_reference", &reference),
-            ("activation_code", &late),
-        ],
-    )
-    .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(expired.contains("can no longer be used"), "{expired}");
+    assert_eq!(st, 409, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("already in use"),
+        "{e}"
+    );
+    // A printed slip for the same space needs its patient ID: an empty one is wrong.
+    let stay = s.app().store().episodes_of(&sc.patient).await.unwrap()[0]
+        .id
+        .clone();
     let (st, printed) = post(
         s,
         &sc.h.reception,
-        &format!("/api/v1/tests/{}/slips", sc.test),
+        &format!("/api/v1/episodes/{stay}/slips"),
         json!({"identity_check": "passport"}),
     )
     .await;
-    assert_eq!(st, 201);
-    let (st, wrong) = form(
-        s,
-        &s.browser(),
-        "/patient/activate",
-        &[
-            ("patient_number", ""),
-            (
-                "test_reference",
-                printed["test_reference"].as_str().unwrap(),
-            ),
-            (
-                "activation_code",
-                printed["activation_secret"].as_str().unwrap(),
-            ),
-        ],
-    )
-    .await;
+    assert_eq!(st, 201, "{printed}");
+    assert_eq!(printed["account_reference"], reference.as_str());
+    let secret = printed["activation_secret"].as_str().unwrap();
+    let (st, wrong) = activate("", &reference, secret).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(wrong.contains("not right"), "{wrong}");
+    let (st, to) = activate(&mrn, &reference, secret).await;
+    assert_eq!((st, to.as_str()), (StatusCode::SEE_OTHER, "/patient/setup"));
 }
 
 async fn scheduled_releases_are_told_once_per_patient_when_their_day_comes(b: Backend) {

@@ -115,6 +115,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/patients/{id}/transfer", post(patients::transfer))
         .route("/v1/patients/{id}/discharge", post(patients::discharge))
         .route("/v1/patients/{id}/tests", post(patients::order_test))
+        .route(
+            "/v1/patients/{id}/test-registrations",
+            post(patients::register_test),
+        )
         .route("/v1/tests/{id}/slips", post(slips::issue))
         .route("/v1/episodes/{id}/slips", post(slips::issue_for_episode))
         .route("/v1/patients/{id}/invitations", post(slips::invite))
@@ -186,7 +190,7 @@ impl Modify for BearerAuth {
         organization::confirm, organization::end, organization::offboard,
         organization::access_report, organization::start_review, organization::review, organization::attest,
         patients::register, patients::search, patients::mine, patients::show, patients::admit, patients::transfer, patients::discharge,
-        patients::order_test, slips::issue, slips::issue_for_episode, slips::invite, patients::add_contact, proxies::propose, proxies::list, proxies::approve, proxies::reject, proxies::revoke, patients::verify_contact, patients::records, patients::add_record,
+        patients::order_test, patients::register_test, slips::issue, slips::issue_for_episode, slips::invite, patients::add_contact, proxies::propose, proxies::list, proxies::approve, proxies::reject, proxies::revoke, patients::verify_contact, patients::records, patients::add_record,
         documents::upload, documents::correct, documents::list, documents::show, documents::release, documents::content, documents::version_content,
         records::hold, records::release, records::request_erasure, records::pending, records::approve, records::reject, patients::grants, patients::create_grant, patients::my_grants,
         patients::revoke_grant, patients::access_history,

@@ -248,6 +248,22 @@ pub async fn order_test(
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/patients/{id}/test-registrations", tag = "patients", request_body = TestBody,
+    params(("id" = String, Path, description = "Patient id")),
+    responses((status = 201, description = "The test the patient came for, registered at the desk (an administrative write, as reception does) and assigned to the laboratory"), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn register_test(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TestBody>,
+) -> Result<Response, ApiError> {
+    let t: Test = s
+        .app
+        .register_test(&caller.actor, &id, &body.laboratory_id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(t)).into_response())
+}
+
 #[utoipa::path(get, path = "/api/v1/patients/{id}/records", tag = "patients",
     params(("id" = String, Path, description = "Patient id"), ("category" = Option<String>, Query, description = "Comma-separated categories")),
     responses((status = 200, description = "Records permitted, and the categories withheld"), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]

@@ -249,7 +249,7 @@ pub async fn patient(
     } else if q.test.is_some() {
         Some("The test is registered: print its access slip below.")
     } else if q.invited.is_some() {
-        Some("The invitation was sent. It works once, for 14 days, and voids any slip printed before; the patient types the account ID and the code it carries.")
+        Some("The invitation is on its way to the verified address or number (a failure to send is logged for the operator). It works once, for 14 days, and voids any slip printed before; the patient types the account ID and the code it carries.")
     } else {
         None
     };
@@ -463,7 +463,7 @@ pub async fn register_test(
     SignedInForm(me, f): SignedInForm<TestForm>,
 ) -> Result<Response, PageError> {
     let who = actor(&s, &me, client);
-    match s.app.order_test(&who, &id, &f.laboratory_id).await {
+    match s.app.register_test(&who, &id, &f.laboratory_id).await {
         Ok(_) => Ok(Redirect::to(&format!("/desk/patients/{id}?test=1")).into_response()),
         Err(e @ AppError::InvalidInput(_)) => {
             patient_page(&s, &me, who, &id, None, Some(&e.to_string())).await
