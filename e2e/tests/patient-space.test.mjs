@@ -548,6 +548,49 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assertNoConsoleErrors(phone);
     });
 
+    await step('re-authentication (password, then the passkey) offers a passkey alone; axe on that set-up; the new passkey replaces the password', async () => {
+      await clickAndWaitFor(phone, 'a#nav-account', '/patient/account');
+      await phone.fill('form#reauthenticate input[name=password]', PATIENT.password);
+      await clickAndWaitFor(phone, 'form#reauthenticate button[type=submit]', '/patient/account/confirm');
+      await Promise.all([
+        phone.waitForURL((u) => new URL(u).pathname === '/patient/setup'),
+        phone.click('button#patient-passkey'),
+      ]);
+      await phone.locator('form#setup input#method-passkey-only').waitFor();
+      await axe(phone, '/patient/setup (a passkey alone offered)');
+      await phone.check('form#setup input#method-passkey-only');
+      await clickAndWaitFor(phone, 'form#setup button[type=submit]', '/patient/setup/confirm');
+      await Promise.all([
+        phone.waitForURL((u) => new URL(u).pathname === '/patient/documents'),
+        phone.click('button#patient-passkey-register'),
+      ]);
+      await clickAndWaitFor(phone, 'a#nav-account', '/patient/account');
+      assert.match(await text(phone, 'p#current-method'), /passkey alone/);
+      assert.equal(await phone.locator('form#reauthenticate input[name=password]').count(), 0, 'no password to type any more');
+      await axe(phone, '/patient/account (a passkey alone)');
+      assertNoConsoleErrors(phone);
+    });
+
+    await step('the password no longer signs in; form#patient-passkey-sign-in with the two IDs and the passkey does; axe', async () => {
+      await clickAndWaitFor(phone, 'button#sign-out', '/patient');
+      await phone.fill('form#patient-sign-in input[name=patient_number]', slip.patient_number);
+      await phone.fill('form#patient-sign-in input[name=test_reference]', slip.test_reference);
+      await phone.fill('form#patient-sign-in input[name=password]', PATIENT.password);
+      const response = await submitRefused(phone, 'form#patient-sign-in button[type=submit]');
+      assert.equal(response.status(), 401);
+      await phone.fill('form#patient-passkey-sign-in input[name=patient_number]', slip.patient_number);
+      await phone.fill('form#patient-passkey-sign-in input[name=test_reference]', slip.test_reference);
+      await clickAndWaitFor(phone, 'form#patient-passkey-sign-in button[type=submit]', '/patient/code');
+      await phone.locator('button#patient-passkey').waitFor();
+      await axe(phone, '/patient/code (a passkey alone)');
+      await Promise.all([
+        phone.waitForURL((u) => new URL(u).pathname === '/patient/documents'),
+        phone.click('button#patient-passkey'),
+      ]);
+      assert.ok((await text(phone, 'ul#documents')).includes(RESULT_TITLE));
+      assertNoConsoleErrors(phone, { allow: [refusedLoad('/patient/sign-in')] });
+    });
+
     await patientContext.close();
 
     // ---- The invited patient's lasting space, then a forgotten password ----

@@ -36,7 +36,8 @@ const ACCOUNT_COLUMNS: &str = "id, patient_id, model, test_id, episode_id, statu
 /// How a patient will sign in, as set up and confirmed.
 #[derive(Debug, Clone)]
 pub struct PatientSignInMethod {
-    pub password_hash: String,
+    /// `None` for a passkey alone (no password).
+    pub password_hash: Option<String>,
     pub second_factor: String,
     pub factor_contact_id: Option<String>,
     pub totp_sealed: Option<Vec<u8>>,

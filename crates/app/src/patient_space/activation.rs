@@ -39,6 +39,9 @@ pub struct SetupStarted {
 }
 
 /// The account name an authenticator app shows: no name, no test, nothing about the patient.
+/// The set-up choice of a passkey alone, without a password.
+pub const PASSKEY_ONLY: &str = "passkey_only";
+
 fn totp_label(account_id: &str) -> String {
     format!(
         "patient space {}",
@@ -269,10 +272,17 @@ impl App {
         // Only what the choices page offered: an allowed factor, and at activation a verified
         // contact when the patient has one.
         let choices = self.patient_factor_choices(session).await?;
+        // A passkey alone, without a password: offered wherever a passkey is.
+        let passkey_only = factor == PASSKEY_ONLY;
+        let factor = if passkey_only { "passkey" } else { factor };
         let factor = SecondFactor::parse(factor)
             .filter(|f| choices.iter().any(|c| c.factor == *f))
             .ok_or(PatientProblem::ChooseFactor)?;
-        let password_hash = self.new_patient_password(password, confirmation).await?;
+        let password_hash = if passkey_only {
+            None
+        } else {
+            Some(self.new_patient_password(password, confirmation).await?)
+        };
         let contact_id = match factor.contact_kind() {
             Some(_) => {
                 let id = contact_id
@@ -375,6 +385,7 @@ impl App {
         passkey_json: Option<String>,
     ) -> Result<String, AppError> {
         let account_id = &session.account.id;
+        let has_password = method.password_hash.is_some();
         let stored = PatientSignInMethod {
             password_hash: method.password_hash,
             second_factor: method.factor.as_str().to_owned(),
@@ -422,7 +433,11 @@ impl App {
             &format!("patient_account:{account_id}"),
             "success",
             &session.client,
-            json!({"second_factor": method.factor.as_str(), "other_sessions_ended": ended.len()}),
+            json!({
+                "second_factor": method.factor.as_str(),
+                "password": has_password,
+                "other_sessions_ended": ended.len(),
+            }),
         )
         .await?;
         Ok(token)

@@ -89,7 +89,10 @@ impl App {
             .await?
             .into_iter()
             .find(|c| Some(&c.id) != account.factor_contact_id.as_ref());
-        let Some(other) = other else {
+        // A passkey is not asked for during a recovery (its ceremony is not part of this flow),
+        // and a passkey alone has no password to forget: such accounts recover at the desk.
+        let passkey = account.second_factor.as_deref() == Some(SecondFactor::Passkey.as_str());
+        let Some(other) = other.filter(|_| !passkey) else {
             refused(format!("patient_account:{}", account.id), "needs_desk").await?;
             return Err(PatientProblem::RecoveryAtDesk.into());
         };

@@ -41,7 +41,8 @@ pub(crate) enum Pending {
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct PendingMethod {
-    pub(crate) password_hash: String,
+    /// `None` when the method is a passkey alone, without a password.
+    pub(crate) password_hash: Option<String>,
     pub(crate) factor: SecondFactor,
     pub(crate) contact_id: Option<String>,
     pub(crate) totp_secret: Option<Vec<u8>>,
@@ -282,6 +283,45 @@ impl App {
         password: &str,
         client: &Client,
     ) -> Result<(IssuedPatientSession, CodeSent), AppError> {
+        let (account, mut keys, identified) = self
+            .sign_in_account(patient_number, test_reference, client)
+            .await?;
+        let allowed = self.begin_attempt(&mut keys, None, client).await?;
+        let usable = account
+            .as_ref()
+            .filter(|a| allowed && identified && a.status == "active");
+        // Always one argon2 verification, against a decoy when there is nothing to check.
+        let ok = self
+            .passwords()
+            .verify(
+                normalise(password),
+                usable.and_then(|a| a.password_hash.clone()),
+            )
+            .await?;
+        let Some(account) = usable.filter(|_| ok) else {
+            return Err(self
+                .sign_in_refused(&keys, allowed, account.as_ref(), client, "password")
+                .await);
+        };
+        self.release_address(&keys).await?;
+        let issued = self
+            .create_patient_session(&account.id, PatientSessionState::SecondFactor, client)
+            .await?;
+        let sent = self
+            .send_remembered_code(&issued.session_id, account, client)
+            .await?;
+        Ok((issued, sent))
+    }
+
+    /// The account a sign-in names (patient ID and test or account ID, or a proxy's invitation
+    /// reference alone), its throttle keys, and whether the identifiers match it and it still
+    /// holds.
+    async fn sign_in_account(
+        &self,
+        patient_number: &str,
+        test_reference: &str,
+        client: &Client,
+    ) -> Result<(Option<PatientAccountRow>, ThrottleKeys, bool), AppError> {
         let reference = sealroom_crypto::slip::canonical_reference(test_reference);
         // A test's reference names a per-test account, with the patient ID beside it; a
         // proxy's invitation reference names the proxy's account, with no patient ID.
@@ -302,7 +342,7 @@ impl App {
         // the second factor succeeds: wrong codes slow down the next password attempts, so a
         // known password alone buys neither unlimited code guesses nor unlimited messages to
         // the patient's phone.
-        let mut keys = match &account {
+        let keys = match &account {
             Some(a) => throttle_keys(&a.id, client),
             None => ThrottleKeys::new(
                 &format!(
@@ -313,7 +353,6 @@ impl App {
                 client,
             ),
         };
-        let allowed = self.begin_attempt(&mut keys, None, client).await?;
         let identified = match &account {
             Some(a) if a.model == "proxy" => {
                 patient_number.trim().is_empty() && self.account_still_holds(a).await?
@@ -327,43 +366,80 @@ impl App {
             }
             None => false,
         };
-        let usable = account
-            .as_ref()
-            .filter(|a| allowed && identified && a.status == "active");
-        // Always one argon2 verification, against a decoy when there is nothing to check.
-        let ok = self
-            .passwords()
-            .verify(
-                normalise(password),
-                usable.and_then(|a| a.password_hash.clone()),
-            )
-            .await?;
-        let Some(account) = usable.filter(|_| ok) else {
+        Ok((account, keys, identified))
+    }
+
+    /// A refused sign-in: counted (unless already throttled), audited, and one answer whatever
+    /// was wrong.
+    async fn sign_in_refused(
+        &self,
+        keys: &ThrottleKeys,
+        allowed: bool,
+        account: Option<&PatientAccountRow>,
+        client: &Client,
+        step: &str,
+    ) -> AppError {
+        let recorded = async {
             if allowed {
-                self.attempt_failed(&keys, None, client).await?;
+                self.attempt_failed(keys, None, client).await?;
             }
             self.audit(
                 "anonymous",
                 AuditAction::PatientSignInFailed,
-                &account.as_ref().map_or_else(
+                &account.map_or_else(
                     || "patient_account:unknown".to_owned(),
                     |a| format!("patient_account:{}", a.id),
                 ),
                 if allowed { "failure" } else { "throttled" },
                 client,
-                json!({"step": "password"}),
+                json!({"step": step}),
             )
+            .await
+        }
+        .await;
+        match recorded {
+            Ok(()) => AppError::SignInFailed,
+            Err(e) => e,
+        }
+    }
+
+    /// Sign-in without a password, for an account whose only method is a passkey: which
+    /// account, as for [`Self::patient_sign_in`], then the passkey on the code page. User
+    /// verification is required, so the passkey alone combines two factor categories: the
+    /// device (has) and the PIN or biometric that unlocks it (knows or is). Any other account
+    /// gets the same refusal as a wrong password, counted the same way.
+    pub async fn patient_passkey_sign_in(
+        &self,
+        patient_number: &str,
+        test_reference: &str,
+        client: &Client,
+    ) -> Result<(IssuedPatientSession, CodeSent), AppError> {
+        let (account, mut keys, identified) = self
+            .sign_in_account(patient_number, test_reference, client)
             .await?;
-            return Err(AppError::SignInFailed);
+        let allowed = self.begin_attempt(&mut keys, None, client).await?;
+        let usable = account.as_ref().filter(|a| {
+            allowed
+                && identified
+                && a.status == "active"
+                && a.password_hash.is_none()
+                && a.second_factor.as_deref() == Some(SecondFactor::Passkey.as_str())
+        });
+        let Some(account) = usable else {
+            return Err(self
+                .sign_in_refused(&keys, allowed, account.as_ref(), client, "passkey_only")
+                .await);
         };
-        self.release_address(&keys).await?;
         let issued = self
             .create_patient_session(&account.id, PatientSessionState::SecondFactor, client)
             .await?;
-        let sent = self
-            .send_remembered_code(&issued.session_id, account, client)
-            .await?;
-        Ok((issued, sent))
+        Ok((
+            issued,
+            CodeSent {
+                factor: SecondFactor::Passkey,
+                to: None,
+            },
+        ))
     }
 
     /// Send another code for a sign-in or re-authentication waiting for one.
@@ -529,10 +605,17 @@ impl App {
         password: &str,
     ) -> Result<CodeSent, AppError> {
         session.actor()?;
-        let ok = self
-            .passwords()
-            .verify(normalise(password), session.account.password_hash.clone())
-            .await?;
+        // A passkey alone is re-authenticated by the passkey alone (it carries both factors).
+        let ok = match &session.account.password_hash {
+            None => {
+                session.account.second_factor.as_deref() == Some(SecondFactor::Passkey.as_str())
+            }
+            hash => {
+                self.passwords()
+                    .verify(normalise(password), hash.clone())
+                    .await?
+            }
+        };
         if !ok {
             self.drop_patient_session(session, "reauthentication_failed")
                 .await?;

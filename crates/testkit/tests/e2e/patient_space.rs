@@ -766,6 +766,72 @@ async fn an_authenticator_app_can_be_the_second_factor_and_changing_it_needs_rea
     // Switch to an authenticator app: the key is shown, the first code confirms it.
     let (st, setup) = page(s, &c, "/patient/setup").await;
     assert_eq!(st, 200, "{setup}");
+
+    // A passkey alone is offered too and needs no password (any other method does); nothing
+    // changes until the passkey is created. An account with a password cannot use the
+    // passkey-alone sign-in, and is told what a wrong password is told.
+    assert!(setup.contains("value=\"passkey_only\""), "{setup}");
+    let method = format!("email:{}", sc.contact);
+    let (st, refusal) = form(
+        s,
+        &c,
+        "/patient/setup",
+        &[
+            ("_csrf", &csrf_of(&setup)),
+            ("password", ""),
+            ("confirmation", ""),
+            ("method", &method),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{refusal}");
+    let (st, to) = form(
+        s,
+        &c,
+        "/patient/setup",
+        &[
+            ("_csrf", &csrf_of(&setup)),
+            ("password", ""),
+            ("confirmation", ""),
+            ("method", "passkey_only"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, to.as_str()),
+        (StatusCode::SEE_OTHER, "/patient/setup/confirm")
+    );
+    let (_, confirm) = page(s, &c, "/patient/setup/confirm").await;
+    assert!(confirm.contains("patient-passkey-register"), "{confirm}");
+    let (st, refused) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in/passkey",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{refused}");
+    let (_, wrong_password) = form(
+        s,
+        &s.browser(),
+        "/patient/sign-in",
+        &[
+            ("patient_number", &slip.patient_number),
+            ("test_reference", &slip.test_reference),
+            ("password", "not the password at all"),
+        ],
+    )
+    .await;
+    let alert = |page: &str| {
+        page.split("id=\"form-error\"")
+            .nth(1)
+            .map(|r| r.split('<').next().unwrap_or("").to_owned())
+    };
+    assert_eq!(alert(&refused), alert(&wrong_password));
+    assert!(alert(&refused).is_some(), "{refused}");
     let (st, to) = form(
         s,
         &c,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use sealroom_app::patient_space::activation::PASSKEY_ONLY;
 use sealroom_app::patient_space::sign_in::CodeSent;
 use sealroom_app::patient_space::{PatientSession, PatientSessionState, SecondFactor};
 use sealroom_app::AppError;
@@ -64,6 +65,17 @@ fn sign_in_markup(lang: Lang, error: Option<&str>, info: Option<&str>) -> Markup
                 button #sign-in-submit type="submit" { (lang.t("sign-in-button")) }
             }
             p.hint { (lang.t("sign-in-forgot")) " " a #recover-link href="/patient/recover" { (lang.t("recover-link")) } }
+        }
+        section aria-labelledby="passkey-sign-in-heading" {
+            h2 #passkey-sign-in-heading { (lang.t("sign-in-passkey-title")) }
+            p { (lang.t("sign-in-passkey-text")) }
+            form #patient-passkey-sign-in method="post" action="/patient/sign-in/passkey" {
+                label for="passkey_patient_number" { (lang.t("field-patient-id")) }
+                input #passkey_patient_number type="text" name="patient_number" required autocomplete="off" autocapitalize="characters" spellcheck="false";
+                label for="passkey_test_reference" { (lang.t("field-test-id")) }
+                input #passkey_test_reference type="text" name="test_reference" required autocomplete="off" autocapitalize="characters" spellcheck="false";
+                button #passkey-sign-in-submit type="submit" { (lang.t("sign-in-passkey-button")) }
+            }
         }
         section aria-labelledby="first-time-heading" {
             h2 #first-time-heading { (lang.t("first-time-title")) }
@@ -167,6 +179,39 @@ pub async fn home(
 fn refused(lang: Lang, e: &AppError, title: &str, here: &str, body: Markup) -> Response {
     let (status, _) = classify(e);
     (status, page(lang, title, None, here, body)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PasskeySignInForm {
+    patient_number: String,
+    test_reference: String,
+}
+
+/// `POST /patient/sign-in/passkey`: an account whose only method is a passkey; the passkey is
+/// asked for on the code page.
+pub async fn passkey_sign_in(
+    State(s): State<AppState>,
+    lang: Lang,
+    ClientInfo(client): ClientInfo,
+    PageForm(f): PageForm<PasskeySignInForm>,
+) -> Response {
+    match s
+        .app
+        .patient_passkey_sign_in(&f.patient_number, &f.test_reference, &client)
+        .await
+    {
+        Ok((issued, _)) => redirect_with_session("/patient/code", &issued.token),
+        Err(e) => {
+            let message = error_message(lang, &e);
+            refused(
+                lang,
+                &e,
+                &lang.t("home-title"),
+                "/patient",
+                sign_in_markup(lang, Some(&message), None),
+            )
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -292,6 +337,7 @@ async fn setup_markup(
     error: Option<&str>,
 ) -> Result<Markup, AppError> {
     let choices = s.app.patient_factor_choices(session).await?;
+    let offers_passkey = choices.iter().any(|c| c.factor == SecondFactor::Passkey);
     let changing = session.state == PatientSessionState::SignedIn;
     let mut first = true;
     Ok(html! {
@@ -301,10 +347,13 @@ async fn setup_markup(
         form #setup method="post" action="/patient/setup" {
             (csrf(session))
             label for="password" { (lang.t("field-new-password")) }
-            p #password-hint.hint { (lang.t("password-hint")) }
-            input #password type="password" name="password" required autocomplete="new-password" aria-describedby="password-hint";
+            p #password-hint.hint {
+                (lang.t("password-hint"))
+                @if offers_passkey { " " (lang.t("password-hint-passkey-only")) }
+            }
+            input #password type="password" name="password" required[!offers_passkey] autocomplete="new-password" aria-describedby="password-hint";
             label for="confirmation" { (lang.t("field-password-again")) }
-            input #confirmation type="password" name="confirmation" required autocomplete="new-password";
+            input #confirmation type="password" name="confirmation" required[!offers_passkey] autocomplete="new-password";
             fieldset {
                 legend { (lang.t("setup-method-legend")) }
                 @for choice in &choices {
@@ -319,6 +368,12 @@ async fn setup_markup(
                             input type="radio" name="method" id={"method-" (choice.factor.as_str()) "-" (id)} value={(choice.factor.as_str()) ":" (id)} required checked[std::mem::take(&mut first)];
                             label for={"method-" (choice.factor.as_str()) "-" (id)} { (method_label(lang, choice.factor, Some(to))) }
                         }
+                    }
+                }
+                @if offers_passkey {
+                    div.choice {
+                        input type="radio" name="method" id="method-passkey-only" value=(PASSKEY_ONLY) required;
+                        label for="method-passkey-only" { (lang.t("method-passkey-only")) }
                     }
                 }
             }

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/patient", get(entry::home))
         .route("/patient/sign-in", post(entry::sign_in))
+        .route("/patient/sign-in/passkey", post(entry::passkey_sign_in))
         .route(
             "/patient/activate",
             get(entry::activate_form).post(entry::activate),

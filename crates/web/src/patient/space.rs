@@ -199,7 +199,9 @@ async fn account_markup(
     let proxies = s.app.patient_proxies(session).await?;
     let may_revoke = s.app.patients_may_revoke_proxies();
     let identifiers = s.app.patient_sign_in_identifiers(session).await?;
+    let passkey_only = session.account.password_hash.is_none();
     let method_text = match (method.factor, &method.to) {
+        (SecondFactor::Passkey, _) if passkey_only => lang.t("method-now-passkey-only"),
         (SecondFactor::Passkey, _) => lang.t("method-now-passkey"),
         (SecondFactor::Totp, _) | (_, None) => lang.t("method-now-totp"),
         (SecondFactor::Sms, Some(to)) => {
@@ -226,12 +228,20 @@ async fn account_markup(
             h2 #method-heading { (lang.t("account-method")) }
             p #current-method { (method_text) }
             (alert(error))
-            p { (lang.t("account-change-intro")) }
-            form #reauthenticate method="post" action="/patient/account/reauthenticate" {
-                (csrf(session))
-                label for="password" { (lang.t("field-password")) }
-                input #password type="password" name="password" required autocomplete="current-password";
-                button #reauthenticate-submit type="submit" { (lang.t("account-change-button")) }
+            @if passkey_only {
+                p { (lang.t("account-change-intro-passkey")) }
+                form #reauthenticate method="post" action="/patient/account/reauthenticate" {
+                    (csrf(session))
+                    button #reauthenticate-submit type="submit" { (lang.t("account-change-button")) }
+                }
+            } @else {
+                p { (lang.t("account-change-intro")) }
+                form #reauthenticate method="post" action="/patient/account/reauthenticate" {
+                    (csrf(session))
+                    label for="password" { (lang.t("field-password")) }
+                    input #password type="password" name="password" required autocomplete="current-password";
+                    button #reauthenticate-submit type="submit" { (lang.t("account-change-button")) }
+                }
             }
         }
         section aria-labelledby="contacts-heading" {
@@ -318,6 +328,8 @@ pub async fn account(
 pub struct PasswordForm {
     #[serde(rename = "_csrf")]
     csrf: String,
+    /// Absent for a passkey alone (re-authenticated by the passkey).
+    #[serde(default)]
     password: String,
 }
 
