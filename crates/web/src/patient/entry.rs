@@ -10,6 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use sealroom_app::patient_space::activation::PASSKEY_ONLY;
+use sealroom_app::patient_space::sessions::IssuedPatientSession;
 use sealroom_app::patient_space::sign_in::CodeSent;
 use sealroom_app::patient_space::{PatientSession, PatientSessionState, SecondFactor};
 use sealroom_app::AppError;
@@ -195,11 +196,20 @@ pub async fn passkey_sign_in(
     ClientInfo(client): ClientInfo,
     PageForm(f): PageForm<PasskeySignInForm>,
 ) -> Response {
-    match s
+    let started = s
         .app
         .patient_passkey_sign_in(&f.patient_number, &f.test_reference, &client)
-        .await
-    {
+        .await;
+    sign_in_answer(lang, started)
+}
+
+/// The answer to a sign-in's first step: on to the code (or passkey) page, or the welcome page
+/// again with the reason.
+fn sign_in_answer(
+    lang: Lang,
+    started: Result<(IssuedPatientSession, CodeSent), AppError>,
+) -> Response {
+    match started {
         Ok((issued, _)) => redirect_with_session("/patient/code", &issued.token),
         Err(e) => {
             let message = error_message(lang, &e);
@@ -227,23 +237,11 @@ pub async fn sign_in(
     ClientInfo(client): ClientInfo,
     PageForm(f): PageForm<SignInForm>,
 ) -> Response {
-    match s
+    let started = s
         .app
         .patient_sign_in(&f.patient_number, &f.test_reference, &f.password, &client)
-        .await
-    {
-        Ok((issued, _)) => redirect_with_session("/patient/code", &issued.token),
-        Err(e) => {
-            let message = error_message(lang, &e);
-            refused(
-                lang,
-                &e,
-                &lang.t("home-title"),
-                "/patient",
-                sign_in_markup(lang, Some(&message), None),
-            )
-        }
-    }
+        .await;
+    sign_in_answer(lang, started)
 }
 
 fn activate_markup(lang: Lang, error: Option<&str>) -> Markup {
