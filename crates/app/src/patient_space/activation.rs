@@ -38,10 +38,10 @@ pub struct SetupStarted {
     pub totp: Option<TotpEnrolment>,
 }
 
-/// The account name an authenticator app shows: no name, no test, nothing about the patient.
 /// The set-up choice of a passkey alone, without a password.
 pub const PASSKEY_ONLY: &str = "passkey_only";
 
+/// The account name an authenticator app shows: no name, no test, nothing about the patient.
 fn totp_label(account_id: &str) -> String {
     format!(
         "patient space {}",
@@ -188,6 +188,12 @@ impl App {
         }
     }
 
+    /// Whether the set-up may offer a passkey alone: not to a proxy, whose sign-in is the
+    /// invitation reference and a password.
+    pub fn may_choose_passkey_alone(&self, session: &PatientSession) -> bool {
+        session.account.proxy_id.is_none()
+    }
+
     /// The second factors the patient may choose: those the operator allows, SMS and e-mail
     /// only with a contact verified at the desk.
     pub async fn patient_factor_choices(
@@ -272,8 +278,12 @@ impl App {
         // Only what the choices page offered: an allowed factor, and at activation a verified
         // contact when the patient has one.
         let choices = self.patient_factor_choices(session).await?;
-        // A passkey alone, without a password: offered wherever a passkey is.
+        // A passkey alone, without a password: offered wherever a passkey is, except to a proxy
+        // (who signs in with an invitation reference alone, through the password form).
         let passkey_only = factor == PASSKEY_ONLY;
+        if passkey_only && !self.may_choose_passkey_alone(session) {
+            return Err(PatientProblem::ChooseFactor.into());
+        }
         let factor = if passkey_only { "passkey" } else { factor };
         let factor = SecondFactor::parse(factor)
             .filter(|f| choices.iter().any(|c| c.factor == *f))

@@ -78,6 +78,8 @@ pub enum PatientProblem {
     PasskeyFailed,
     #[error("this space cannot be recovered online (it needs a second contact verified at the desk); ask at the desk for a new slip")]
     RecoveryAtDesk,
+    #[error("a space that signs in with a passkey is not recovered online; ask at the desk for a new slip")]
+    RecoveryPasskeyAtDesk,
 }
 
 impl From<PatientProblem> for crate::AppError {

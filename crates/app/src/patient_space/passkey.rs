@@ -1,5 +1,6 @@
-//! A passkey as the patient's second factor, after the password: registered while setting up
-//! (or changing) how they sign in, then asked for at each sign-in and re-authentication. User
+//! A passkey as the patient's second factor, after the password, or alone: registered while
+//! setting up (or changing) how they sign in, then asked for at each sign-in and
+//! re-authentication. User
 //! verification is required (webauthn-rs enforces it); the signature counter is checked and the
 //! credential saved again after each use. Ceremony state is sealed in the session, and a
 //! sign-in allows 5 failed passkey answers, like codes.

@@ -91,8 +91,11 @@ impl App {
             .find(|c| Some(&c.id) != account.factor_contact_id.as_ref());
         // A passkey is not asked for during a recovery (its ceremony is not part of this flow),
         // and a passkey alone has no password to forget: such accounts recover at the desk.
-        let passkey = account.second_factor.as_deref() == Some(SecondFactor::Passkey.as_str());
-        let Some(other) = other.filter(|_| !passkey) else {
+        if account.second_factor.as_deref() == Some(SecondFactor::Passkey.as_str()) {
+            refused(format!("patient_account:{}", account.id), "needs_desk").await?;
+            return Err(PatientProblem::RecoveryPasskeyAtDesk.into());
+        }
+        let Some(other) = other else {
             refused(format!("patient_account:{}", account.id), "needs_desk").await?;
             return Err(PatientProblem::RecoveryAtDesk.into());
         };

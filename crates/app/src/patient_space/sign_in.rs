@@ -1,6 +1,7 @@
 //! How a patient proves who they are: a password (something they know) and the second factor
-//! they chose (something they have: an authenticator app, or a phone or mailbox verified at the
-//! desk), remembered on the account. The patient ID and test ID only say which account; they
+//! they chose (something they have: an authenticator app, a passkey, or a phone or mailbox
+//! verified at the desk), remembered on the account; or a passkey alone, whose required user
+//! verification makes it two factors by itself. The patient ID and test ID only say which account; they
 //! are never counted as a factor. A code by SMS or e-mail has 6 digits, works for 10 minutes
 //! and once, is bound to the sign-in it was sent for, and allows 5 tries; one sign-in sends at
 //! most 5 codes, 30 seconds apart. Password attempts are throttled like staff sign-in (per
@@ -430,6 +431,7 @@ impl App {
                 .sign_in_refused(&keys, allowed, account.as_ref(), client, "passkey_only")
                 .await);
         };
+        self.release_address(&keys).await?;
         let issued = self
             .create_patient_session(&account.id, PatientSessionState::SecondFactor, client)
             .await?;
@@ -591,7 +593,14 @@ impl App {
             &format!("patient_account:{}", session.account.id),
             "success",
             &session.client,
-            json!({"method": format!("password+{}", factor.as_str()), "session": session.id}),
+            json!({
+                "method": if session.account.password_hash.is_some() {
+                    format!("password+{}", factor.as_str())
+                } else {
+                    format!("{} alone", factor.as_str())
+                },
+                "session": session.id,
+            }),
         )
         .await?;
         Ok(token)

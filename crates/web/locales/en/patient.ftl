@@ -191,6 +191,7 @@ field-account-id = Account ID
 recover-password-title = Your new password
 recover-password-button = Save my new password
 error-recovery-at-desk = We cannot let you choose a new password online: this needs a second e-mail address or mobile number verified at the desk. Ask at the desk for a new slip, and bring an identity document.
+error-recovery-passkey-at-desk = A space you sign in to with a passkey is not recovered online: if you lost the device with your passkey, ask at the desk for a new slip, and bring an identity document.
 method-passkey = With a passkey on this device (your fingerprint, face or screen lock)
 method-passkey-only = With a passkey alone, without a password (your fingerprint, face or screen lock unlocks it)
 method-now-passkey = With your password and your passkey.

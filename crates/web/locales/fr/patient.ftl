@@ -192,6 +192,7 @@ field-account-id = Identifiant de compte
 recover-password-title = Votre nouveau mot de passe
 recover-password-button = Enregistrer mon nouveau mot de passe
 error-recovery-at-desk = Nous ne pouvons pas vous laisser choisir un nouveau mot de passe en ligne : il faut une deuxième adresse e-mail ou un deuxième numéro de mobile vérifié à l'accueil. Demandez un nouveau bon à l'accueil, avec une pièce d'identité.
+error-recovery-passkey-at-desk = Un espace auquel vous vous connectez avec une clé d'accès ne se récupère pas en ligne : si vous avez perdu l'appareil qui porte votre clé, demandez un nouveau bon à l'accueil, avec une pièce d'identité.
 method-passkey = Avec une clé d'accès sur cet appareil (empreinte, visage ou verrouillage de l'écran)
 method-passkey-only = Avec une clé d'accès seule, sans mot de passe (votre empreinte, votre visage ou le verrouillage de l'écran la déverrouille)
 method-now-passkey = Avec votre mot de passe et votre clé d'accès.

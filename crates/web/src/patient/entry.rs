@@ -335,7 +335,8 @@ async fn setup_markup(
     error: Option<&str>,
 ) -> Result<Markup, AppError> {
     let choices = s.app.patient_factor_choices(session).await?;
-    let offers_passkey = choices.iter().any(|c| c.factor == SecondFactor::Passkey);
+    let offers_passkey = choices.iter().any(|c| c.factor == SecondFactor::Passkey)
+        && s.app.may_choose_passkey_alone(session);
     let changing = session.state == PatientSessionState::SignedIn;
     let mut first = true;
     Ok(html! {

@@ -132,6 +132,7 @@ pub fn error_message(lang: Lang, e: &AppError) -> String {
             PatientProblem::UsePasskey => "error-use-passkey",
             PatientProblem::PasskeyFailed => "error-passkey-failed",
             PatientProblem::RecoveryAtDesk => "error-recovery-at-desk",
+            PatientProblem::RecoveryPasskeyAtDesk => "error-recovery-passkey-at-desk",
             _ => "error-invalid",
         },
         AppError::Password(r) => match r {
