@@ -38,6 +38,10 @@ const CLINICIAN = {
   email: 'doc@example.test', displayName: 'Cleo Clinician', role: 'clinician',
   password: 'silver orchard 8812 dusty kite',
 };
+const NURSE = {
+  email: 'nurse@example.test', displayName: 'Nina Nurse', role: 'nurse',
+  password: 'copper valley 3381 gentle owl',
+};
 const LAB = {
   email: 'lab@example.test', displayName: 'Luca Laboratory', role: 'laboratory',
   password: 'granite willow 5530 paper moth',
@@ -65,7 +69,7 @@ let currentPage = null; // the page a failing step is reported against
 
 // Everything that must never appear in the server's output (filled in as the journey goes).
 const secrets = {
-  passwords: [ADMIN.password, RECEPTION.password, CLINICIAN.password, LAB.password, PATIENT.password, PATIENT.newPassword],
+  passwords: [ADMIN.password, RECEPTION.password, CLINICIAN.password, NURSE.password, LAB.password, PATIENT.password, PATIENT.newPassword],
   activationSecret: null,
   invitationCode: null,
   mailCodes: [], // contact verification and sign-in codes read from the sink
@@ -141,7 +145,7 @@ async function enrolStaff(person, link) {
 }
 
 test('patient journey: slip, set-up, e-mail codes, results, history, French, sign-in again, a passkey, axe on every page',
-  { timeout: 110_000 }, async () => {
+  { timeout: 170_000 }, async () => {
     const staffContexts = [];
 
     // ---- Administrator: set-up, the hospital, staff accounts ----
@@ -179,6 +183,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       for (const [key, person, department] of [
         ['reception', RECEPTION, departments.desk],
         ['clinician', CLINICIAN, departments.internalMedicine],
+        ['nurse', NURSE, departments.internalMedicine],
         ['lab', LAB, departments.laboratory],
       ]) {
         const created = await adminApi.created('/api/v1/users',
@@ -198,9 +203,11 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       enrolStaff(RECEPTION, links.reception));
     const clinician = await step('clinician enrols (password + authenticator app) and is signed in', async () =>
       enrolStaff(CLINICIAN, links.clinician));
+    const nurse = await step('nurse enrols (password + authenticator app) and is signed in', async () =>
+      enrolStaff(NURSE, links.nurse));
     const lab = await step('laboratory enrols (password + authenticator app) and is signed in', async () =>
       enrolStaff(LAB, links.lab));
-    staffContexts.push(reception.context, clinician.context, lab.context);
+    staffContexts.push(reception.context, clinician.context, nurse.context, lab.context);
 
     // ---- The patient's care, through the staff's browser sessions ----
 
@@ -298,7 +305,8 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       return { reference: sent.account_reference, code: activation };
     });
 
-    for (const c of staffContexts) await c.close();
+    // The clinician and the nurse stay signed in for the messaging steps at the end.
+    for (const c of staffContexts) if (c !== clinician.context && c !== nurse.context) await c.close();
 
     // ---- The patient, on a phone ----
 
@@ -656,7 +664,90 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assertNoConsoleErrors(invited);
     });
 
+    // ---- Secure messaging: two colleagues with an attachment, and the patient's reply ----
+
+    const MESSAGE_SUBJECT = 'Follow-up of your ferritin';
+    const MESSAGE_FILE = Buffer.from('%PDF-1.4\n% Sealroom e2e diet advice 41c2\n%%EOF\n');
+    const nurseId = (await nurse.api.get('/api/v1/me')).body.principal.replace(/^user:/, '');
+
+    await step('the nurse\'s inbox is open and connected for live delivery; axe on /messages', async () => {
+      currentPage = nurse.page;
+      await nurse.page.goto(`${server.baseUrl}/messages`);
+      await nurse.page.locator('#live-status[data-live=connected]').waitFor({ state: 'attached' });
+      assert.equal(await text(nurse.page, '#unread-total'), '0');
+      await axe(nurse.page, '/messages (staff inbox)');
+    });
+
+    const threadId = await step('the clinician writes to the nurse and the patient about the patient, with a file', async () => {
+      currentPage = clinician.page;
+      await clinician.page.goto(`${server.baseUrl}/messages`);
+      await clinician.page.fill('form#compose #subject', MESSAGE_SUBJECT);
+      await clinician.page.selectOption('form#compose #participants', [`user:${nurseId}`]);
+      await clinician.page.fill('form#compose #patient_id', patient.id);
+      await clinician.page.check('form#compose #include_patient');
+      await clinician.page.selectOption('form#compose #category', 'results');
+      await clinician.page.fill('form#compose #body', 'The result is fine. Diet advice attached; the nurse will call you.');
+      await clinician.page.setInputFiles('form#compose #files', { name: 'diet.pdf', mimeType: 'application/pdf', buffer: MESSAGE_FILE });
+      await Promise.all([clinician.page.waitForURL((u) => u.pathname.startsWith('/messages/')), clinician.page.click('form#compose #send')]);
+      assert.match(await text(clinician.page, 'p.notice'), /Sent/);
+      assert.equal(await text(clinician.page, '#thread-subject'), MESSAGE_SUBJECT);
+      assertNoConsoleErrors(clinician.page);
+      return new URL(clinician.page.url()).pathname.split('/')[2];
+    });
+
+    await step('it reaches the nurse\'s open inbox without reloading by hand; she reads it, the signature verifies, the file is intact', async () => {
+      currentPage = nurse.page;
+      await nurse.page.locator('#unread-total', { hasText: '1' }).waitFor();
+      await nurse.page.locator(`tr[data-thread="${threadId}"] a`).waitFor();
+      await clickAndWaitFor(nurse.page, `tr[data-thread="${threadId}"] a`, `/messages/${threadId}`);
+      const first = nurse.page.locator('#messages article.message').first();
+      assert.match(await first.locator('.body').textContent(), /Diet advice attached/);
+      assert.match(await first.locator('header').textContent(), /Signature verified/);
+      const link = first.locator('ul.attachments a');
+      const href = await link.getAttribute('href');
+      const r = await nurse.page.request.get(`${server.baseUrl}${href}`);
+      assert.equal(r.status(), 200);
+      assert.ok(Buffer.from(await r.body()).equals(MESSAGE_FILE), 'the attachment comes back byte for byte');
+      await axe(nurse.page, '/messages/{id} (staff thread)');
+      assertNoConsoleErrors(nurse.page);
+    });
+
+    await step('the nurse replies; the clinician\'s open thread shows it live, with her read receipt', async () => {
+      currentPage = clinician.page;
+      await clinician.page.locator('#live-status[data-live=connected]').waitFor({ state: 'attached' });
+      await nurse.page.fill('form#reply #body', 'I will call this afternoon.');
+      await Promise.all([nurse.page.waitForURL((u) => u.search.includes('sent=1')), nurse.page.click('form#reply #send')]);
+      await clinician.page.locator('#messages article.message', { hasText: 'I will call this afternoon.' }).waitFor();
+      const receipts = await text(clinician.page, `#messages article.message details.receipts li[data-recipient="user:${nurseId}"]`);
+      assert.match(receipts, /read/, receipts);
+      assertNoConsoleErrors(clinician.page);
+    });
+
+    await step('the patient reads the conversation in the patient space and replies; axe on both pages', async () => {
+      currentPage = invited;
+      await clickAndWaitFor(invited, '#nav-messages', '/patient/messages');
+      await axe(invited, '/patient/messages');
+      await clickAndWaitFor(invited, `li[data-thread="${threadId}"] a`, `/patient/messages/${threadId}`);
+      assert.match(await text(invited, '#messages'), /Diet advice attached/);
+      assert.match(await text(invited, '#messages'), /I will call this afternoon/);
+      await axe(invited, '/patient/messages/{id}');
+      await invited.fill('form#reply #body', 'Thank you, I am at home after 2 pm.');
+      await Promise.all([invited.waitForURL((u) => u.search.includes('sent=1')), invited.click('form#reply #send')]);
+      assert.match(await text(invited, '#messages'), /I am at home after 2 pm/);
+      assertNoConsoleErrors(invited);
+    });
+
+    await step('the patient\'s reply appears live in the clinician\'s open thread, signed', async () => {
+      currentPage = clinician.page;
+      const reply = clinician.page.locator('#messages article.message', { hasText: 'I am at home after 2 pm' });
+      await reply.waitFor();
+      assert.match(await reply.locator('header').textContent(), /Signature verified/);
+      assertNoConsoleErrors(clinician.page);
+    });
+
     await invitedContext.close();
+    await clinician.context.close();
+    await nurse.context.close();
 
     // ---- Nothing secret and no planted patient data in the server's output ----
 
@@ -685,7 +776,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       for (const code of [...secrets.mailCodes, ...secrets.totpCodes]) {
         if (new RegExp(`(?<!\\d)${code}(?!\\d)`).test(noTimestamps)) found.push(`code (${code})`);
       }
-      assert.equal(secrets.staffSecrets.length, 4 * 11, 'staff secrets were not all read');
+      assert.equal(secrets.staffSecrets.length, 5 * 11, 'staff secrets were not all read');
       for (const v of secrets.staffSecrets) check('staff TOTP secret or recovery code', v);
       check('patient e-mail address', PATIENT.email);
       check('second e-mail address', PATIENT.secondEmail);

@@ -305,7 +305,7 @@ pub struct DocumentUpload {
     limit: u64,
 }
 
-fn blob_error(e: BlobError) -> AppError {
+pub(crate) fn blob_error(e: BlobError) -> AppError {
     match e {
         BlobError::Missing => AppError::internal("a blob was missing"),
         BlobError::Io(m) => AppError::Unavailable(format!(
@@ -370,7 +370,7 @@ impl App {
     /// The file's name and media type checked, and a body announced far beyond the limit
     /// refused at once (a body only a little over it is read up to the limit and refused then,
     /// so the client sees the answer).
-    fn checked_file(&self, file: &FileDescription) -> Result<FileDescription, AppError> {
+    pub(crate) fn checked_file(&self, file: &FileDescription) -> Result<FileDescription, AppError> {
         const SLACK: u64 = 16 * 1024 * 1024;
         let limit = self.settings().documents.max_upload_bytes;
         if file

@@ -39,6 +39,10 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A message stopped by leak prevention: an error, or a warning not yet confirmed. The
+    /// findings name rules and recipients, never what matched.
+    #[error("the message was not sent: {}", .0.iter().map(|f| f.message).collect::<Vec<_>>().join("; "))]
+    LeakCheck(Vec<sealroom_domain::leak_rules::Finding>),
     /// The request body is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),

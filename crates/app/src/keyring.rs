@@ -4,7 +4,10 @@
 //! master key (file or environment secret; never in the database)
 //! ├── secrets root ── seals small personal data; derives the blind-index and ceremony keys
 //! ├── patient key (one per patient) ── wraps the data key of each document version
-//! └── staff signing key (one per person) ── signs document versions
+//! ├── mailbox key (one per messaging participant) ── wraps thread keys, which wrap the
+//! │   data key of each message and attachment
+//! ├── staff signing key (one per person) ── signs document versions and messages
+//! └── author signing key (one per patient space account that writes) ── signs its messages
 //! ```
 //!
 //! Rotating the master key re-wraps the keys directly under it, in one transaction, and
@@ -72,6 +75,7 @@ pub struct Rotation {
     pub roots: usize,
     pub patient_keys: usize,
     pub signing_keys: usize,
+    pub mailbox_keys: usize,
 }
 
 /// Re-wrap every key under `old` to `new` in one transaction. Nothing is written unless every
@@ -103,7 +107,10 @@ pub async fn rotate_master(
         match k.kind {
             sealroom_store::WrappedKind::Root => rotation.roots += 1,
             sealroom_store::WrappedKind::Patient => rotation.patient_keys += 1,
-            sealroom_store::WrappedKind::Signing => rotation.signing_keys += 1,
+            sealroom_store::WrappedKind::Signing | sealroom_store::WrappedKind::AuthorSigning => {
+                rotation.signing_keys += 1
+            }
+            sealroom_store::WrappedKind::Mailbox => rotation.mailbox_keys += 1,
         }
         rewrapped.push(WrappedKey { wrapped, ..k });
     }
@@ -116,6 +123,8 @@ fn context_of(k: &WrappedKey) -> String {
         sealroom_store::WrappedKind::Root => ROOT_CONTEXT.to_owned(),
         sealroom_store::WrappedKind::Patient => patient_context(&k.id),
         sealroom_store::WrappedKind::Signing => signing_context(&k.id),
+        sealroom_store::WrappedKind::Mailbox => mailbox_context(&k.id),
+        sealroom_store::WrappedKind::AuthorSigning => author_signing_context(&k.id),
     }
 }
 
@@ -125,6 +134,14 @@ pub(crate) fn patient_context(patient_id: &str) -> String {
 
 pub(crate) fn signing_context(key_id: &str) -> String {
     format!("signing:{key_id}")
+}
+
+pub(crate) fn mailbox_context(mailbox: &str) -> String {
+    format!("mailbox:{mailbox}")
+}
+
+pub(crate) fn author_signing_context(key_id: &str) -> String {
+    format!("author-signing:{key_id}")
 }
 
 pub(crate) fn data_key_context(document_id: &str, version: u32) -> String {

@@ -24,6 +24,7 @@ pub mod fhir;
 pub mod grants;
 pub mod keyring;
 pub mod mail;
+pub mod messaging;
 pub mod organization;
 pub mod passkeys;
 pub mod passwords;
@@ -90,6 +91,8 @@ pub struct Settings {
     pub sms: sms::SmsSettings,
     /// Patient sessions and the second factors patients may choose.
     pub patient_space: patient_space::PatientSpaceSettings,
+    /// Leak-prevention levels, receipts, expiry and notices of secure messaging.
+    pub messaging: messaging::MessagingSettings,
 }
 
 /// Settings of the document store.
@@ -162,6 +165,8 @@ struct Inner {
     blind_index: hmac::Hmac<sha2::Sha256>,
     mailer: mail::Mailer,
     sms: sms::SmsSender,
+    /// Live connections for message delivery.
+    live: messaging::LiveHub,
 }
 
 impl App {
@@ -206,6 +211,7 @@ impl App {
                 blind_index,
                 mailer,
                 sms,
+                live: messaging::LiveHub::default(),
             }),
         })
     }
@@ -271,6 +277,11 @@ impl App {
                 tracing::warn!(purpose, error = %e, "an SMS could not be sent");
             }
         });
+    }
+
+    /// Who is connected for live message delivery.
+    pub fn live(&self) -> &messaging::LiveHub {
+        &self.inner.live
     }
 
     pub(crate) fn audit_writer(&self) -> &audit_writer::AuditWriter {

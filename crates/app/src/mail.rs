@@ -320,6 +320,29 @@ pub mod templates {
         }
     }
 
+    /// Secure messages wait for a colleague who was not signed in: how many and where, never
+    /// who sent them, about whom or what they say.
+    pub fn messages_waiting(
+        to: &str,
+        organization: &str,
+        waiting: i64,
+        inbox: &str,
+    ) -> OutgoingMail {
+        let what = if waiting == 1 {
+            "A secure message is".to_owned()
+        } else {
+            format!("{waiting} secure messages are")
+        };
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: secure messages are waiting"),
+            body: format!(
+                "{what} waiting for you in Sealroom. Sign in to read them:\n\n{inbox}\n\n\
+                 Sealroom never sends message content by e-mail.\n"
+            ),
+        }
+    }
+
     /// The security officer's alert that someone opened emergency access. It names who and
     /// when, never the patient or the written reason (which may contain clinical detail).
     pub fn break_glass_alert(

@@ -209,7 +209,7 @@ impl App {
         })
     }
 
-    fn identity(&self, p: &PatientRow) -> Result<PatientIdentity, AppError> {
+    pub(crate) fn identity(&self, p: &PatientRow) -> Result<PatientIdentity, AppError> {
         self.identity_of(
             &p.id,
             &p.mrn,

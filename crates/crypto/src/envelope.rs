@@ -38,6 +38,7 @@ const PREFIX: usize = 7;
 /// Bytes before the first segment.
 pub const HEADER: usize = MAGIC.len() + PREFIX;
 const WRAP_VERSION: u8 = 1;
+const SEAL_VERSION: u8 = 1;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -130,6 +131,43 @@ impl SymmetricKey {
         SymmetricKey::from_bytes(&plain).ok_or(EnvelopeError::Unwrap)
     }
 
+    /// Encrypt small content (a message body, a subject, a file name) under this key for
+    /// `context`, which must be given again to open it. Large content goes through
+    /// [`BlobEncryptor`] instead.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = seal_aad(context);
+        // Encryption in memory with a valid key cannot fail short of an absurd length.
+        let ct = self
+            .cipher()
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + 24 + ct.len());
+        out.push(SEAL_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Open content sealed by [`Self::seal`] for the same `context`.
+    pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, EnvelopeError> {
+        if sealed.len() < 1 + 24 + TAG || sealed[0] != SEAL_VERSION {
+            return Err(EnvelopeError::Integrity);
+        }
+        let (nonce, ct) = sealed[1..].split_at(24);
+        let aad = seal_aad(context);
+        self.cipher()
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .map_err(|_| EnvelopeError::Integrity)
+    }
+
     /// Re-wrap a key from `old` to `new` (master key rotation: no content is re-encrypted).
     pub fn rewrap(
         old: &SymmetricKey,
@@ -140,6 +178,12 @@ impl SymmetricKey {
         let key = old.unwrap(wrapped, context)?;
         Ok(new.wrap(&key, context))
     }
+}
+
+fn seal_aad(context: &str) -> Vec<u8> {
+    let mut v = b"sealroom-content-v1:".to_vec();
+    v.extend_from_slice(context.as_bytes());
+    v
 }
 
 fn wrap_aad(context: &str) -> Vec<u8> {
@@ -490,6 +534,37 @@ mod tests {
         }
         out.extend(e.finish().unwrap());
         out
+    }
+
+    #[test]
+    fn sealed_content_opens_only_with_its_key_and_context() {
+        let key = SymmetricKey::generate();
+        let sealed = key.seal(b"Biopsy results attached", "message:m1");
+        assert_eq!(
+            key.open(&sealed, "message:m1").unwrap(),
+            b"Biopsy results attached"
+        );
+        assert_eq!(
+            key.open(&sealed, "message:m2"),
+            Err(EnvelopeError::Integrity)
+        );
+        assert_eq!(
+            SymmetricKey::generate().open(&sealed, "message:m1"),
+            Err(EnvelopeError::Integrity)
+        );
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(
+            key.open(&flipped, "message:m1"),
+            Err(EnvelopeError::Integrity)
+        );
+        assert_eq!(
+            key.open(&sealed[..10], "message:m1"),
+            Err(EnvelopeError::Integrity)
+        );
+        // Two seals of the same text differ (fresh nonce).
+        assert_ne!(sealed, key.seal(b"Biopsy results attached", "message:m1"));
     }
 
     fn decrypt(

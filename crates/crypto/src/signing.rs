@@ -69,6 +69,57 @@ impl StaffSigningKey {
     pub fn sign(&self, statement: &DocumentStatement) -> [u8; SIGNATURE_LEN] {
         self.0.sign(&statement.message()).to_bytes()
     }
+
+    pub fn sign_message(&self, statement: &MessageStatement) -> [u8; SIGNATURE_LEN] {
+        self.0.sign(&statement.message()).to_bytes()
+    }
+}
+
+fn verify_bytes(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+    let key: [u8; PUBLIC_KEY_LEN] = public_key.try_into().map_err(|_| SignatureError::BadKey)?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| SignatureError::BadKey)?;
+    let signature = Signature::from_slice(signature).map_err(|_| SignatureError::Invalid)?;
+    key.verify_strict(message, &signature)
+        .map_err(|_| SignatureError::Invalid)
+}
+
+/// What a message signature covers: which message of which thread, who wrote it, when, and
+/// the BLAKE3 hashes of its sealed body and of each attachment's stored blob, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageStatement {
+    pub message: String,
+    pub thread: String,
+    /// The author's participant address (`user:<id>`, `patient:<id>`).
+    pub author: String,
+    /// Who typed it (`user:<id>`, `patient_account:<id>`).
+    pub signer: String,
+    pub body_hash: [u8; 32],
+    pub attachment_hashes: Vec<[u8; 32]>,
+    pub signed_at: i64,
+}
+
+impl MessageStatement {
+    /// The exact bytes signed, one `name: value` line each after a domain-separation line.
+    pub fn message(&self) -> Vec<u8> {
+        let attachments: Vec<String> = self.attachment_hashes.iter().map(hex::encode).collect();
+        format!(
+            "sealroom-message-signature-v1\nmessage: {}\nthread: {}\nauthor: {}\nsigner: {}\n\
+             body-blake3: {}\nattachments-blake3: {}\nsigned-at: {}\n",
+            self.message,
+            self.thread,
+            self.author,
+            self.signer,
+            hex::encode(self.body_hash),
+            attachments.join(","),
+            self.signed_at,
+        )
+        .into_bytes()
+    }
+
+    /// Check `signature` by `public_key` over this statement.
+    pub fn verify(&self, public_key: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+        verify_bytes(public_key, &self.message(), signature)
+    }
 }
 
 /// What a document signature covers.
@@ -108,12 +159,7 @@ impl DocumentStatement {
 
     /// Check `signature` by `public_key` over this statement.
     pub fn verify(&self, public_key: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
-        let key: [u8; PUBLIC_KEY_LEN] =
-            public_key.try_into().map_err(|_| SignatureError::BadKey)?;
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| SignatureError::BadKey)?;
-        let signature = Signature::from_slice(signature).map_err(|_| SignatureError::Invalid)?;
-        key.verify_strict(&self.message(), &signature)
-            .map_err(|_| SignatureError::Invalid)
+        verify_bytes(public_key, &self.message(), signature)
     }
 }
 
@@ -185,6 +231,50 @@ mod tests {
             s.verify(&key.public_key(), &flipped),
             Err(SignatureError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_message_signature_covers_its_body_attachments_and_author() {
+        let key = StaffSigningKey::generate();
+        let s = MessageStatement {
+            message: "m1".into(),
+            thread: "t1".into(),
+            author: "user:u1".into(),
+            signer: "user:u1".into(),
+            body_hash: [1; 32],
+            attachment_hashes: vec![[2; 32], [3; 32]],
+            signed_at: 1_700_000_000,
+        };
+        let sig = key.sign_message(&s);
+        assert_eq!(s.verify(&key.public_key(), &sig), Ok(()));
+        let changed = [
+            MessageStatement {
+                thread: "t2".into(),
+                ..s.clone()
+            },
+            MessageStatement {
+                author: "department:d1".into(),
+                ..s.clone()
+            },
+            MessageStatement {
+                body_hash: [9; 32],
+                ..s.clone()
+            },
+            MessageStatement {
+                attachment_hashes: vec![[3; 32], [2; 32]],
+                ..s.clone()
+            },
+            MessageStatement {
+                attachment_hashes: vec![[2; 32]],
+                ..s.clone()
+            },
+        ];
+        for c in changed {
+            assert_eq!(
+                c.verify(&key.public_key(), &sig),
+                Err(SignatureError::Invalid)
+            );
+        }
     }
 
     #[test]

@@ -103,6 +103,18 @@ pub enum AuditAction {
     ProxyInvitationRefused,
     PatientRecoveryStarted,
     PatientAccountRecovered,
+    ThreadStarted,
+    ParticipantAdded,
+    ParticipantRemoved,
+    MessageComposed,
+    MessageSent,
+    MessageRead,
+    MessageAccessDenied,
+    MessageRecalled,
+    MessageExpired,
+    MessageLeakCheck,
+    AttachmentUploaded,
+    AttachmentRead,
 }
 
 impl AuditAction {
@@ -207,6 +219,18 @@ impl AuditAction {
             AuditAction::ProxyInvitationRefused => "proxy.invitation_refused",
             AuditAction::PatientRecoveryStarted => "patient_account.recovery_started",
             AuditAction::PatientAccountRecovered => "patient_account.recovered",
+            AuditAction::ThreadStarted => "message.thread_started",
+            AuditAction::ParticipantAdded => "message.participant_added",
+            AuditAction::ParticipantRemoved => "message.participant_removed",
+            AuditAction::MessageComposed => "message.composed",
+            AuditAction::MessageSent => "message.sent",
+            AuditAction::MessageRead => "message.read",
+            AuditAction::MessageAccessDenied => "message.access_denied",
+            AuditAction::MessageRecalled => "message.recalled",
+            AuditAction::MessageExpired => "message.expired",
+            AuditAction::MessageLeakCheck => "message.leak_check",
+            AuditAction::AttachmentUploaded => "message.attachment_uploaded",
+            AuditAction::AttachmentRead => "message.attachment_read",
         }
     }
 }

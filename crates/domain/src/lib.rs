@@ -10,6 +10,7 @@ pub mod access;
 pub mod audit;
 pub mod credential;
 pub mod email;
+pub mod leak_rules;
 pub mod password;
 pub mod patient;
 pub mod patient_identifier;

@@ -75,6 +75,16 @@ const SCHEMA: &[(&str, &[&str])] = &[
         "sms",
         &["gateway_url", "body", "content_type", "token_file"],
     ),
+    (
+        "messaging",
+        &[
+            "leak_rules",
+            "read_receipts",
+            "default_expiry_days",
+            "notice_delay_minutes",
+            "max_body_kib",
+        ],
+    ),
     ("logging", &["level", "format"]),
 ];
 
@@ -222,6 +232,21 @@ pub struct PatientSpaceSection {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
+pub struct MessagingSection {
+    /// Leak-prevention rule → "off", "suggestion", "warning" or "error".
+    pub leak_rules: Option<BTreeMap<String, String>>,
+    /// Whether senders see when their messages were read.
+    pub read_receipts: Option<bool>,
+    /// Messages expire after this many days unless the sender chooses (none by default).
+    pub default_expiry_days: Option<i64>,
+    /// How long to wait before telling an absent recipient by e-mail (batching), in minutes.
+    pub notice_delay_minutes: Option<i64>,
+    /// The largest message body, in KiB.
+    pub max_body_kib: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
 pub struct RetentionSection {
     /// Class name → days kept after a document is created.
     pub classes: Option<BTreeMap<String, i64>>,
@@ -259,6 +284,7 @@ struct FileConfig {
     retention: RetentionSection,
     patient_space: PatientSpaceSection,
     sms: SmsSection,
+    messaging: MessagingSection,
     logging: LoggingSection,
 }
 
@@ -317,6 +343,8 @@ pub struct Config {
     pub sms_gateway: Option<sealroom_app::sms::GatewaySettings>,
     /// Patient session idle limit and the second factors patients may choose.
     pub patient_space: sealroom_app::patient_space::PatientSpaceSettings,
+    /// Leak-prevention levels, receipts, expiry and notices of secure messaging.
+    pub messaging: sealroom_app::messaging::MessagingSettings,
     pub upload_expiry_hours: i64,
     /// How long an upload may send nothing before the server gives up on it.
     pub upload_idle_seconds: u64,
@@ -825,6 +853,7 @@ fn resolve(
 
     let sms_gateway = resolve_sms(&raw.sms, &data_dir, problems);
     let patient_space = resolve_patient_space(&raw.patient_space, problems);
+    let messaging = resolve_messaging(&raw.messaging, problems);
 
     let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
@@ -881,6 +910,7 @@ fn resolve(
         release_rules,
         sms_gateway,
         patient_space,
+        messaging,
         upload_expiry_hours: documents.2,
         upload_idle_seconds: documents.3,
         log_level,
@@ -888,6 +918,71 @@ fn resolve(
         dev,
         file,
     }
+}
+
+/// Messaging: each leak rule's level, read receipts, the default expiry (1 to 3650 days), the
+/// notice delay (1 to 1440 minutes) and the body limit (1 to 1024 KiB).
+fn resolve_messaging(
+    raw: &MessagingSection,
+    problems: &mut Vec<Problem>,
+) -> sealroom_app::messaging::MessagingSettings {
+    use sealroom_domain::leak_rules::{LeakLevel, LeakRule};
+    let mut settings = sealroom_app::messaging::MessagingSettings::default();
+    for (rule, level) in raw.leak_rules.clone().unwrap_or_default() {
+        let key = format!("messaging.leak_rules.{rule}");
+        let Some(r) = LeakRule::parse(&rule) else {
+            let known: Vec<&str> = LeakRule::ALL.iter().map(|r| r.as_str()).collect();
+            problems.push(problem(
+                key,
+                format!(
+                    "not a leak-prevention rule; use one of {}",
+                    known.join(", ")
+                ),
+            ));
+            continue;
+        };
+        match LeakLevel::parse(&level) {
+            Some(l) => settings.leak_levels.set(r, l),
+            None => problems.push(problem(
+                key,
+                format!("\"{level}\" is not a level; use \"off\", \"suggestion\", \"warning\" or \"error\""),
+            )),
+        }
+    }
+    if let Some(r) = raw.read_receipts {
+        settings.read_receipts = r;
+    }
+    if let Some(d) = raw.default_expiry_days {
+        if (1..=3650).contains(&d) {
+            settings.default_expiry_days = Some(d);
+        } else {
+            problems.push(problem(
+                "messaging.default_expiry_days",
+                format!("{d} is out of range; use 1 to 3650 days"),
+            ));
+        }
+    }
+    if let Some(m) = raw.notice_delay_minutes {
+        if (1..=1440).contains(&m) {
+            settings.notice_delay = sealroom_domain::Duration::minutes(m);
+        } else {
+            problems.push(problem(
+                "messaging.notice_delay_minutes",
+                format!("{m} is out of range; use 1 to 1440 minutes"),
+            ));
+        }
+    }
+    if let Some(k) = raw.max_body_kib {
+        if (1..=1024).contains(&k) {
+            settings.max_body_bytes = k * 1024;
+        } else {
+            problems.push(problem(
+                "messaging.max_body_kib",
+                format!("{k} is out of range; use 1 to 1024 KiB"),
+            ));
+        }
+    }
+    settings
 }
 
 /// The patient space's session idle limit (1 to 60 minutes; 10 by default) and the second

@@ -113,6 +113,7 @@ pub fn settings(config: &Config, public_url: url::Url) -> Settings {
             None => sealroom_app::sms::SmsSettings::Outbox(config.data_dir.join("sms-outbox")),
         },
         patient_space: config.patient_space.clone(),
+        messaging: config.messaging.clone(),
     }
 }
 
@@ -237,7 +238,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     })
 }
 
-/// Work done on a timer: tell patients about documents whose scheduled release has come. A
+/// Work done on a timer: tell patients about documents whose scheduled release has come,
+/// expire messages and send batched message notices. A
 /// failure is logged (never with patient data) and retried at the next tick.
 async fn periodic_jobs(app: App) {
     let mut tick = tokio::time::interval(app.settings().patient_space.notify_every);
@@ -248,6 +250,16 @@ async fn periodic_jobs(app: App) {
             Ok(0) => {}
             Ok(n) => tracing::info!(patients = n, "told patients about scheduled releases"),
             Err(e) => tracing::warn!(error = %e, "scheduled-release notices failed; retrying"),
+        }
+        match app.expire_messages().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "expired messages (keys destroyed)"),
+            Err(e) => tracing::warn!(error = %e, "message expiry failed; retrying"),
+        }
+        match app.send_message_notices().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(mailboxes = n, "told absent recipients that messages wait"),
+            Err(e) => tracing::warn!(error = %e, "message notices failed; retrying"),
         }
     }
 }

@@ -160,6 +160,10 @@ pub enum WrappedKind {
     Root,
     Patient,
     Signing,
+    /// A messaging participant's mailbox key.
+    Mailbox,
+    /// The signing key of a message author who is not staff.
+    AuthorSigning,
 }
 
 impl Store {
@@ -204,6 +208,22 @@ impl Store {
             id,
             wrapped,
         }));
+        let mailboxes: Vec<(String, Vec<u8>)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT mailbox, wrapped_key FROM mailbox_keys ORDER BY mailbox"
+        ).fetch_all(pool).await)?;
+        keys.extend(mailboxes.into_iter().map(|(id, wrapped)| WrappedKey {
+            kind: WrappedKind::Mailbox,
+            id,
+            wrapped,
+        }));
+        let authors: Vec<(String, Vec<u8>)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, wrapped_private FROM author_signing_keys ORDER BY id"
+        ).fetch_all(pool).await)?;
+        keys.extend(authors.into_iter().map(|(id, wrapped)| WrappedKey {
+            kind: WrappedKind::AuthorSigning,
+            id,
+            wrapped,
+        }));
         Ok(keys)
     }
 
@@ -221,6 +241,12 @@ impl Store {
                     ).bind(&k.wrapped).bind(&k.id),
                     WrappedKind::Signing => sqlx::query(
                         "UPDATE signing_keys SET wrapped_private = $1 WHERE id = $2",
+                    ).bind(&k.wrapped).bind(&k.id),
+                    WrappedKind::Mailbox => sqlx::query(
+                        "UPDATE mailbox_keys SET wrapped_key = $1 WHERE mailbox = $2",
+                    ).bind(&k.wrapped).bind(&k.id),
+                    WrappedKind::AuthorSigning => sqlx::query(
+                        "UPDATE author_signing_keys SET wrapped_private = $1 WHERE id = $2",
                     ).bind(&k.wrapped).bind(&k.id),
                 };
                 q.execute(&mut *tx).await?;

@@ -18,6 +18,7 @@ mod documents;
 mod fhir;
 mod grants;
 mod links;
+mod messages;
 mod migrate;
 mod organization;
 mod patient_accounts;
@@ -43,6 +44,9 @@ pub use documents::{
 pub use fhir::{FhirRow, FhirSearch};
 pub use grants::{AlertRow, BreakGlassRow, GrantRow};
 pub use links::{LinkPurpose, LinkRow};
+pub use messages::{
+    AttachmentRow, AuthorKeyRow, MessageRow, NewMessage, ParticipantRow, ReceiptRow, ThreadRow,
+};
 pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};
 pub use organization::{AssignmentRow, DepartmentRow};
 pub use patient_accounts::{PatientAccountRow, PatientSessionRow, PatientSignInMethod};

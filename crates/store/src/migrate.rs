@@ -46,6 +46,7 @@ const SQLITE: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_patient_passkeys.sql"),
     ),
+    (15, include_str!("../migrations/sqlite/0015_messaging.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -89,12 +90,16 @@ const POSTGRES: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/postgres/0014_patient_passkeys.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_messaging.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 14;
+pub const LATEST_SQLITE: i64 = 15;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 14;
+pub const LATEST_POSTGRES: i64 = 15;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

@@ -1,4 +1,4 @@
-// Sealroom's own script: passkey ceremonies (WebAuthn) and nothing else.
+// Sealroom's own script: passkey ceremonies (WebAuthn) and live message delivery.
 // Loaded from /assets/app.js under a CSP that forbids inline script.
 'use strict';
 
@@ -116,7 +116,36 @@
     });
   }
 
+  // Live delivery on the messaging pages: unread counts follow every change; a new message
+  // in the thread on screen (or in the inbox) reloads the page unless something is being
+  // typed, in which case a notice says so. Events carry ids only, never content.
+  function live() {
+    const total = document.getElementById('unread-total');
+    const subject = document.querySelector('#thread-subject[data-thread]');
+    if (!(total || subject) || !window.EventSource) return;
+    const status = document.getElementById('live-status');
+    const here = subject ? subject.dataset.thread : null;
+    const typing = () => Array.from(document.querySelectorAll('#body, #subject'))
+      .some((f) => f.value && f.value.trim() !== '');
+    const source = new EventSource('/api/v1/messages/events');
+    source.addEventListener('unread', (ev) => {
+      if (total) total.textContent = String(JSON.parse(ev.data).total);
+    });
+    const changed = (ev) => {
+      const e = JSON.parse(ev.data);
+      if (subject && e.thread !== here) return;
+      if (typing()) {
+        if (status) status.textContent = 'A new message arrived; it will show when you send or reload.';
+      } else {
+        window.location.reload();
+      }
+    };
+    ['message', 'recalled', 'expired'].forEach((k) => source.addEventListener(k, changed));
+    source.addEventListener('open', () => { if (status) status.dataset.live = 'connected'; });
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    live();
     wire('[data-passkey-register]', (button) => {
       const field = document.querySelector('input[name="passkey_name"]');
       return register('/webauthn/register/start', '/webauthn/register/finish', field ? field.value : '');

@@ -32,6 +32,7 @@ pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
         AppError::LinkInvalid => (StatusCode::GONE, "link_invalid"),
         AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
         AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        AppError::LeakCheck(_) => (StatusCode::UNPROCESSABLE_ENTITY, "leak_check"),
         AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
         AppError::Gone(_) => (StatusCode::GONE, "gone"),
         AppError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_check_failed"),
@@ -68,6 +69,11 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = classify(&self.0);
+        if let AppError::LeakCheck(findings) = &self.0 {
+            // The sender reads each finding and confirms the warnings it can.
+            let body = json!({"error": code, "message": self.0.to_string(), "findings": findings});
+            return (status, Json(body)).into_response();
+        }
         let r = message_response(status, true, code, &self.0.to_string());
         with_cause(r, &self.0)
     }

@@ -25,6 +25,9 @@ fn is_streamed(req: &Request) -> bool {
         ("POST", ["api", "v1", "patients", _, "documents"])
             | ("POST", ["api", "v1", "documents", _, "versions"])
             | ("PATCH", ["api", "v1", "uploads", _])
+            | ("POST", ["api", "v1", "attachments"])
+            | ("POST", ["messages"])
+            | ("POST", ["messages", _, "messages"])
     )
 }
 

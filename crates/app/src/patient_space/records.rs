@@ -192,7 +192,7 @@ impl App {
 
     /// Ask the policy which of `categories` the account may read, and audit the permitted
     /// part on the patient (or the refusal).
-    async fn decide_for_account(
+    pub(crate) async fn decide_for_account(
         &self,
         actor: &Actor,
         account: &PatientAccountRow,
@@ -259,7 +259,10 @@ impl App {
     }
 
     /// The account behind a patient principal, if it is still active.
-    async fn active_account(&self, actor: &Actor) -> Result<PatientAccountRow, AppError> {
+    pub(crate) async fn active_account(
+        &self,
+        actor: &Actor,
+    ) -> Result<PatientAccountRow, AppError> {
         let Principal::PatientAccount { account_id, .. } = &actor.principal else {
             return Err(AppError::Forbidden);
         };

@@ -45,9 +45,18 @@ pub(crate) struct Person {
 }
 
 pub(crate) async fn person(s: &TestServer, email: &str, account_role: &str) -> Person {
+    person_named(s, email, "Test Person", account_role).await
+}
+
+pub(crate) async fn person_named(
+    s: &TestServer,
+    email: &str,
+    name: &str,
+    account_role: &str,
+) -> Person {
     let created = s
         .app()
-        .create_user(&operator(), email, "Test Person", account_role)
+        .create_user(&operator(), email, name, account_role)
         .await
         .unwrap();
     s.app()

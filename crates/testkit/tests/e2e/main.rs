@@ -27,6 +27,7 @@ mod documents;
 mod fhir;
 mod http_basics;
 mod journeys;
+mod messaging;
 mod notifications;
 mod patient_space;
 mod provisioning;

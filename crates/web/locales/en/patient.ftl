@@ -202,3 +202,14 @@ passkey-create = Create my passkey
 passkey-create-instructions = Your device will now create a passkey for this patient space and ask for your fingerprint, face or screen lock. Next time, you will use it after your password.
 error-use-passkey = This step is confirmed with your passkey: use the button below.
 error-passkey-failed = The passkey could not be checked. Try again, or sign in again.
+
+nav-messages = Messages
+messages-title = Messages with your care team
+messages-none = No message yet. When your care team writes to you, it appears here.
+messages-unread = { $count } unread
+back-to-messages = All messages
+message-sent = Sent. Your care team will see it in Sealroom.
+message-gone = This message was withdrawn by its sender or has expired.
+message-reply = Your reply
+message-send = Send securely
+message-signature-verified = Signed by its author; the signature is verified.

@@ -203,3 +203,14 @@ passkey-create = Créer ma clé d'accès
 passkey-create-instructions = Votre appareil va maintenant créer une clé d'accès pour cet espace patient et vous demander votre empreinte, votre visage ou le verrouillage de l'écran. La prochaine fois, vous l'utiliserez après votre mot de passe.
 error-use-passkey = Cette étape se confirme avec votre clé d'accès : utilisez le bouton ci-dessous.
 error-passkey-failed = La clé d'accès n'a pas pu être vérifiée. Réessayez, ou reconnectez-vous.
+
+nav-messages = Messages
+messages-title = Messages avec votre équipe soignante
+messages-none = Aucun message pour l'instant. Quand votre équipe soignante vous écrit, le message apparaît ici.
+messages-unread = { $count } non lu(s)
+back-to-messages = Tous les messages
+message-sent = Envoyé. Votre équipe soignante le verra dans Sealroom.
+message-gone = Ce message a été retiré par son auteur ou a expiré.
+message-reply = Votre réponse
+message-send = Envoyer de façon sécurisée
+message-signature-verified = Signé par son auteur ; la signature est vérifiée.

@@ -55,11 +55,11 @@ pub struct ListQuery {
     pub category: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError(AppError::InvalidInput(message.into()))
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -90,7 +90,7 @@ async fn metadata<T: serde::de::DeserializeOwned>(mp: &mut Multipart) -> Result<
 }
 
 /// The `file` part's description; its content is read by [`stream_into`].
-async fn file_part<'a>(
+pub(crate) async fn file_part<'a>(
     mp: &'a mut Multipart,
     declared: Option<u64>,
 ) -> Result<(axum::extract::multipart::Field<'a>, FileDescription), ApiError> {
@@ -112,10 +112,10 @@ async fn file_part<'a>(
 
 /// After a refusal, read (and discard) at most this much more of the body, for this long,
 /// so that the client finishes sending and sees the answer instead of a reset connection.
-const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn drain(field: &mut axum::extract::multipart::Field<'_>) {
+pub(crate) async fn drain(field: &mut axum::extract::multipart::Field<'_>) {
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         let mut read = 0u64;
         while let Ok(Some(chunk)) = field.chunk().await {
@@ -355,7 +355,7 @@ pub(crate) fn download_response(d: sealroom_app::documents::DocumentDownload) ->
 }
 
 /// `attachment` with an ASCII fallback name and the exact name in RFC 8187 encoding.
-fn content_disposition(filename: &str) -> String {
+pub(crate) fn content_disposition(filename: &str) -> String {
     let ascii: String = filename
         .chars()
         .map(|c| {

@@ -22,6 +22,7 @@ pub fn page(title: &str, session: Option<&CurrentSession>, body: Markup) -> Mark
                     @if let Some(s) = session.filter(|s| s.is_signed_in()) {
                         nav aria-label="Main" {
                             @if s.user.role.is_clinical() { a href="/patients" { "My patients" } }
+                            @if !s.user.role.is_administrator() && s.user.role != sealroom_domain::Role::SecurityOfficer { a href="/messages" { "Messages" } }
                             @if s.user.role == sealroom_domain::Role::Reception { a href="/desk" { "Reception desk" } }
                             a href="/me/security" { "My security" }
                             @if s.user.role.is_administrator() { a href="/admin/users" { "Users" } }

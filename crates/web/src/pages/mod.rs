@@ -6,11 +6,13 @@ pub mod assets;
 pub mod desk;
 pub mod enrol;
 pub mod layout;
+pub mod messages;
 pub mod patients;
 pub mod review;
 pub mod security;
 pub mod signin;
 
+use axum::handler::Handler;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -85,6 +87,21 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/patients/{id}/documents/{document}/release",
             post(patients::release),
+        )
+        .route(
+            "/messages",
+            get(messages::inbox)
+                .post(messages::compose.layer(axum::extract::DefaultBodyLimit::disable())),
+        )
+        .route("/messages/search", post(messages::search))
+        .route("/messages/{id}", get(messages::thread))
+        .route(
+            "/messages/{id}/messages",
+            post(messages::reply.layer(axum::extract::DefaultBodyLimit::disable())),
+        )
+        .route(
+            "/messages/{thread}/recall/{message}",
+            post(messages::recall),
         )
         .route("/security/review", get(review::show))
         .route(

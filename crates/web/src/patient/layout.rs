@@ -45,6 +45,7 @@ pub fn page(
                 @if let Some(s) = signed_in {
                     nav.places aria-label=(lang.t("nav-label")) {
                         a #nav-documents href="/patient/documents" aria-current=[(here.starts_with("/patient/documents")).then_some("page")] { (lang.t("nav-documents")) }
+                        a #nav-messages href="/patient/messages" aria-current=[(here.starts_with("/patient/messages")).then_some("page")] { (lang.t("nav-messages")) }
                         @if s.account.proxy_id.is_none() {
                             a #nav-history href="/patient/history" aria-current=[(here == "/patient/history").then_some("page")] { (lang.t("nav-history")) }
                         }

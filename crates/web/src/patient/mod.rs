@@ -8,6 +8,7 @@
 mod entry;
 pub mod i18n;
 mod layout;
+mod messages;
 mod passkey;
 mod space;
 
@@ -74,6 +75,11 @@ pub fn routes() -> Router<AppState> {
         .route("/patient/documents", get(space::documents))
         .route("/patient/documents/{id}", get(space::document))
         .route("/patient/documents/{id}/download", get(space::download))
+        .route("/patient/messages", get(messages::list))
+        .route(
+            "/patient/messages/{id}",
+            get(messages::thread).post(messages::reply),
+        )
         .route("/patient/history", get(space::history))
         .route("/patient/account", get(space::account))
         .route(

@@ -1,0 +1,429 @@
+//! Attachments: streamed in before the message is sent (encrypted as they arrive, under their
+//! own data key, wrapped for the uploader's mailbox), re-wrapped under the thread key when the
+//! message goes, and streamed out decrypted to readers of the thread after the signature and
+//! the stored hash are checked.
+
+use std::io;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+
+use sealroom_crypto::envelope::{Binding, BlobDecryptor, BlobEncryptor, SymmetricKey};
+use sealroom_crypto::signing::MessageStatement;
+use sealroom_domain::AuditAction;
+use sealroom_store::AttachmentRow;
+
+use super::Reader;
+use crate::accounts::Actor;
+use crate::blobs::BlobWriter;
+use crate::documents::{blob_error, FileDescription};
+use crate::{App, AppError};
+
+/// At most this many attachments per message.
+const MAX_ATTACHMENTS: usize = 20;
+
+fn key_context(id: &str) -> String {
+    format!("attachment:{id}")
+}
+
+fn filename_context(id: &str) -> String {
+    format!("attachment-name:{id}")
+}
+
+fn binding(id: &str) -> Binding {
+    Binding {
+        document: format!("attachment:{id}"),
+        version: 1,
+    }
+}
+
+/// An attachment stored and waiting to be sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadedAttachment {
+    pub id: String,
+    pub filename: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// An attachment being received.
+pub struct AttachmentUpload {
+    app: App,
+    actor: Actor,
+    id: String,
+    data_key: SymmetricKey,
+    encryptor: BlobEncryptor,
+    writer: BlobWriter,
+    blob_key: String,
+    file: FileDescription,
+    sealed: Vec<u8>,
+    hasher: blake3::Hasher,
+    size: u64,
+    ciphertext_size: u64,
+}
+
+/// An attachment's content, decrypted as it is read.
+pub struct AttachmentContent {
+    pub filename: String,
+    pub media_type: String,
+    pub size: u64,
+    pub body: BoxStream<'static, io::Result<Bytes>>,
+}
+
+impl App {
+    /// Start receiving an attachment (staff and patient space accounts that may message).
+    pub async fn start_attachment(
+        &self,
+        actor: &Actor,
+        file: FileDescription,
+    ) -> Result<AttachmentUpload, AppError> {
+        self.reader(actor).await?;
+        let file = self.checked_file(&file)?;
+        let id = sealroom_crypto::token::new_id();
+        let data_key = SymmetricKey::generate();
+        let encryptor = BlobEncryptor::new(&data_key, &binding(&id)).map_err(AppError::internal)?;
+        let blob_key = sealroom_crypto::token::new_id();
+        let writer = self.blobs().create(&blob_key).await.map_err(blob_error)?;
+        Ok(AttachmentUpload {
+            app: self.clone(),
+            actor: actor.clone(),
+            id,
+            data_key,
+            sealed: Vec::new(),
+            encryptor,
+            writer,
+            blob_key,
+            file,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            ciphertext_size: 0,
+        })
+    }
+
+    /// Take the sender's uploaded attachments into a message: each must be theirs and not yet
+    /// sent; its key is re-wrapped from their mailbox to the thread. Returns the re-wrapped keys
+    /// and the stored blobs' hashes, in order.
+    pub(crate) async fn take_attachments(
+        &self,
+        reader: &Reader,
+        ids: &[String],
+        thread_key: &SymmetricKey,
+    ) -> Result<(Vec<(String, Vec<u8>)>, Vec<[u8; 32]>), AppError> {
+        if ids.len() > MAX_ATTACHMENTS {
+            return Err(AppError::InvalidInput(format!(
+                "a message carries at most {MAX_ATTACHMENTS} attachments"
+            )));
+        }
+        let own = reader.own.address();
+        let mailbox_key = self.mailbox_key(&own).await?;
+        let (mut keys, mut hashes) = (Vec::new(), Vec::new());
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                return Err(AppError::InvalidInput(format!(
+                    "attachment {id} is listed twice"
+                )));
+            }
+            let row = self
+                .store()
+                .attachment(id)
+                .await?
+                .filter(|a| a.uploaded_by == reader.actor.name() && a.message_id.is_none())
+                .ok_or_else(|| {
+                    AppError::InvalidInput(format!(
+                        "attachment {id} is not one you uploaded and have not sent yet"
+                    ))
+                })?;
+            let wrapped = row
+                .wrapped_data_key
+                .as_ref()
+                .ok_or_else(|| AppError::internal("an unsent attachment has no key"))?;
+            let key = mailbox_key
+                .unwrap(wrapped, &key_context(id))
+                .map_err(AppError::internal)?;
+            keys.push((id.clone(), thread_key.wrap(&key, &key_context(id))));
+            hashes.push(
+                row.ciphertext_hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(AppError::internal)?,
+            );
+        }
+        Ok((keys, hashes))
+    }
+
+    /// An attachment's data key, from the thread key (None once its message is destroyed).
+    fn attachment_key(
+        &self,
+        a: &AttachmentRow,
+        thread_key: &SymmetricKey,
+    ) -> Result<Option<SymmetricKey>, AppError> {
+        a.wrapped_data_key
+            .as_ref()
+            .map(|w| {
+                thread_key.unwrap(w, &key_context(&a.id)).map_err(|_| {
+                    AppError::Integrity("an attachment key failed its integrity check".into())
+                })
+            })
+            .transpose()
+    }
+
+    pub(crate) fn attachment_filename(
+        &self,
+        a: &AttachmentRow,
+        thread_key: &SymmetricKey,
+    ) -> Result<String, AppError> {
+        let Some(key) = self.attachment_key(a, thread_key)? else {
+            return Ok(String::new());
+        };
+        let name = key
+            .open(&a.filename_sealed, &filename_context(&a.id))
+            .map_err(|_| {
+                AppError::Integrity("an attachment's name failed its integrity check".into())
+            })?;
+        String::from_utf8(name).map_err(AppError::internal)
+    }
+
+    /// Open a sent attachment for a reader of its thread: the message must still be readable,
+    /// its signature must hold and the stored blob must match its signed hash.
+    pub async fn attachment_content(
+        &self,
+        actor: &Actor,
+        attachment_id: &str,
+    ) -> Result<AttachmentContent, AppError> {
+        let reader = self.reader(actor).await?;
+        let row = self.store().attachment(attachment_id).await?;
+        let (Some(a), Some(thread_id), Some(message_id)) = (
+            row.clone(),
+            row.as_ref().and_then(|a| a.thread_id.clone()),
+            row.as_ref().and_then(|a| a.message_id.clone()),
+        ) else {
+            return Err(AppError::NotFound);
+        };
+        let (thread, thread_key, _) = self
+            .open_thread(&reader, &thread_id, AuditAction::AttachmentRead)
+            .await?;
+        self.expire_due_in(&thread_id).await?;
+        let m = self
+            .store()
+            .message(&message_id)
+            .await?
+            .ok_or_else(|| AppError::internal("an attachment's message is missing"))?;
+        let a = match self.store().attachment(&a.id).await? {
+            Some(fresh) => fresh,
+            None => a,
+        };
+        let Some(data_key) = self.attachment_key(&a, &thread_key)? else {
+            return Err(AppError::Gone(format!(
+                "this attachment's message was {}; its content no longer exists",
+                m.destroyed_reason.as_deref().unwrap_or("destroyed")
+            )));
+        };
+        let all = self.store().attachments_of(&thread_id).await?;
+        let hashes = all
+            .iter()
+            .filter(|x| x.message_id.as_deref() == Some(&m.id))
+            .map(|x| {
+                x.ciphertext_hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(AppError::internal)
+            })
+            .collect::<Result<Vec<[u8; 32]>, AppError>>()?;
+        let statement = MessageStatement {
+            message: m.id.clone(),
+            thread: m.thread_id.clone(),
+            author: m.author.clone(),
+            signer: m.signer.clone(),
+            body_hash: m
+                .body_hash
+                .as_slice()
+                .try_into()
+                .map_err(AppError::internal)?,
+            attachment_hashes: hashes,
+            signed_at: m.sent_at,
+        };
+        if !self.message_signature_holds(&m, &statement).await? {
+            return Err(AppError::Integrity(
+                "this attachment's message signature does not verify; it is not served".into(),
+            ));
+        }
+        let (len, hash) = self
+            .blobs()
+            .length_and_hash(&a.blob_key)
+            .await
+            .map_err(blob_error)?;
+        if len != a.ciphertext_size as u64 || hash[..] != a.ciphertext_hash[..] {
+            return Err(AppError::Integrity(
+                "the stored attachment does not match its signed hash; it is not served".into(),
+            ));
+        }
+        if thread.patient_id.is_none() {
+            self.audit(
+                &actor.name(),
+                AuditAction::AttachmentRead,
+                &format!("thread:{thread_id}"),
+                "granted",
+                &actor.client,
+                json!({"message": m.id, "attachment": a.id}),
+            )
+            .await?;
+        }
+        let decryptor =
+            BlobDecryptor::new(&data_key, &binding(&a.id)).map_err(AppError::internal)?;
+        let blob = self.blobs().read(&a.blob_key).await.map_err(blob_error)?;
+        Ok(AttachmentContent {
+            filename: self.attachment_filename(&a, &thread_key)?,
+            media_type: a.media_type.clone(),
+            size: u64::try_from(a.size).map_err(AppError::internal)?,
+            body: decrypting(blob, decryptor),
+        })
+    }
+}
+
+/// Decrypt a blob as it is read; a segment that fails authentication ends the stream with an
+/// error (the client sees a broken download, never altered content).
+fn decrypting(
+    blob: BoxStream<'static, io::Result<Bytes>>,
+    decryptor: BlobDecryptor,
+) -> BoxStream<'static, io::Result<Bytes>> {
+    futures_util::stream::unfold(
+        (blob, Some(decryptor)),
+        |(mut blob, mut decryptor)| async move {
+            loop {
+                let d = decryptor.as_mut()?;
+                let result = match blob.next().await {
+                    Some(Ok(chunk)) => d.update(&chunk),
+                    Some(Err(e)) => {
+                        return Some((Err(e), (blob, None)));
+                    }
+                    None => match decryptor.take() {
+                        Some(d) => d.finish(),
+                        None => return None,
+                    },
+                };
+                match result {
+                    Ok(plain) if plain.is_empty() && decryptor.is_some() => continue,
+                    Ok(plain) if plain.is_empty() => return None,
+                    Ok(plain) => return Some((Ok(Bytes::from(plain)), (blob, decryptor))),
+                    Err(_) => {
+                        return Some((
+                            Err(io::Error::other(
+                                "an attachment segment failed authentication",
+                            )),
+                            (blob, None),
+                        ))
+                    }
+                }
+            }
+        },
+    )
+    .boxed()
+}
+
+impl AttachmentUpload {
+    /// Encrypt and store the next piece.
+    pub async fn write(&mut self, plaintext: &[u8]) -> Result<(), AppError> {
+        self.size += plaintext.len() as u64;
+        if self.size > self.app.settings().documents.max_upload_bytes {
+            return Err(self.app.limit_error());
+        }
+        let mut sealed = std::mem::take(&mut self.sealed);
+        self.encryptor
+            .update_into(plaintext, &mut sealed)
+            .map_err(AppError::internal)?;
+        let stored = self.store(&sealed).await;
+        sealed.clear();
+        self.sealed = sealed;
+        stored
+    }
+
+    async fn store(&mut self, ciphertext: &[u8]) -> Result<(), AppError> {
+        if ciphertext.is_empty() {
+            return Ok(());
+        }
+        self.hasher.update(ciphertext);
+        self.ciphertext_size += ciphertext.len() as u64;
+        self.writer.write(ciphertext).await.map_err(blob_error)
+    }
+
+    /// Finish: the blob is committed and the attachment recorded, its key wrapped for the
+    /// uploader's mailbox until it is sent.
+    pub async fn finish(mut self) -> Result<UploadedAttachment, AppError> {
+        let mut tail = std::mem::take(&mut self.sealed);
+        let AttachmentUpload {
+            app,
+            actor,
+            id,
+            data_key,
+            encryptor,
+            writer,
+            blob_key,
+            file,
+            hasher,
+            size,
+            ciphertext_size,
+            ..
+        } = self;
+        tail.extend(encryptor.finish().map_err(AppError::internal)?);
+        let mut upload = PartialTail {
+            writer,
+            hasher,
+            ciphertext_size,
+        };
+        upload.store(&tail).await?;
+        upload.writer.commit().await.map_err(blob_error)?;
+        let reader = app.reader(&actor).await?;
+        let mailbox_key = app.mailbox_key(&reader.own.address()).await?;
+        app.store()
+            .insert_attachment(&AttachmentRow {
+                id: id.clone(),
+                thread_id: None,
+                message_id: None,
+                position: 0,
+                uploaded_by: actor.name(),
+                blob_key,
+                wrapped_data_key: Some(mailbox_key.wrap(&data_key, &key_context(&id))),
+                filename_sealed: data_key.seal(file.filename.as_bytes(), &filename_context(&id)),
+                media_type: file.media_type.clone(),
+                size: i64::try_from(size).map_err(AppError::internal)?,
+                ciphertext_size: i64::try_from(upload.ciphertext_size)
+                    .map_err(AppError::internal)?,
+                ciphertext_hash: upload.hasher.finalize().as_bytes().to_vec(),
+                created_at: app.now().as_seconds(),
+            })
+            .await?;
+        app.audit(
+            &actor.name(),
+            AuditAction::AttachmentUploaded,
+            &format!("attachment:{id}"),
+            "success",
+            &actor.client,
+            json!({"size": size, "media_type": file.media_type}),
+        )
+        .await?;
+        Ok(UploadedAttachment {
+            id,
+            filename: file.filename,
+            media_type: file.media_type,
+            size,
+        })
+    }
+}
+
+/// The end of an upload after the encryptor is consumed.
+struct PartialTail {
+    writer: BlobWriter,
+    hasher: blake3::Hasher,
+    ciphertext_size: u64,
+}
+
+impl PartialTail {
+    async fn store(&mut self, ciphertext: &[u8]) -> Result<(), AppError> {
+        self.hasher.update(ciphertext);
+        self.ciphertext_size += ciphertext.len() as u64;
+        self.writer.write(ciphertext).await.map_err(blob_error)
+    }
+}

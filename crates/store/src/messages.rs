@@ -1,0 +1,479 @@
+//! Secure messaging: threads, their participants (each holding the thread key wrapped under
+//! their mailbox key), messages (sealed bodies, wrapped data keys, signatures), attachments,
+//! receipts, the sender's recipient history and pending e-mail notices.
+//!
+//! Recalling or expiring a message is [`Store::destroy_message`]: its data key and sealed body
+//! are overwritten with NULL, and its attachments' keys with them.
+
+use crate::{on_pool, Result, Store};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ThreadRow {
+    pub id: String,
+    pub patient_id: Option<String>,
+    pub category: Option<String>,
+    pub subject_sealed: Vec<u8>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_message_at: i64,
+}
+
+const THREAD_COLUMNS: &str =
+    "id, patient_id, category, subject_sealed, created_by, created_at, last_message_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ParticipantRow {
+    pub thread_id: String,
+    pub mailbox: String,
+    pub wrapped_thread_key: Option<Vec<u8>>,
+    pub added_by: String,
+    pub added_at: i64,
+    pub removed_at: Option<i64>,
+    pub removed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: String,
+    pub thread_id: String,
+    pub author: String,
+    pub signer: String,
+    pub body_sealed: Option<Vec<u8>>,
+    pub wrapped_data_key: Option<Vec<u8>>,
+    pub body_hash: Vec<u8>,
+    pub signing_key_id: String,
+    pub signature: Vec<u8>,
+    pub sent_at: i64,
+    pub expires_at: Option<i64>,
+    pub legal_basis: Option<String>,
+    pub destroyed_at: Option<i64>,
+    pub destroyed_reason: Option<String>,
+    pub destroyed_by: Option<String>,
+}
+
+const MESSAGE_COLUMNS: &str = "id, thread_id, author, signer, body_sealed, wrapped_data_key, body_hash, signing_key_id, signature, sent_at, expires_at, legal_basis, destroyed_at, destroyed_reason, destroyed_by";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentRow {
+    pub id: String,
+    pub thread_id: Option<String>,
+    pub message_id: Option<String>,
+    pub position: i64,
+    pub uploaded_by: String,
+    pub blob_key: String,
+    pub wrapped_data_key: Option<Vec<u8>>,
+    pub filename_sealed: Vec<u8>,
+    pub media_type: String,
+    pub size: i64,
+    pub ciphertext_size: i64,
+    pub ciphertext_hash: Vec<u8>,
+    pub created_at: i64,
+}
+
+const ATTACHMENT_COLUMNS: &str = "id, thread_id, message_id, position, uploaded_by, blob_key, wrapped_data_key, filename_sealed, media_type, size, ciphertext_size, ciphertext_hash, created_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReceiptRow {
+    pub message_id: String,
+    pub mailbox: String,
+    pub delivered_at: Option<i64>,
+    pub read_at: Option<i64>,
+    pub read_by: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuthorKeyRow {
+    pub id: String,
+    pub author: String,
+    pub public_key: Vec<u8>,
+    pub wrapped_private: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// A message to store, with what changes with it.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message: MessageRow,
+    /// Attachments uploaded beforehand, now part of the message (in order): each id with its
+    /// data key re-wrapped under the thread key.
+    pub attachments: Vec<(String, Vec<u8>)>,
+    /// Every participant but the author gets a receipt row.
+    pub recipients: Vec<String>,
+    /// Recipients already connected: delivered at once.
+    pub delivered_now: Vec<String>,
+    /// Who wrote it, for the recipient history (`user:<id>`), or None for patients.
+    pub history_sender: Option<String>,
+}
+
+/// `$first, $first+1, …` for an IN list of `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// The wrapped key of a mailbox, creating it with `fresh` if it has none (another
+    /// request may have made it first: theirs is returned).
+    pub async fn mailbox_key(&self, mailbox: &str, fresh: &[u8], at: i64) -> Result<Vec<u8>> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO mailbox_keys (mailbox, wrapped_key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (mailbox) DO NOTHING"
+        ).bind(mailbox).bind(fresh).bind(at).execute(pool).await.map(|_| ()))?;
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT wrapped_key FROM mailbox_keys WHERE mailbox = $1"
+        ).bind(mailbox).fetch_one(pool).await)?)
+    }
+
+    pub async fn author_key(&self, author: &str) -> Result<Option<AuthorKeyRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, author, public_key, wrapped_private, created_at FROM author_signing_keys WHERE author = $1"
+        ).bind(author).fetch_optional(pool).await)?)
+    }
+
+    pub async fn author_key_by_id(&self, id: &str) -> Result<Option<AuthorKeyRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, author, public_key, wrapped_private, created_at FROM author_signing_keys WHERE id = $1"
+        ).bind(id).fetch_optional(pool).await)?)
+    }
+
+    pub async fn insert_author_key(&self, k: &AuthorKeyRow) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO author_signing_keys (id, author, public_key, wrapped_private, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (author) DO NOTHING"
+        ).bind(&k.id).bind(&k.author).bind(&k.public_key).bind(&k.wrapped_private).bind(k.created_at)
+        .execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Create a thread with its first participants, in one transaction.
+    pub async fn insert_thread(
+        &self,
+        t: &ThreadRow,
+        participants: &[ParticipantRow],
+    ) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&format!("INSERT INTO threads ({THREAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                .bind(&t.id).bind(&t.patient_id).bind(&t.category).bind(&t.subject_sealed)
+                .bind(&t.created_by).bind(t.created_at).bind(t.last_message_at)
+                .execute(&mut *tx).await?;
+            for p in participants {
+                sqlx::query(
+                    "INSERT INTO thread_participants (thread_id, mailbox, wrapped_thread_key, added_by, added_at) \
+                     VALUES ($1, $2, $3, $4, $5)"
+                ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
+                .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn thread(&self, id: &str) -> Result<Option<ThreadRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {THREAD_COLUMNS} FROM threads WHERE id = $1"
+        )).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// Every participant a thread has had, current and removed.
+    pub async fn participants(&self, thread_id: &str) -> Result<Vec<ParticipantRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT thread_id, mailbox, wrapped_thread_key, added_by, added_at, removed_at, removed_by \
+             FROM thread_participants WHERE thread_id = $1 ORDER BY added_at, mailbox"
+        ).bind(thread_id).fetch_all(pool).await)?)
+    }
+
+    /// Add a participant, or bring a removed one back with a freshly wrapped key.
+    pub async fn add_participant(&self, p: &ParticipantRow) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO thread_participants (thread_id, mailbox, wrapped_thread_key, added_by, added_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (thread_id, mailbox) DO UPDATE SET \
+             wrapped_thread_key = excluded.wrapped_thread_key, added_by = excluded.added_by, \
+             added_at = excluded.added_at, removed_at = NULL, removed_by = NULL"
+        ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
+        .execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Remove a participant: their wrapped thread key is destroyed. False if they were not on
+    /// the thread.
+    pub async fn remove_participant(
+        &self,
+        thread_id: &str,
+        mailbox: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE thread_participants SET wrapped_thread_key = NULL, removed_at = $3, removed_by = $4 \
+             WHERE thread_id = $1 AND mailbox = $2 AND removed_at IS NULL"
+        ).bind(thread_id).bind(mailbox).bind(at).bind(by).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Threads on which any of `mailboxes` is a current participant, most recent first, with
+    /// optional filters: the linked patient, and the last message within `[from, to)`.
+    pub async fn threads_of(
+        &self,
+        mailboxes: &[String],
+        patient_id: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<ThreadRow>> {
+        if mailboxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = mailboxes.len();
+        let sql = format!(
+            "SELECT {cols} FROM threads t WHERE t.id IN (SELECT thread_id FROM thread_participants \
+             WHERE removed_at IS NULL AND mailbox IN ({list})) \
+             AND ($a IS NULL OR t.patient_id = $a) AND ($b IS NULL OR t.last_message_at >= $b) \
+             AND ($c IS NULL OR t.last_message_at < $c) ORDER BY t.last_message_at DESC, t.id LIMIT 1000",
+            cols = THREAD_COLUMNS
+                .split(", ")
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            list = placeholders(1, n),
+        )
+        .replace("$a", &format!("${}", n + 1))
+        .replace("$b", &format!("${}", n + 2))
+        .replace("$c", &format!("${}", n + 3));
+        Ok(on_pool!(self, pool => {
+            let mut q = sqlx::query_as(&sql);
+            for m in mailboxes {
+                q = q.bind(m);
+            }
+            q.bind(patient_id).bind(from).bind(to).fetch_all(pool).await
+        })?)
+    }
+
+    /// Store a sent message: the message, its attachments, a receipt per recipient, the
+    /// thread's last activity and the sender's recipient history, in one transaction.
+    pub async fn insert_message(&self, new: &NewMessage) -> Result<()> {
+        let m = &new.message;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Sends into one thread are serialised by the thread row's update below on
+            // PostgreSQL; SQLite has one writer. The place is taken after that lock.
+            sqlx::query("UPDATE threads SET last_message_at = last_message_at WHERE id = $1")
+                .bind(&m.thread_id).execute(&mut *tx).await?;
+            sqlx::query(&format!(
+                "INSERT INTO messages ({MESSAGE_COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, \
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = $2))"
+            ))
+            .bind(&m.id).bind(&m.thread_id).bind(&m.author).bind(&m.signer).bind(&m.body_sealed)
+            .bind(&m.wrapped_data_key).bind(&m.body_hash).bind(&m.signing_key_id).bind(&m.signature)
+            .bind(m.sent_at).bind(m.expires_at).bind(&m.legal_basis)
+            .execute(&mut *tx).await?;
+            for (position, (a, wrapped)) in new.attachments.iter().enumerate() {
+                let done = sqlx::query(
+                    "UPDATE message_attachments SET message_id = $1, position = $2, thread_id = $3, \
+                     wrapped_data_key = $4 WHERE id = $5 AND message_id IS NULL"
+                ).bind(&m.id).bind(position as i64).bind(&m.thread_id).bind(wrapped).bind(a)
+                .execute(&mut *tx).await?.rows_affected();
+                if done != 1 {
+                    tx.rollback().await?;
+                    return Err(crate::StoreError::Conflict("attachment (already sent)"));
+                }
+            }
+            for r in &new.recipients {
+                let delivered = new.delivered_now.contains(r).then_some(m.sent_at);
+                sqlx::query(
+                    "INSERT INTO message_receipts (message_id, mailbox, delivered_at) VALUES ($1, $2, $3)"
+                ).bind(&m.id).bind(r).bind(delivered).execute(&mut *tx).await?;
+                if let Some(sender) = &new.history_sender {
+                    sqlx::query(
+                        "INSERT INTO recipient_history (sender, recipient, messages, last_at) VALUES ($1, $2, 1, $3) \
+                         ON CONFLICT (sender, recipient) DO UPDATE SET messages = recipient_history.messages + 1, last_at = $3"
+                    ).bind(sender).bind(r).bind(m.sent_at).execute(&mut *tx).await?;
+                }
+            }
+            sqlx::query("UPDATE threads SET last_message_at = $1 WHERE id = $2 AND last_message_at < $1")
+                .bind(m.sent_at).bind(&m.thread_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn messages_of(&self, thread_id: &str) -> Result<Vec<MessageRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE thread_id = $1 ORDER BY seq"
+        )).bind(thread_id).fetch_all(pool).await)?)
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Option<MessageRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        )).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// Destroy a message's keys and content (recall or expiry). Returns the blob keys of its
+    /// attachments, for the caller to delete, or None if it was already destroyed.
+    pub async fn destroy_message(
+        &self,
+        id: &str,
+        reason: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<Option<Vec<String>>> {
+        Ok(on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE messages SET body_sealed = NULL, wrapped_data_key = NULL, destroyed_at = $2, \
+                 destroyed_reason = $3, destroyed_by = $4 WHERE id = $1 AND destroyed_at IS NULL"
+            ).bind(id).bind(at).bind(reason).bind(by).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                tx.rollback().await?;
+                None
+            } else {
+                let blobs: Vec<String> = sqlx::query_scalar(
+                    "SELECT blob_key FROM message_attachments WHERE message_id = $1"
+                ).bind(id).fetch_all(&mut *tx).await?;
+                sqlx::query("UPDATE message_attachments SET wrapped_data_key = NULL, filename_sealed = $2 WHERE message_id = $1")
+                    .bind(id).bind(Vec::<u8>::new()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Some(blobs)
+            }
+        }))
+    }
+
+    /// Messages whose expiry has come and whose keys still exist.
+    pub async fn expired_messages(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM messages WHERE destroyed_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2"
+        ).bind(now).bind(limit).fetch_all(pool).await)?)
+    }
+
+    pub async fn insert_attachment(&self, a: &AttachmentRow) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(&format!(
+            "INSERT INTO message_attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, NULL, NULL, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&a.id).bind(&a.uploaded_by).bind(&a.blob_key).bind(&a.wrapped_data_key)
+        .bind(&a.filename_sealed).bind(&a.media_type).bind(a.size).bind(a.ciphertext_size)
+        .bind(&a.ciphertext_hash).bind(a.created_at)
+        .execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn attachment(&self, id: &str) -> Result<Option<AttachmentRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM message_attachments WHERE id = $1"
+        )).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// The sent attachments of a thread's messages, in message order.
+    pub async fn attachments_of(&self, thread_id: &str) -> Result<Vec<AttachmentRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM message_attachments WHERE thread_id = $1 AND message_id IS NOT NULL \
+             ORDER BY message_id, position"
+        )).bind(thread_id).fetch_all(pool).await)?)
+    }
+
+    pub async fn receipts_of(&self, thread_id: &str) -> Result<Vec<ReceiptRow>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT r.message_id, r.mailbox, r.delivered_at, r.read_at, r.read_by FROM message_receipts r \
+             JOIN messages m ON m.id = r.message_id WHERE m.thread_id = $1 ORDER BY r.message_id, r.mailbox"
+        ).bind(thread_id).fetch_all(pool).await)?)
+    }
+
+    /// Mark a message delivered to a mailbox (no change if it already was).
+    pub async fn mark_delivered(&self, message_id: &str, mailbox: &str, at: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE message_receipts SET delivered_at = $3 WHERE message_id = $1 AND mailbox = $2 AND delivered_at IS NULL"
+        ).bind(message_id).bind(mailbox).bind(at).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Mark every message of a thread delivered and read for a mailbox, by `reader`. Returns
+    /// how many were newly read.
+    pub async fn mark_thread_read(
+        &self,
+        thread_id: &str,
+        mailbox: &str,
+        reader: &str,
+        at: i64,
+    ) -> Result<u64> {
+        Ok(on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE message_receipts SET delivered_at = $3 WHERE mailbox = $2 AND delivered_at IS NULL \
+                 AND message_id IN (SELECT id FROM messages WHERE thread_id = $1 AND destroyed_at IS NULL)"
+            ).bind(thread_id).bind(mailbox).bind(at).execute(&mut *tx).await?;
+            let read = sqlx::query(
+                "UPDATE message_receipts SET read_at = $3, read_by = $4 WHERE mailbox = $2 AND read_at IS NULL \
+                 AND message_id IN (SELECT id FROM messages WHERE thread_id = $1 AND destroyed_at IS NULL)"
+            ).bind(thread_id).bind(mailbox).bind(at).bind(reader).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            read
+        }))
+    }
+
+    /// Unread messages per thread for these mailboxes (messages still readable only).
+    pub async fn unread_by_thread(&self, mailboxes: &[String]) -> Result<Vec<(String, i64)>> {
+        if mailboxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT m.thread_id, COUNT(DISTINCT m.id) FROM message_receipts r JOIN messages m ON m.id = r.message_id \
+             JOIN thread_participants p ON p.thread_id = m.thread_id AND p.mailbox = r.mailbox AND p.removed_at IS NULL \
+             WHERE r.read_at IS NULL AND m.destroyed_at IS NULL AND r.mailbox IN ({}) GROUP BY m.thread_id",
+            placeholders(1, mailboxes.len())
+        );
+        Ok(on_pool!(self, pool => {
+            let mut q = sqlx::query_as(&sql);
+            for m in mailboxes {
+                q = q.bind(m);
+            }
+            q.fetch_all(pool).await
+        })?)
+    }
+
+    /// Whom `sender` has written to, most frequent first.
+    pub async fn recipient_history(&self, sender: &str) -> Result<Vec<(String, i64)>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT recipient, messages FROM recipient_history WHERE sender = $1 ORDER BY messages DESC, recipient LIMIT 500"
+        ).bind(sender).fetch_all(pool).await)?)
+    }
+
+    /// Count messages waiting for mailboxes that were not connected.
+    pub async fn add_message_notices(&self, mailboxes: &[String], at: i64) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for m in mailboxes {
+                sqlx::query(
+                    "INSERT INTO message_notices (mailbox, waiting, first_at) VALUES ($1, 1, $2) \
+                     ON CONFLICT (mailbox) DO UPDATE SET waiting = message_notices.waiting + 1"
+                ).bind(m).bind(at).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Take the notices whose first message is at least as old as `before`: they are removed
+    /// and returned as (mailbox, waiting).
+    pub async fn take_message_notices(&self, before: i64) -> Result<Vec<(String, i64)>> {
+        Ok(on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let due: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT mailbox, waiting FROM message_notices WHERE first_at <= $1 ORDER BY mailbox"
+            ).bind(before).fetch_all(&mut *tx).await?;
+            for (m, _) in &due {
+                sqlx::query("DELETE FROM message_notices WHERE mailbox = $1").bind(m).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            due
+        }))
+    }
+
+    /// Forget the waiting count of a mailbox whose owner has now looked.
+    pub async fn clear_message_notice(&self, mailbox: &str) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM message_notices WHERE mailbox = $1")
+            .bind(mailbox).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+}

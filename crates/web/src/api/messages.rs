@@ -1,0 +1,313 @@
+//! Secure messaging over the API: threads, messages, participants, attachments, recall,
+//! unread counts and the live event stream. Every handler goes through the use cases in
+//! `sealroom_app::messaging`, which decide (participation, then the Cedar policy on patient
+//! threads) and audit.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Multipart;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::Stream;
+use sealroom_app::messaging::{NewMessageBody, NewThread, ThreadFilter, UploadedAttachment};
+use sealroom_app::AppError;
+use sealroom_domain::leak_rules::LeakRule;
+use sealroom_domain::DataCategory;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::documents::{content_disposition, declared_length, drain, file_part, invalid};
+use crate::error::ApiError;
+use crate::extract::{ApiCaller, ApiJson};
+use crate::AppState;
+
+/// What a message says and carries.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// The text (plain text, at most messaging.max_body_kib).
+    pub body: String,
+    /// Ids of attachments uploaded beforehand through POST /api/v1/attachments.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    /// The consent or legal basis recorded for what goes outside.
+    pub legal_basis: Option<String>,
+    /// Expire after this many days (1 to 3650); the organization's default otherwise.
+    pub expires_in_days: Option<i64>,
+    /// Leak-prevention warnings the sender has read and confirms, by rule name.
+    #[serde(default)]
+    pub confirm: Vec<String>,
+}
+
+/// A new thread with its first message.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewThreadBody {
+    pub subject: String,
+    /// The patient the conversation is about, if any.
+    pub patient_id: Option<String>,
+    /// The data category of a patient thread (clinical_notes by default).
+    pub category: Option<String>,
+    /// Participants besides you: "user:<id>", "department:<id>", "patient:<id>".
+    pub participants: Vec<String>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub message: MessageBody,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantBody {
+    pub participant: String,
+    #[serde(default)]
+    pub confirm: Vec<String>,
+}
+
+fn confirmations(names: &[String]) -> Result<Vec<LeakRule>, ApiError> {
+    names
+        .iter()
+        .map(|n| {
+            LeakRule::parse(n)
+                .ok_or_else(|| invalid(format!("confirm: \"{n}\" is not a leak-prevention rule")))
+        })
+        .collect()
+}
+
+fn message_of(m: MessageBody) -> Result<NewMessageBody, ApiError> {
+    Ok(NewMessageBody {
+        confirmed: confirmations(&m.confirm)?,
+        body: m.body,
+        attachments: m.attachments,
+        legal_basis: m.legal_basis.filter(|b| !b.trim().is_empty()),
+        expires_in_days: m.expires_in_days,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/threads", tag = "messages", request_body = NewThreadBody,
+    responses((status = 201, description = "The thread and its first message, with any suggestions"),
+        (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody),
+        (status = 422, description = "Stopped by leak prevention: the findings say why; confirm warnings to send")))]
+pub async fn start(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(body): ApiJson<NewThreadBody>,
+) -> Result<Response, ApiError> {
+    let category = body
+        .category
+        .as_deref()
+        .map(|c| DataCategory::parse(c).map_err(|e| invalid(format!("category: {e}"))))
+        .transpose()?;
+    let new = NewThread {
+        subject: body.subject,
+        patient_id: body.patient_id,
+        category,
+        participants: body.participants,
+        message: message_of(body.message)?,
+    };
+    let sent = s.app.start_thread(&caller.actor, new).await?;
+    Ok((StatusCode::CREATED, Json(sent)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/threads", tag = "messages",
+    params(("participant" = Option<String>, Query, description = "A participant address"),
+        ("patient" = Option<String>, Query, description = "A patient id"),
+        ("from" = Option<i64>, Query, description = "Last activity from (Unix seconds)"),
+        ("to" = Option<i64>, Query, description = "Last activity before (Unix seconds)"),
+        ("subject" = Option<String>, Query, description = "Words in the subject")),
+    responses((status = 200, description = "Threads you take part in, newest first, with unread counts")))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Query(filter): Query<ThreadFilter>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.app.threads(&caller.actor, &filter).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/threads/{id}", tag = "messages",
+    params(("id" = String, Path, description = "Thread id")),
+    responses((status = 200, description = "The thread, its messages (signatures checked) and receipts of yours; marked read"),
+        (status = 404, body = crate::api::ErrorBody)))]
+pub async fn show(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.app.thread(&caller.actor, &id).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/threads/{id}/messages", tag = "messages", request_body = MessageBody,
+    params(("id" = String, Path, description = "Thread id")),
+    responses((status = 201, description = "Sent"), (status = 404, body = crate::api::ErrorBody),
+        (status = 422, description = "Stopped by leak prevention")))]
+pub async fn send(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MessageBody>,
+) -> Result<Response, ApiError> {
+    let sent = s
+        .app
+        .send_message(&caller.actor, &id, message_of(body)?)
+        .await?;
+    Ok((StatusCode::CREATED, Json(sent)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/threads/{id}/participants", tag = "messages", request_body = ParticipantBody,
+    params(("id" = String, Path, description = "Thread id")),
+    responses((status = 200, description = "Added: they now hold the thread key"), (status = 404, body = crate::api::ErrorBody),
+        (status = 409, body = crate::api::ErrorBody), (status = 422, description = "Stopped by leak prevention")))]
+pub async fn add_participant(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ParticipantBody>,
+) -> Result<Response, ApiError> {
+    let confirmed = confirmations(&body.confirm)?;
+    Ok(Json(
+        s.app
+            .add_participant(&caller.actor, &id, &body.participant, &confirmed)
+            .await?,
+    )
+    .into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/threads/{id}/participants/{participant}", tag = "messages",
+    params(("id" = String, Path, description = "Thread id"), ("participant" = String, Path, description = "Participant address")),
+    responses((status = 204, description = "Removed: their copy of the thread key is destroyed"),
+        (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn remove_participant(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path((id, participant)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .remove_participant(&caller.actor, &id, &participant)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/messages/{id}/recall", tag = "messages",
+    params(("id" = String, Path, description = "Message id")),
+    responses((status = 204, description = "Recalled: its keys and content are destroyed"),
+        (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 410, body = crate::api::ErrorBody)))]
+pub async fn recall(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.app.recall_message(&caller.actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/messages/unread", tag = "messages",
+    responses((status = 200, description = "Unread messages in total and per thread")))]
+pub async fn unread(State(s): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
+    Ok(Json(s.app.unread(&caller.actor).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/attachments", tag = "messages",
+    request_body(content_type = "multipart/form-data", description = "One `file` part with its file name and content type; streamed and encrypted as it arrives."),
+    responses((status = 201, description = "Stored, waiting to be sent with a message"), (status = 400, body = crate::api::ErrorBody),
+        (status = 413, body = crate::api::ErrorBody)))]
+pub async fn upload(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    request: Request,
+) -> Result<(StatusCode, Json<UploadedAttachment>), ApiError> {
+    let declared = declared_length(request.headers());
+    let mut mp = Multipart::from_request(request, &s)
+        .await
+        .map_err(|e| invalid(format!("send multipart/form-data: {e}")))?;
+    let app = s.app.clone();
+    // Its own task, so a vanished client still ends in a clean abandon.
+    let stored = tokio::spawn(async move {
+        let (mut field, file) = file_part(&mut mp, declared).await?;
+        let mut upload = app.start_attachment(&caller.actor, file).await?;
+        let idle = app.settings().documents.upload_idle;
+        loop {
+            let Ok(next) = tokio::time::timeout(idle, field.chunk()).await else {
+                return Err(invalid(
+                    "the upload was abandoned: nothing arrived for too long",
+                ));
+            };
+            match next {
+                Ok(Some(chunk)) => {
+                    if let Err(e) = upload.write(&chunk).await {
+                        drain(&mut field).await;
+                        return Err(e.into());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(invalid(format!("the upload was interrupted: {e}"))),
+            }
+        }
+        Ok::<_, ApiError>(upload.finish().await?)
+    })
+    .await
+    .map_err(|e| ApiError(AppError::internal(format!("the upload task failed: {e}"))))??;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+#[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "messages",
+    params(("id" = String, Path, description = "Attachment id")),
+    responses((status = 200, description = "The file, decrypted as it is sent"), (status = 404, body = crate::api::ErrorBody),
+        (status = 410, body = crate::api::ErrorBody)))]
+pub async fn attachment_content(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let content = s.app.attachment_content(&caller.actor, &id).await?;
+    let mut r = Body::from_stream(content.body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(&content.media_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(CONTENT_LENGTH, HeaderValue::from(content.size));
+    h.insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_str(&content_disposition(&content.filename))
+            .unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    Ok(r)
+}
+
+#[utoipa::path(get, path = "/api/v1/messages/events", tag = "messages",
+    responses((status = 200, description = "Server-Sent Events: `unread` at once and after every change, `message`, `recalled` and `expired` as they happen (ids only)")))]
+pub async fn events(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let mailboxes = s.app.live_mailboxes(&caller.actor).await?;
+    let subscription = s.app.live().subscribe(mailboxes);
+    let app = s.app.clone();
+    let actor = caller.actor;
+    let first = app.unread(&actor).await?;
+    let stream = futures_util::stream::unfold(
+        (subscription, app, actor, Some(first)),
+        |(mut sub, app, actor, pending)| async move {
+            if let Some(unread) = pending {
+                let e = Event::default().event("unread").json_data(&unread).ok()?;
+                return Some((Ok(e), (sub, app, actor, None)));
+            }
+            let event = sub.events.recv().await?;
+            let e = Event::default().event(event.kind).json_data(&event).ok()?;
+            // Counts follow every change; a failure to count ends nothing.
+            let next = app.unread(&actor).await.ok();
+            Some((Ok(e), (sub, app, actor, next)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20))))
+}

@@ -1,0 +1,557 @@
+//! Staff messaging pages: the inbox with search and a compose form, a thread with its
+//! messages, signatures, attachments and receipts, a reply form and recall. Forms work without
+//! script; `app.js` adds live updates (Server-Sent Events from `/api/v1/messages/events`).
+//!
+//! Compose and reply forms are multipart: their files stream into encrypted attachments before
+//! the message is sent. When leak prevention stops a message, the form comes back with the
+//! findings, the text as typed, the files already stored (as hidden attachment ids) and a box
+//! to tick for each warning.
+
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use sealroom_app::accounts::Actor;
+use sealroom_app::documents::FileDescription;
+use sealroom_app::messaging::{MessageView, NewMessageBody, NewThread, ThreadFilter};
+use sealroom_app::sessions::CurrentSession;
+use sealroom_app::AppError;
+use sealroom_domain::leak_rules::{Finding, LeakLevel, LeakRule};
+use sealroom_domain::DataCategory;
+use serde::Deserialize;
+
+use super::actor;
+use super::layout::{alert, csrf, notice, page, when};
+use crate::error::PageError;
+use crate::extract::{check_csrf, ClientInfo, SignedIn, SignedInForm};
+use crate::AppState;
+
+/// What a compose or reply form held.
+#[derive(Default)]
+struct Draft {
+    csrf: String,
+    subject: String,
+    patient_id: String,
+    category: String,
+    participants: Vec<String>,
+    body: String,
+    confirm: Vec<LeakRule>,
+    attachments: Vec<String>,
+    expires_in_days: String,
+    include_patient: bool,
+}
+
+impl Draft {
+    fn message(&self) -> Result<NewMessageBody, AppError> {
+        Ok(NewMessageBody {
+            body: self.body.clone(),
+            attachments: self.attachments.clone(),
+            legal_basis: None,
+            expires_in_days: match self.expires_in_days.trim() {
+                "" => None,
+                d => {
+                    Some(d.parse().map_err(|_| {
+                        AppError::InvalidInput("expiry: give a number of days".into())
+                    })?)
+                }
+            },
+            confirmed: self.confirm.clone(),
+        })
+    }
+}
+
+/// Read a multipart form: the CSRF token first (nothing is stored before it is checked), then
+/// the fields, then files, each streamed into an encrypted attachment.
+async fn read_form(
+    s: &AppState,
+    me: &CurrentSession,
+    who: &Actor,
+    request: Request,
+) -> Result<Draft, PageError> {
+    let mut mp = Multipart::from_request(request, s)
+        .await
+        .map_err(|e| AppError::InvalidInput(format!("the form could not be read: {e}")))?;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        PageError::from(AppError::InvalidInput(format!(
+            "the form could not be read: {e}"
+        )))
+    };
+    let mut d = Draft::default();
+    let mut checked = false;
+    while let Some(mut field) = mp.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "files" {
+            if !checked {
+                return Err(AppError::InvalidInput("the form has no security token".into()).into());
+            }
+            let filename = field.file_name().unwrap_or("").to_owned();
+            if filename.is_empty() {
+                continue; // the file box was left empty
+            }
+            let file = FileDescription {
+                filename,
+                media_type: field.content_type().unwrap_or("").to_owned(),
+                declared_size: None,
+            };
+            let mut upload = s.app.start_attachment(who, file).await?;
+            while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                upload.write(&chunk).await?;
+            }
+            d.attachments.push(upload.finish().await?.id);
+            continue;
+        }
+        let value = field.text().await.map_err(bad)?;
+        match name.as_str() {
+            "_csrf" => {
+                check_csrf(me, &value)?;
+                checked = true;
+                d.csrf = value;
+            }
+            "subject" => d.subject = value,
+            "patient_id" => d.patient_id = value.trim().to_owned(),
+            "category" => d.category = value,
+            "participants" => d.participants.push(value),
+            "body" => d.body = value,
+            "expires_in_days" => d.expires_in_days = value,
+            "include_patient" => d.include_patient = true,
+            "attachment" => d.attachments.push(value),
+            "confirm" => {
+                if let Some(r) = LeakRule::parse(&value) {
+                    d.confirm.push(r);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !checked {
+        return Err(AppError::InvalidInput("the form has no security token".into()).into());
+    }
+    Ok(d)
+}
+
+fn findings_block(findings: &[Finding]) -> Markup {
+    html! {
+        @if !findings.is_empty() {
+            section #leak-findings aria-labelledby="leak-title" {
+                h2 #leak-title { "Check before sending" }
+                ul {
+                    @for f in findings {
+                        li.finding.(f.level.as_str()) data-rule=(f.rule.as_str()) {
+                            strong { (match f.level { LeakLevel::Error => "Blocked: ", LeakLevel::Warning => "Warning: ", _ => "Suggestion: " }) }
+                            (f.message)
+                            @if let Some(r) = &f.recipient { " (" (r) ")" }
+                            @if let Some(m) = &f.did_you_mean { ". Did you mean " strong { (m) } "?" }
+                            @if f.level == LeakLevel::Warning {
+                                br;
+                                label {
+                                    input type="checkbox" name="confirm" value=(f.rule.as_str());
+                                    " I have checked this; send anyway"
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kept_attachments(d: &Draft) -> Markup {
+    html! {
+        @for a in &d.attachments {
+            input type="hidden" name="attachment" value=(a);
+        }
+        @if !d.attachments.is_empty() {
+            p.hint { (d.attachments.len()) " file(s) already attached." }
+        }
+    }
+}
+
+/// The compose form (with the findings and values of a stopped attempt).
+fn compose_form(
+    me: &CurrentSession,
+    directory: &[(String, String)],
+    d: &Draft,
+    findings: &[Finding],
+) -> Markup {
+    html! {
+        form #compose method="post" action="/messages" enctype="multipart/form-data" {
+            h2 { "New message" }
+            (csrf(me))
+            (findings_block(findings))
+            label for="subject" { "Subject" }
+            input #subject name="subject" required maxlength="200" value=(d.subject) aria-describedby="subject-hint";
+            p.hint #subject-hint { "Subjects are never e-mailed, but keep names and national numbers out of them." }
+            label for="participants" { "To (colleagues and department inboxes)" }
+            select #participants name="participants" multiple required size="6" {
+                @for (address, label) in directory {
+                    option value=(address) selected[d.participants.contains(address)] { (label) }
+                }
+            }
+            label for="patient_id" { "About patient (id, optional)" }
+            input #patient_id name="patient_id" value=(d.patient_id);
+            div.choice {
+                input #include_patient type="checkbox" name="include_patient" value="1" checked[d.include_patient];
+                label for="include_patient" { "Also write to the patient (their patient space)" }
+            }
+            label for="category" { "Kind of information" }
+            select #category name="category" {
+                @for c in DataCategory::ALL {
+                    option value=(c.as_str()) selected[d.category == c.as_str() || (d.category.is_empty() && c == DataCategory::ClinicalNotes)] {
+                        (c.as_str().replace('_', " "))
+                    }
+                }
+            }
+            label for="body" { "Message" }
+            textarea #body name="body" rows="6" { (d.body) }
+            label for="expires_in_days" { "Expires after (days, optional)" }
+            input #expires_in_days name="expires_in_days" inputmode="numeric" value=(d.expires_in_days);
+            (kept_attachments(d))
+            label for="files" { "Attach files" }
+            input #files type="file" name="files" multiple;
+            button #send type="submit" { "Send securely" }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct SearchForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    participant: String,
+    #[serde(default)]
+    patient: String,
+}
+crate::extract::csrf_forms!(SearchForm);
+
+/// What the inbox page shows besides the inbox: a stopped draft, its findings, a notice or an
+/// error.
+#[derive(Default)]
+struct Answer<'a> {
+    draft: Option<&'a Draft>,
+    findings: &'a [Finding],
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+async fn inbox_page(
+    s: &AppState,
+    me: &CurrentSession,
+    who: &Actor,
+    search: &SearchForm,
+    answer: Answer<'_>,
+) -> Result<Response, PageError> {
+    let empty = Draft::default();
+    let draft = answer.draft.unwrap_or(&empty);
+    let (findings, message, error) = (answer.findings, answer.notice, answer.error);
+    let filter = ThreadFilter {
+        subject: Some(search.subject.clone()).filter(|x| !x.trim().is_empty()),
+        participant: Some(search.participant.clone()).filter(|x| !x.is_empty()),
+        patient: Some(search.patient.trim().to_owned()).filter(|x| !x.is_empty()),
+        from: None,
+        to: None,
+    };
+    let threads = s.app.threads(who, &filter).await?;
+    let directory = s.app.messaging_directory(who).await?;
+    let total: i64 = threads.iter().map(|t| t.unread).sum();
+    let body = html! {
+        h1 { "Messages " span #unread-total.badge { (total) } span.visually-hidden { " unread" } }
+        (notice(message))
+        (alert(error))
+        p #live-status.hint role="status" aria-live="polite" {}
+        form #search method="post" action="/messages/search" {
+            (csrf(me))
+            label for="q-subject" { "Subject" }
+            input #q-subject name="subject" value=(search.subject);
+            label for="q-participant" { "With" }
+            select #q-participant name="participant" {
+                option value="" { "anyone" }
+                @for (address, label) in &directory {
+                    option value=(address) selected[&search.participant == address] { (label) }
+                }
+            }
+            label for="q-patient" { "Patient id" }
+            input #q-patient name="patient" value=(search.patient);
+            button type="submit" { "Search" }
+        }
+        @if threads.is_empty() {
+            p #no-threads { "No conversation." }
+        } @else {
+            table #threads {
+                thead { tr { th { "Subject" } th { "With" } th { "Last message" } th { "Unread" } } }
+                tbody {
+                    @for t in &threads {
+                        tr.unread[t.unread > 0] data-thread=(t.id) {
+                            td { a href={ "/messages/" (t.id) } { (t.subject) } @if t.patient_id.is_some() { " " span.tag { "patient" } } }
+                            td { @for (i, p) in t.participants.iter().enumerate() { @if i > 0 { ", " } (p.label) } }
+                            td { (when(t.last_message_at)) }
+                            td.count { (t.unread) }
+                        }
+                    }
+                }
+            }
+        }
+        (compose_form(me, &directory, draft, findings))
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, page("Messages", Some(me), body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    sent: Option<String>,
+}
+
+/// `GET /messages`: the inbox and the compose form.
+pub async fn inbox(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    axum::extract::Query(q): axum::extract::Query<InboxQuery>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    let sent = q.sent.as_ref().map(|_| "Sent.");
+    let answer = Answer {
+        notice: sent,
+        ..Answer::default()
+    };
+    inbox_page(&s, &me, &who, &SearchForm::default(), answer).await
+}
+
+/// `POST /messages/search`: the inbox filtered (a POST, so search words stay out of URLs).
+pub async fn search(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    SignedInForm(me, form): SignedInForm<SearchForm>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    inbox_page(&s, &me, &who, &form, Answer::default()).await
+}
+
+/// `POST /messages`: start a thread.
+pub async fn compose(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    request: Request,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    let d = read_form(&s, &me, &who, request).await?;
+    let category = match d.category.as_str() {
+        "" => None,
+        c => Some(DataCategory::parse(c).map_err(|e| AppError::InvalidInput(e.to_string()))?),
+    };
+    let new = NewThread {
+        subject: d.subject.clone(),
+        patient_id: Some(d.patient_id.clone()).filter(|p| !p.is_empty()),
+        category,
+        participants: {
+            let mut p = d.participants.clone();
+            if d.include_patient && !d.patient_id.is_empty() {
+                p.push(format!("patient:{}", d.patient_id));
+            }
+            p
+        },
+        message: d.message()?,
+    };
+    match s.app.start_thread(&who, new).await {
+        Ok(sent) => {
+            Ok(Redirect::to(&format!("/messages/{}?sent=1", sent.thread_id)).into_response())
+        }
+        Err(AppError::LeakCheck(findings)) => {
+            inbox_page(
+                &s,
+                &me,
+                &who,
+                &SearchForm::default(),
+                Answer {
+                    draft: Some(&d),
+                    findings: &findings,
+                    notice: None,
+                    error: Some("Not sent yet: see the checks in the form below."),
+                },
+            )
+            .await
+        }
+        Err(e @ (AppError::InvalidInput(_) | AppError::NotFound | AppError::TooLarge(_))) => {
+            let message = match e {
+                AppError::NotFound => {
+                    "No such patient, or you may not write about them.".to_owned()
+                }
+                other => other.to_string(),
+            };
+            inbox_page(
+                &s,
+                &me,
+                &who,
+                &SearchForm::default(),
+                Answer {
+                    draft: Some(&d),
+                    error: Some(&message),
+                    ..Answer::default()
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn message_block(m: &MessageView, me_csrf: &CurrentSession, thread_id: &str) -> Markup {
+    html! {
+        article.message id={ "m-" (m.id) } data-state=(m.state) {
+            header {
+                strong.author { (m.author_label) }
+                " · " time { (when(m.sent_at)) }
+                @match m.signature {
+                    Some("verified") => { " · " span.verified { "✓ Signature verified" } }
+                    Some(_) => { " · " strong.alert { "✗ Signature does not verify — do not rely on this message" } }
+                    None => {}
+                }
+            }
+            @match m.state {
+                "recalled" => { p.gone { "This message was recalled by its sender." } }
+                "expired" => { p.gone { "This message has expired." } }
+                _ => {
+                    div.body { (m.body.as_deref().unwrap_or("")) }
+                    @if !m.attachments.is_empty() {
+                        ul.attachments {
+                            @for a in &m.attachments {
+                                li { a href={ "/api/v1/attachments/" (a.id) "/content" } download { (a.filename) } " (" (a.size) " bytes)" }
+                            }
+                        }
+                    }
+                    @if let Some(e) = m.expires_at { p.hint { "Expires " (when(e)) } }
+                }
+            }
+            @if let Some(receipts) = &m.receipts {
+                details.receipts open {
+                    summary { "Receipts" }
+                    ul {
+                        @for r in receipts {
+                            li data-recipient=(r.recipient) {
+                                (r.label) ": "
+                                @if let Some(at) = r.read_at { span.read { "read " (when(at)) } }
+                                @else if let Some(at) = r.delivered_at { span.delivered { "delivered " (when(at)) } }
+                                @else { span.waiting { "not delivered yet" } }
+                            }
+                        }
+                    }
+                }
+                @if m.state == "readable" {
+                    form.recall method="post" action={ "/messages/" (thread_id) "/recall/" (m.id) } {
+                        (csrf(me_csrf))
+                        button type="submit" { "Recall" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn thread_page(
+    s: &AppState,
+    me: &CurrentSession,
+    who: &Actor,
+    thread_id: &str,
+    draft: &Draft,
+    findings: &[Finding],
+    message: Option<&str>,
+) -> Result<Response, PageError> {
+    let t = s.app.thread(who, thread_id).await?;
+    let body = html! {
+        p { a href="/messages" { "← All messages" } }
+        h1 #thread-subject data-thread=(t.id) { (t.subject) }
+        (notice(message))
+        p #live-status.hint role="status" aria-live="polite" {}
+        p.participants { "With: " @for (i, p) in t.participants.iter().enumerate() { @if i > 0 { ", " } (p.label) } }
+        @if let Some(p) = &t.patient_id { p.hint { "About patient " code { (p) } } }
+        section #messages { @for m in &t.messages { (message_block(m, me, &t.id)) } }
+        form #reply method="post" action={ "/messages/" (t.id) "/messages" } enctype="multipart/form-data" {
+            (csrf(me))
+            (findings_block(findings))
+            label for="body" { "Reply" }
+            textarea #body name="body" rows="4" { (draft.body) }
+            (kept_attachments(draft))
+            label for="files" { "Attach files" }
+            input #files type="file" name="files" multiple;
+            button #send type="submit" { "Send securely" }
+        }
+    };
+    let status = if findings.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, page(&t.subject, Some(me), body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ThreadQuery {
+    sent: Option<String>,
+    recalled: Option<String>,
+}
+
+/// `GET /messages/{id}`: a thread (marked read).
+pub async fn thread(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ThreadQuery>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    let message = if q.sent.is_some() {
+        Some("Sent.")
+    } else if q.recalled.is_some() {
+        Some("Recalled: its keys are destroyed; nobody can open it any more.")
+    } else {
+        None
+    };
+    thread_page(&s, &me, &who, &id, &Draft::default(), &[], message).await
+}
+
+/// `POST /messages/{id}/messages`: reply.
+pub async fn reply(
+    State(s): State<AppState>,
+    SignedIn(me): SignedIn,
+    ClientInfo(client): ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    let d = read_form(&s, &me, &who, request).await?;
+    match s.app.send_message(&who, &id, d.message()?).await {
+        Ok(_) => Ok(Redirect::to(&format!("/messages/{id}?sent=1")).into_response()),
+        Err(AppError::LeakCheck(findings)) => {
+            thread_page(&s, &me, &who, &id, &d, &findings, None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+crate::extract::csrf_forms!(CsrfOnly);
+
+/// `POST /messages/{thread}/recall/{message}`.
+pub async fn recall(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    Path((thread_id, message_id)): Path<(String, String)>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    s.app.recall_message(&who, &message_id).await?;
+    Ok(Redirect::to(&format!("/messages/{thread_id}?recalled=1")).into_response())
+}

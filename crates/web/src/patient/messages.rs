@@ -1,0 +1,138 @@
+//! Messages with the care team, inside the patient space: the conversations a care team
+//! opened with the patient (or their proxy), each readable and answerable here. Decided by the
+//! same policy as the rest of the space and audited on the patient.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use super::i18n::Lang;
+use super::layout::{alert, csrf, notice, page, when};
+use super::{error_message, PatientError, PatientForm, SignedInPatient};
+use crate::extract::csrf_forms;
+use crate::AppState;
+
+pub async fn list(
+    State(s): State<AppState>,
+    SignedInPatient(session, lang): SignedInPatient,
+) -> Result<Response, PatientError> {
+    let threads = s
+        .app
+        .patient_threads(&session)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?;
+    let body = html! {
+        h1 { (lang.t("messages-title")) }
+        @if threads.is_empty() {
+            p #no-threads { (lang.t("messages-none")) }
+        } @else {
+            ul #threads.doc-list {
+                @for t in &threads {
+                    li data-thread=(t.id) {
+                        h2 { a href={"/patient/messages/" (t.id)} { (t.subject) } }
+                        p.hint {
+                            (when(lang, t.last_message_at))
+                            @if t.unread > 0 { " · " strong.unread { (lang.t_with("messages-unread", &[("count", t.unread.into())])) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(
+        lang,
+        &lang.t("messages-title"),
+        Some(&session),
+        "/patient/messages",
+        body,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ThreadQuery {
+    sent: Option<String>,
+}
+
+async fn thread_page(
+    s: &AppState,
+    session: &sealroom_app::patient_space::PatientSession,
+    lang: Lang,
+    id: &str,
+    sent: bool,
+    error: Option<&str>,
+    typed: &str,
+) -> Result<Response, PatientError> {
+    let t = s
+        .app
+        .patient_thread(session, id)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?;
+    let here = format!("/patient/messages/{}", t.id);
+    let body = html! {
+        p { a href="/patient/messages" { "← " (lang.t("back-to-messages")) } }
+        h1 #thread-subject { (t.subject) }
+        (notice(sent.then(|| lang.t("message-sent")).as_deref()))
+        (alert(error))
+        section #messages {
+            @for m in &t.messages {
+                article.message id={"m-" (m.id)} data-state=(m.state) {
+                    p.hint { strong { (m.author_label) } " · " (when(lang, m.sent_at)) }
+                    @if m.state == "readable" {
+                        div.body { (m.body.as_deref().unwrap_or("")) }
+                        @if m.signature == Some("verified") {
+                            p.signature.ok { span aria-hidden="true" { "✓ " } (lang.t("message-signature-verified")) }
+                        } @else {
+                            p.signature.bad { span aria-hidden="true" { "⚠ " } (lang.t("signature-not-verified")) }
+                        }
+                    } @else {
+                        p.gone { (lang.t("message-gone")) }
+                    }
+                }
+            }
+        }
+        form #reply method="post" action=(here) {
+            (csrf(session))
+            label for="body" { (lang.t("message-reply")) }
+            textarea #body name="body" rows="5" required { (typed) }
+            button #send type="submit" { (lang.t("message-send")) }
+        }
+    };
+    Ok(page(lang, &t.subject, Some(session), &here, body).into_response())
+}
+
+pub async fn thread(
+    State(s): State<AppState>,
+    SignedInPatient(session, lang): SignedInPatient,
+    Path(id): Path<String>,
+    Query(q): Query<ThreadQuery>,
+) -> Result<Response, PatientError> {
+    thread_page(&s, &session, lang, &id, q.sent.is_some(), None, "").await
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    body: String,
+}
+
+csrf_forms!(ReplyForm);
+
+pub async fn reply(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    PatientForm(session, lang, form): PatientForm<ReplyForm>,
+) -> Result<Response, PatientError> {
+    match s.app.patient_reply(&session, &id, form.body.clone()).await {
+        Ok(_) => Ok(Redirect::to(&format!("/patient/messages/{id}?sent=1")).into_response()),
+        Err(
+            e @ (sealroom_app::AppError::InvalidInput(_) | sealroom_app::AppError::TooLarge(_)),
+        ) => {
+            let message = error_message(lang, &e);
+            thread_page(&s, &session, lang, &id, false, Some(&message), &form.body).await
+        }
+        Err(e) => Err(PatientError::new(e, lang)),
+    }
+}
