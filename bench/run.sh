@@ -11,6 +11,7 @@ for p in wrk argon2; do
   command -v "$p" >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends wrk argon2; break; }
 done
 
+tools/python-deps.sh  # aiosmtpd, the SMTP server of the e-mail comparison
 cargo build --release -p sealroom-bench --bins
 bin=target/release
 
@@ -45,6 +46,29 @@ kill -INT "$fixture"
 wait "$fixture" 2>/dev/null || true
 m=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n '2p')
 awk -v r="$m" 'BEGIN { c = (1 - r) * 100; printf "median of per-round ratios authenticated/healthz: %.3f; authentication costs %.1f%% of throughput (target < 25%%: %s)\n", r, c, (c < 25 ? "MET" : "NOT MET") }'
+
+echo; echo "## secure messaging: send -> delivered to a connected recipient (1 000 messages/s for 60 s)"
+# E-mail is the comparison: the same messages submitted over SMTP to a local SMTP server.
+target/py/bin/python -m aiosmtpd -n -l 127.0.0.1:2526 -c aiosmtpd.handlers.Sink >/dev/null 2>&1 &
+smtpd=$!
+sleep 1
+echo "SQLite:"
+$bin/message_delivery --rate 1000 --seconds 60 --smtp 127.0.0.1:2526
+kill "$smtpd" 2>/dev/null || true
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS sealroom_bench_messages" -c "CREATE DATABASE sealroom_bench_messages"
+echo "PostgreSQL:"
+SEALROOM_DATABASE__URL=postgres://postgres@127.0.0.1:5432/sealroom_bench_messages $bin/message_delivery --rate 1000 --seconds 60
+
+echo; echo "## secure messaging: 10 000 idle live connections (target: server memory < 512 MiB)"
+ulimit -n 65536
+$bin/serve_fixture > /tmp/sealroom-fixture.out 2>/dev/null &
+fixture=$!
+for _ in $(seq 1 100); do grep -q READY /tmp/sealroom-fixture.out 2>/dev/null && break; sleep 0.2; done
+$bin/idle_connections --url "$(sed -n 's/^URL=//p' /tmp/sealroom-fixture.out)" \
+  --cookie "$(sed -n 's/^COOKIE=//p' /tmp/sealroom-fixture.out)" \
+  --cert "$(sed -n 's/^CERT=//p' /tmp/sealroom-fixture.out)" --pid "$fixture" --count 10000
+kill -INT "$fixture"
+wait "$fixture" 2>/dev/null || true
 
 echo; echo "## document store"
 bench/documents.sh

@@ -730,10 +730,22 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       await clickAndWaitFor(invited, `li[data-thread="${threadId}"] a`, `/patient/messages/${threadId}`);
       assert.match(await text(invited, '#messages'), /Diet advice attached/);
       assert.match(await text(invited, '#messages'), /I will call this afternoon/);
+      const href = await invited.locator('#messages ul.attachments a').first().getAttribute('href');
+      const file = await invited.request.get(`${server.baseUrl}${href}`);
+      assert.equal(file.status(), 200);
+      assert.ok(Buffer.from(await file.body()).equals(MESSAGE_FILE), 'the patient downloads the attachment byte for byte');
       await axe(invited, '/patient/messages/{id}');
       await invited.fill('form#reply #body', 'Thank you, I am at home after 2 pm.');
       await Promise.all([invited.waitForURL((u) => u.search.includes('sent=1')), invited.click('form#reply #send')]);
       assert.match(await text(invited, '#messages'), /I am at home after 2 pm/);
+      assertNoConsoleErrors(invited);
+    });
+
+    await step('an answer from the care team appears live in the patient\'s open thread', async () => {
+      currentPage = invited;
+      await invited.locator('#live-status[data-live=connected]').waitFor({ state: 'attached' });
+      await clinician.api.created(`/api/v1/threads/${threadId}/messages`, { body: 'Perfect, we will call at 3 pm.' });
+      await invited.locator('#messages article.message', { hasText: 'we will call at 3 pm' }).waitFor();
       assertNoConsoleErrors(invited);
     });
 

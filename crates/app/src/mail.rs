@@ -343,6 +343,22 @@ pub mod templates {
         }
     }
 
+    /// A patient's care team wrote: where to read it, nothing about what it says.
+    pub fn patient_new_message(to: &str, organization: &str, messages: &str) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: a message from your care team / un message de votre équipe soignante"),
+            body: format!(
+                "Your care team has sent you a secure message. Sign in to your patient space to \
+                 read it:\n\n{messages}\n\n\
+                 Votre équipe soignante vous a envoyé un message sécurisé. Connectez-vous à votre \
+                 espace patient pour le lire :\n\n{messages}\n\n\
+                 {organization} never asks for a password or code by e-mail. / {organization} ne \
+                 demande jamais de mot de passe ni de code par e-mail.\n"
+            ),
+        }
+    }
+
     /// The security officer's alert that someone opened emergency access. It names who and
     /// when, never the patient or the written reason (which may contain clinical detail).
     pub fn break_glass_alert(

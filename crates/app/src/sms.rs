@@ -193,6 +193,12 @@ pub mod templates {
     }
 
     /// Something new is waiting in the patient space.
+    pub fn new_message(organization: &str, messages: &str) -> String {
+        format!(
+            "{organization}: a secure message from your care team / un message de votre équipe soignante : {messages}"
+        )
+    }
+
     pub fn new_document(organization: &str, patient_space: &str) -> String {
         format!(
             "{organization}: something new is waiting in your patient space / du nouveau vous attend : {patient_space}"

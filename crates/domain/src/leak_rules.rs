@@ -304,14 +304,18 @@ fn resembles<'h>(
         .filter(|k| {
             let known = k.label.to_lowercase();
             let limit = if known.chars().count() >= 8 { 2 } else { 1 };
-            known != label && strsim::damerau_levenshtein(&known, &label) <= limit
+            // An identical name on another address is the riskiest look-alike of all.
+            strsim::damerau_levenshtein(&known, &label) <= limit
         })
         .max_by_key(|k| k.messages)
 }
 
 /// Whether `text` holds a Belgian national number, a French NIR, a Romanian CNP or an NHS
-/// number whose check digits are right. Numbers are looked for both as typed with separators
-/// (spaces, dots, dashes, slashes between groups) and as single tokens.
+/// number whose check digits are right, written as one token or in the groups each is printed
+/// in (NHS `943 476 5919`, Belgian `85.07.30-033.28`, NIR `2 55 08 14 168 025 38`), with any
+/// whitespace (a non-breaking space from a PDF too), dots, dashes or slashes between groups.
+/// Other digit groups (a date and a time, a phone number) are not joined up, so they do not
+/// pass for an identifier by chance.
 pub fn contains_national_identifier(text: &str) -> bool {
     candidates(text).iter().any(|c| {
         Country::ALL
@@ -320,44 +324,62 @@ pub fn contains_national_identifier(text: &str) -> bool {
     })
 }
 
-/// Runs of digits (and the letters A/B, for Corsican NIRs) joined by single separators, and
-/// each token of those runs on its own.
+/// How each identifier is printed, as the lengths of its groups.
+const GROUPINGS: &[&[usize]] = &[
+    // One token: NHS, Belgian, CNP, NIR without or with its key apart.
+    &[10],
+    &[11],
+    &[13],
+    &[15],
+    &[13, 2],
+    // NHS 3-3-4.
+    &[3, 3, 4],
+    // Belgian YY.MM.DD-SSS.CC and its variants.
+    &[2, 2, 2, 3, 2],
+    &[6, 3, 2],
+    &[6, 5],
+    &[2, 2, 2, 5],
+    // NIR S YY MM DD CCC NNN KK (the department may be 2A or 2B).
+    &[1, 2, 2, 2, 3, 3, 2],
+];
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '.' | '-' | '/' | '\u{2010}' | '\u{2011}' | '\u{2013}')
+}
+
+/// Runs of digit groups (the letters A/B allowed inside a group, for Corsican NIRs) separated
+/// by separators, and every span of a run whose group lengths are a known printing.
 fn candidates(text: &str) -> Vec<String> {
     let mut runs: Vec<Vec<String>> = vec![Vec::new()];
-    let mut token = String::new();
-    let mut last_sep = false;
+    let mut group = String::new();
     for ch in text.chars().chain(std::iter::once('\n')) {
-        if ch.is_ascii_digit() || (matches!(ch, 'A' | 'B' | 'a' | 'b') && !token.is_empty()) {
-            token.push(ch);
-            last_sep = false;
-        } else if matches!(ch, ' ' | '.' | '-' | '/') && !token.is_empty() && !last_sep {
+        let letter = matches!(ch, 'A' | 'B' | 'a' | 'b') && !group.is_empty();
+        if ch.is_ascii_digit() || letter {
+            group.push(ch);
+            continue;
+        }
+        if !group.is_empty() {
             if let Some(run) = runs.last_mut() {
-                run.push(std::mem::take(&mut token));
+                run.push(std::mem::take(&mut group));
             }
-            last_sep = true;
-        } else {
-            if !token.is_empty() {
-                if let Some(run) = runs.last_mut() {
-                    run.push(std::mem::take(&mut token));
-                }
-            }
+        }
+        // A separator keeps the run going (several in a row count as one); anything else ends it.
+        if !is_separator(ch) || ch == '\n' {
             runs.push(Vec::new());
-            last_sep = false;
         }
     }
     let mut out = Vec::new();
     for run in runs.into_iter().filter(|r| !r.is_empty()) {
-        // Every contiguous span of tokens, so a date or count typed next to a number does not
-        // hide it.
         for start in 0..run.len() {
-            let mut joined = String::new();
-            for t in &run[start..] {
-                joined.push_str(t);
-                if (9..=15).contains(&joined.len()) {
-                    out.push(joined.clone());
-                }
-                if joined.len() > 15 {
-                    break;
+            for grouping in GROUPINGS {
+                let end = start + grouping.len();
+                if end <= run.len()
+                    && run[start..end]
+                        .iter()
+                        .zip(grouping.iter())
+                        .all(|(g, len)| g.len() == *len)
+                {
+                    out.push(run[start..end].concat());
                 }
             }
         }
@@ -365,18 +387,37 @@ fn candidates(text: &str) -> Vec<String> {
     out
 }
 
-/// Whether any name of at least three letters appears in `text` as a whole word.
+/// Name particles that are words of their own in many subjects.
+const PARTICLES: &[&str] = &[
+    "van", "von", "der", "den", "del", "de", "la", "le", "du", "da", "di", "ten", "ter", "des",
+];
+
+/// Lower case without diacritics ("Lefèvre" → "lefevre").
+fn fold(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether any part of the patient's names (two letters or more, not a particle) appears in
+/// `text` as a whole word, compared without case or accents; a possessive ("Dupont's") counts.
 fn contains_name(text: &str, names: &[String]) -> bool {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+    let words: Vec<String> = fold(text)
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+        .map(str::to_owned)
         .collect();
     names
         .iter()
-        .flat_map(|n| n.split(|c: char| c.is_whitespace() || c == '-'))
-        .filter(|part| part.chars().count() >= 3)
-        .map(str::to_lowercase)
+        .flat_map(|n| {
+            fold(n)
+                .split(|c: char| !c.is_alphanumeric())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|part| part.chars().count() >= 2 && !PARTICLES.contains(&part.as_str()))
         .any(|part| words.contains(&part))
 }
 
@@ -528,6 +569,82 @@ mod tests {
                     ..base.clone()
                 },
                 vec![(PatientNameInSubject, Error)],
+            ),
+            (
+                "a date and a time are not an NHS number",
+                Draft {
+                    subject: "Meeting 01/01/2025 12:00, room 4",
+                    ..base.clone()
+                },
+                vec![],
+            ),
+            (
+                "a phone number is not an identifier",
+                Draft {
+                    subject: "Call back on 0470 12 34 56 or 02 555 01 01",
+                    ..base.clone()
+                },
+                vec![],
+            ),
+            (
+                "a NIR pasted with non-breaking spaces",
+                Draft {
+                    subject: "Bilan NIR 2\u{a0}55\u{a0}08\u{a0}14\u{a0}168\u{a0}025\u{a0}38",
+                    ..base.clone()
+                },
+                vec![(NationalIdentifierInSubject, Error)],
+            ),
+            (
+                "a Belgian number with spaced separators",
+                Draft {
+                    subject: "Results 85.07.30 - 033.28",
+                    ..base.clone()
+                },
+                vec![(NationalIdentifierInSubject, Error)],
+            ),
+            (
+                "the patient's name as a possessive, without its accent",
+                Draft {
+                    subject: "Dupont's echo",
+                    patient_names: vec!["Lefèvre".into(), "Dupont".into()],
+                    ..base.clone()
+                },
+                vec![(PatientNameInSubject, Error)],
+            ),
+            (
+                "a name typed without its accent",
+                Draft {
+                    subject: "Mme Lefevre, bilan",
+                    patient_names: vec!["Lefèvre".into(), "Anne".into()],
+                    ..base.clone()
+                },
+                vec![(PatientNameInSubject, Error)],
+            ),
+            (
+                "a particle of the name alone is not the name",
+                Draft {
+                    subject: "Van transport tomorrow",
+                    patient_names: vec!["Van Damme".into(), "Jean".into()],
+                    ..base.clone()
+                },
+                vec![],
+            ),
+            (
+                "a two-letter family name is a name",
+                Draft {
+                    subject: "Ms Li, follow-up",
+                    patient_names: vec!["Li".into(), "Mei".into()],
+                    ..base.clone()
+                },
+                vec![(PatientNameInSubject, Error)],
+            ),
+            (
+                "a colleague with the very name of a frequent one, at another address",
+                Draft {
+                    recipients: vec![staff("u-peeters-2", "Anna Peeters", None)],
+                    ..base.clone()
+                },
+                vec![(ResemblesFrequentRecipient, Warning)],
             ),
             (
                 "a name inside another word is not the name",

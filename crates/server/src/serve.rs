@@ -256,6 +256,11 @@ async fn periodic_jobs(app: App) {
             Ok(n) => tracing::info!(messages = n, "expired messages (keys destroyed)"),
             Err(e) => tracing::warn!(error = %e, "message expiry failed; retrying"),
         }
+        match app.discard_unsent_attachments().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(attachments = n, "discarded attachments never sent"),
+            Err(e) => tracing::warn!(error = %e, "discarding unsent attachments failed; retrying"),
+        }
         match app.send_message_notices().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(mailboxes = n, "told absent recipients that messages wait"),

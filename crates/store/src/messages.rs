@@ -93,6 +93,8 @@ pub struct AuthorKeyRow {
 /// A message to store, with what changes with it.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// A new thread and its participants, stored with its first message in one transaction.
+    pub thread: Option<(ThreadRow, Vec<ParticipantRow>)>,
     pub message: MessageRow,
     /// Attachments uploaded beforehand, now part of the message (in order): each id with its
     /// data key re-wrapped under the thread key.
@@ -117,6 +119,13 @@ impl Store {
     /// The wrapped key of a mailbox, creating it with `fresh` if it has none (another
     /// request may have made it first: theirs is returned).
     pub async fn mailbox_key(&self, mailbox: &str, fresh: &[u8], at: i64) -> Result<Vec<u8>> {
+        // Read first: the key exists on every call but the first, and a write costs more.
+        let existing: Option<Vec<u8>> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT wrapped_key FROM mailbox_keys WHERE mailbox = $1"
+        ).bind(mailbox).fetch_optional(pool).await)?;
+        if let Some(k) = existing {
+            return Ok(k);
+        }
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO mailbox_keys (mailbox, wrapped_key, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (mailbox) DO NOTHING"
@@ -144,30 +153,6 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (author) DO NOTHING"
         ).bind(&k.id).bind(&k.author).bind(&k.public_key).bind(&k.wrapped_private).bind(k.created_at)
         .execute(pool).await.map(|_| ()))?;
-        Ok(())
-    }
-
-    /// Create a thread with its first participants, in one transaction.
-    pub async fn insert_thread(
-        &self,
-        t: &ThreadRow,
-        participants: &[ParticipantRow],
-    ) -> Result<()> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(&format!("INSERT INTO threads ({THREAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-                .bind(&t.id).bind(&t.patient_id).bind(&t.category).bind(&t.subject_sealed)
-                .bind(&t.created_by).bind(t.created_at).bind(t.last_message_at)
-                .execute(&mut *tx).await?;
-            for p in participants {
-                sqlx::query(
-                    "INSERT INTO thread_participants (thread_id, mailbox, wrapped_thread_key, added_by, added_at) \
-                     VALUES ($1, $2, $3, $4, $5)"
-                ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
-                .execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
         Ok(())
     }
 
@@ -256,6 +241,19 @@ impl Store {
         let m = &new.message;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some((t, participants)) = &new.thread {
+                sqlx::query(&format!("INSERT INTO threads ({THREAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                    .bind(&t.id).bind(&t.patient_id).bind(&t.category).bind(&t.subject_sealed)
+                    .bind(&t.created_by).bind(t.created_at).bind(t.last_message_at)
+                    .execute(&mut *tx).await?;
+                for p in participants {
+                    sqlx::query(
+                        "INSERT INTO thread_participants (thread_id, mailbox, wrapped_thread_key, added_by, added_at) \
+                         VALUES ($1, $2, $3, $4, $5)"
+                    ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
+                    .execute(&mut *tx).await?;
+                }
+            }
             // Sends into one thread are serialised by the thread row's update below on
             // PostgreSQL; SQLite has one writer. The place is taken after that lock.
             sqlx::query("UPDATE threads SET last_message_at = last_message_at WHERE id = $1")
@@ -388,27 +386,42 @@ impl Store {
         Ok(())
     }
 
-    /// Mark every message of a thread delivered and read for a mailbox, by `reader`. Returns
-    /// how many were newly read.
-    pub async fn mark_thread_read(
+    /// Mark the messages a reader was shown (`message_ids`) delivered and read for a mailbox,
+    /// by `reader`. Returns how many were newly read.
+    pub async fn mark_read(
         &self,
-        thread_id: &str,
+        message_ids: &[String],
         mailbox: &str,
         reader: &str,
         at: i64,
     ) -> Result<u64> {
+        if message_ids.is_empty() {
+            return Ok(0);
+        }
+        let delivered = format!(
+            "UPDATE message_receipts SET delivered_at = $2 WHERE mailbox = $1 AND delivered_at IS NULL \
+             AND message_id IN ({})",
+            placeholders(3, message_ids.len())
+        );
+        let read = format!(
+            "UPDATE message_receipts SET read_at = $2, read_by = $3 WHERE mailbox = $1 AND read_at IS NULL \
+             AND message_id IN ({})",
+            placeholders(4, message_ids.len())
+        );
         Ok(on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE message_receipts SET delivered_at = $3 WHERE mailbox = $2 AND delivered_at IS NULL \
-                 AND message_id IN (SELECT id FROM messages WHERE thread_id = $1 AND destroyed_at IS NULL)"
-            ).bind(thread_id).bind(mailbox).bind(at).execute(&mut *tx).await?;
-            let read = sqlx::query(
-                "UPDATE message_receipts SET read_at = $3, read_by = $4 WHERE mailbox = $2 AND read_at IS NULL \
-                 AND message_id IN (SELECT id FROM messages WHERE thread_id = $1 AND destroyed_at IS NULL)"
-            ).bind(thread_id).bind(mailbox).bind(at).bind(reader).execute(&mut *tx).await?.rows_affected();
+            let mut q = sqlx::query(&delivered).bind(mailbox).bind(at);
+            for id in message_ids {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+            let mut q = sqlx::query(&read).bind(mailbox).bind(at).bind(reader);
+            for id in message_ids {
+                q = q.bind(id);
+            }
+            let n = q.execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
-            read
+            n
         }))
     }
 
@@ -454,20 +467,48 @@ impl Store {
         Ok(())
     }
 
-    /// Take the notices whose first message is at least as old as `before`: they are removed
-    /// and returned as (mailbox, waiting).
-    pub async fn take_message_notices(&self, before: i64) -> Result<Vec<(String, i64)>> {
-        Ok(on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let due: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT mailbox, waiting FROM message_notices WHERE first_at <= $1 ORDER BY mailbox"
-            ).bind(before).fetch_all(&mut *tx).await?;
-            for (m, _) in &due {
-                sqlx::query("DELETE FROM message_notices WHERE mailbox = $1").bind(m).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            due
-        }))
+    /// Take the notices whose first message is at least as old as `before`: removed and
+    /// returned as (mailbox, waiting, first_at) in one statement, so a count added meanwhile is
+    /// not lost and two servers never both take the same notice.
+    pub async fn take_message_notices(&self, before: i64) -> Result<Vec<(String, i64, i64)>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "DELETE FROM message_notices WHERE first_at <= $1 RETURNING mailbox, waiting, first_at"
+        ).bind(before).fetch_all(pool).await)?)
+    }
+
+    /// Put a notice back after it could not be sent (its count added to any new one).
+    pub async fn requeue_message_notice(
+        &self,
+        mailbox: &str,
+        waiting: i64,
+        first_at: i64,
+    ) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO message_notices (mailbox, waiting, first_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (mailbox) DO UPDATE SET waiting = message_notices.waiting + $2, first_at = $3"
+        ).bind(mailbox).bind(waiting).bind(first_at).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Attachments uploaded before `before` and never sent: (id, blob key).
+    pub async fn unsent_attachments(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, blob_key FROM message_attachments WHERE message_id IS NULL AND created_at < $1 \
+             ORDER BY created_at LIMIT $2"
+        ).bind(before).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// Forget an unsent attachment (its blob is the caller's to delete). False if it was sent
+    /// meanwhile.
+    pub async fn delete_unsent_attachment(&self, id: &str) -> Result<bool> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "DELETE FROM message_attachments WHERE id = $1 AND message_id IS NULL"
+        ).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     /// Forget the waiting count of a mailbox whose owner has now looked.

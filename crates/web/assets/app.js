@@ -116,32 +116,32 @@
     });
   }
 
-  // Live delivery on the messaging pages: unread counts follow every change; a new message
-  // in the thread on screen (or in the inbox) reloads the page unless something is being
-  // typed, in which case a notice says so. Events carry ids only, never content.
+  // Live delivery on the messaging pages (staff and patient space): unread counts follow every
+  // change; a new message in the thread on screen (or in the inbox) reloads the page unless
+  // something is being typed, in which case a notice says so. Events carry ids only.
   function live() {
+    const status = document.querySelector('#live-status[data-events]');
+    if (!status || !window.EventSource) return;
     const total = document.getElementById('unread-total');
     const subject = document.querySelector('#thread-subject[data-thread]');
-    if (!(total || subject) || !window.EventSource) return;
-    const status = document.getElementById('live-status');
     const here = subject ? subject.dataset.thread : null;
     const typing = () => Array.from(document.querySelectorAll('#body, #subject'))
       .some((f) => f.value && f.value.trim() !== '');
-    const source = new EventSource('/api/v1/messages/events');
+    const source = new EventSource(status.dataset.events);
     source.addEventListener('unread', (ev) => {
       if (total) total.textContent = String(JSON.parse(ev.data).total);
     });
     const changed = (ev) => {
       const e = JSON.parse(ev.data);
-      if (subject && e.thread !== here) return;
+      if (here && e.thread !== here) return;
       if (typing()) {
-        if (status) status.textContent = 'A new message arrived; it will show when you send or reload.';
+        status.textContent = status.dataset.typing || '';
       } else {
         window.location.reload();
       }
     };
     ['message', 'recalled', 'expired'].forEach((k) => source.addEventListener(k, changed));
-    source.addEventListener('open', () => { if (status) status.dataset.live = 'connected'; });
+    source.addEventListener('open', () => { status.dataset.live = 'connected'; });
   }
 
   document.addEventListener('DOMContentLoaded', () => {

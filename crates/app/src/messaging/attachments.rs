@@ -23,7 +23,10 @@ use crate::documents::{blob_error, FileDescription};
 use crate::{App, AppError};
 
 /// At most this many attachments per message.
-const MAX_ATTACHMENTS: usize = 20;
+pub(crate) const MAX_ATTACHMENTS: usize = 20;
+
+/// Unsent attachments are discarded after this long.
+const UNSENT_KEPT: i64 = 24 * 3600;
 
 fn key_context(id: &str) -> String {
     format!("attachment:{id}")
@@ -80,7 +83,7 @@ impl App {
         actor: &Actor,
         file: FileDescription,
     ) -> Result<AttachmentUpload, AppError> {
-        self.reader(actor).await?;
+        self.writer(actor).await?;
         let file = self.checked_file(&file)?;
         let id = sealroom_crypto::token::new_id();
         let data_key = SymmetricKey::generate();
@@ -101,6 +104,31 @@ impl App {
             size: 0,
             ciphertext_size: 0,
         })
+    }
+
+    /// Check, before anything else happens, that each attachment is the sender's and unsent.
+    pub(crate) async fn check_attachments(
+        &self,
+        reader: &Reader,
+        ids: &[String],
+    ) -> Result<(), AppError> {
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                return Err(AppError::InvalidInput(format!(
+                    "attachment {id} is listed twice"
+                )));
+            }
+            let theirs =
+                self.store().attachment(id).await?.is_some_and(|a| {
+                    a.uploaded_by == reader.actor.name() && a.message_id.is_none()
+                });
+            if !theirs {
+                return Err(AppError::InvalidInput(format!(
+                    "attachment {id} is not one you uploaded and have not sent yet"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Take the sender's uploaded attachments into a message: each must be theirs and not yet
@@ -200,10 +228,25 @@ impl App {
             row.as_ref().and_then(|a| a.thread_id.clone()),
             row.as_ref().and_then(|a| a.message_id.clone()),
         ) else {
+            // Unknown, or not sent yet: nobody but its uploader's next message may see it.
+            self.audit(
+                &actor.name(),
+                AuditAction::MessageAccessDenied,
+                &format!("attachment:{attachment_id}"),
+                "denied",
+                &actor.client,
+                json!({"reason": "no_such_attachment"}),
+            )
+            .await?;
             return Err(AppError::NotFound);
         };
         let (thread, thread_key, _) = self
-            .open_thread(&reader, &thread_id, AuditAction::AttachmentRead)
+            .open_thread(
+                &reader,
+                &thread_id,
+                sealroom_domain::AccessAction::Read,
+                AuditAction::AttachmentRead,
+            )
             .await?;
         self.expire_due_in(&thread_id).await?;
         let m = self
@@ -211,6 +254,11 @@ impl App {
             .message(&message_id)
             .await?
             .ok_or_else(|| AppError::internal("an attachment's message is missing"))?;
+        let participants = self.store().participants(&thread_id).await?;
+        if m.sent_at < self.visible_since(&reader, &participants) {
+            // Sent before the patient space joined: internal to the care team.
+            return Err(AppError::NotFound);
+        }
         let a = match self.store().attachment(&a.id).await? {
             Some(fresh) => fresh,
             None => a,
@@ -280,6 +328,24 @@ impl App {
             size: u64::try_from(a.size).map_err(AppError::internal)?,
             body: decrypting(blob, decryptor),
         })
+    }
+}
+
+impl App {
+    /// Discard attachments uploaded more than a day ago and never sent (the periodic job):
+    /// their rows, keys and blobs. Returns how many.
+    pub async fn discard_unsent_attachments(&self) -> Result<usize, AppError> {
+        let before = self.now().as_seconds() - UNSENT_KEPT;
+        let mut done = 0;
+        for (id, blob) in self.store().unsent_attachments(before, 1000).await? {
+            if self.store().delete_unsent_attachment(&id).await? {
+                if let Err(e) = self.blobs().delete(&blob).await {
+                    tracing::warn!(blob = %blob, error = %e, "an unsent attachment's blob could not be deleted");
+                }
+                done += 1;
+            }
+        }
+        Ok(done)
     }
 }
 

@@ -134,6 +134,15 @@ impl Reader {
     }
 }
 
+/// The recorded ground for sending to an outside recipient (kept as a code: free text could
+/// carry clinical detail into the audit log).
+pub const LEGAL_BASES: [&str; 4] = [
+    "patient_consent",
+    "continuity_of_care",
+    "legal_obligation",
+    "vital_interest",
+];
+
 /// Unread messages, in total and per thread.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Unread {
@@ -164,6 +173,14 @@ impl App {
         match &actor.principal {
             Principal::Staff { user_id, .. } => {
                 crate::patient_access::staff_id(actor, false)?;
+                // A leaver's token or stream must not keep reading.
+                let active = self.store().user_by_id(user_id).await?.is_some_and(|u| {
+                    sealroom_store::UserStatus::parse(&u.status)
+                        == Some(sealroom_store::UserStatus::Active)
+                });
+                if !active {
+                    return Err(AppError::Unauthenticated);
+                }
                 let now = self.now().as_seconds();
                 let mut mailboxes = vec![Mailbox::User(user_id.clone())];
                 for a in self.store().assignments_of(user_id).await? {
@@ -190,10 +207,21 @@ impl App {
         }
     }
 
+    /// Like [`App::reader`], for what changes something (sending, recalling, adding or removing
+    /// people, uploading): an API token then needs the write scope.
+    pub(crate) async fn writer(&self, actor: &Actor) -> Result<Reader, AppError> {
+        if let Principal::Staff { .. } = &actor.principal {
+            crate::patient_access::staff_id(actor, true)?;
+        }
+        self.reader(actor).await
+    }
+
     /// A mailbox's key, made on first use.
     async fn mailbox_key(&self, mailbox: &str) -> Result<SymmetricKey, AppError> {
         let master = &self.keys().master;
         let context = mailbox_context(mailbox);
+        // Wrapping a fresh key costs one random draw and one AEAD of 32 bytes: cheap enough to
+        // do on every call rather than a second round trip when the key is missing.
         let fresh = master.wrap(&SymmetricKey::generate(), &context);
         let wrapped = self
             .store()
@@ -282,6 +310,15 @@ impl App {
         self.thread(&session.actor()?, thread_id).await
     }
 
+    pub async fn patient_attachment(
+        &self,
+        session: &crate::patient_space::PatientSession,
+        attachment_id: &str,
+    ) -> Result<AttachmentContent, AppError> {
+        self.attachment_content(&session.actor()?, attachment_id)
+            .await
+    }
+
     pub async fn patient_reply(
         &self,
         session: &crate::patient_space::PatientSession,
@@ -294,6 +331,17 @@ impl App {
         };
         self.send_message(&session.actor()?, thread_id, message)
             .await
+    }
+
+    /// The patient space's live connection: who it acts as and the mailboxes it listens to
+    /// (lasting accounts and proxies only).
+    pub async fn patient_live(
+        &self,
+        session: &crate::patient_space::PatientSession,
+    ) -> Result<(Actor, Vec<String>), AppError> {
+        let actor = session.actor()?;
+        let mailboxes = self.live_mailboxes(&actor).await?;
+        Ok((actor, mailboxes))
     }
 
     /// Colleagues and departments a staff member may write to: every active account and every

@@ -10,62 +10,62 @@ use crate::{App, AppError};
 
 impl App {
     /// Send the notices whose first waiting message is older than the batching delay (the
-    /// periodic job). Returns how many mailboxes were told.
+    /// periodic job). A notice that cannot be prepared is put back for the next run. Returns
+    /// how many mailboxes were told.
     pub async fn send_message_notices(&self) -> Result<usize, AppError> {
         let now = self.now().as_seconds();
         let delay = self.settings().messaging.notice_delay.as_seconds();
         let due = self.store().take_message_notices(now - delay).await?;
-        let organization = self.settings().organization_name.clone();
-        let inbox = self.link("/messages");
-        for (mailbox, waiting) in &due {
-            match Mailbox::parse(mailbox)? {
-                Mailbox::User(id) => {
-                    if let Some(u) = self.store().user_by_id(&id).await? {
-                        if UserStatus::parse(&u.status) == Some(UserStatus::Active) {
-                            self.send_mail_in_background(
-                                templates::messages_waiting(
-                                    &u.email,
-                                    &organization,
-                                    *waiting,
-                                    &inbox,
-                                ),
-                                "message notice",
-                            );
-                        }
-                    }
-                }
-                Mailbox::Department(id) => {
-                    for a in self.store().assignments_in(&id, now).await? {
-                        if a.valid_from > now || a.confirmed != 1 {
-                            continue;
-                        }
-                        if let Some(u) = self.store().user_by_id(&a.user_id).await? {
-                            if UserStatus::parse(&u.status) == Some(UserStatus::Active) {
-                                self.send_mail_in_background(
-                                    templates::messages_waiting(
-                                        &u.email,
-                                        &organization,
-                                        *waiting,
-                                        &inbox,
-                                    ),
-                                    "message notice",
-                                );
-                            }
-                        }
-                    }
-                }
-                Mailbox::Patient(id) => {
-                    let space = self.patient_space_url();
-                    self.notify_patient(
-                        &id,
-                        "new_message",
-                        |to| templates::patient_new_document(to, &organization, &space),
-                        crate::sms::templates::new_document(&organization, &space),
-                    )
-                    .await?;
+        let mut told = 0;
+        for (mailbox, waiting, first_at) in due {
+            match self.send_notice(&mailbox, waiting, now).await {
+                Ok(()) => told += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a message notice failed; it will be retried");
+                    self.store()
+                        .requeue_message_notice(&mailbox, waiting, first_at)
+                        .await?;
                 }
             }
         }
-        Ok(due.len())
+        Ok(told)
+    }
+
+    async fn send_notice(&self, mailbox: &str, waiting: i64, now: i64) -> Result<(), AppError> {
+        let organization = self.settings().organization_name.clone();
+        let inbox = self.link("/messages");
+        let staff = match Mailbox::parse(mailbox)? {
+            Mailbox::User(id) => vec![id],
+            Mailbox::Department(id) => self
+                .store()
+                .assignments_in(&id, now)
+                .await?
+                .into_iter()
+                .filter(|a| a.valid_from <= now && a.confirmed == 1)
+                .map(|a| a.user_id)
+                .collect(),
+            Mailbox::Patient(id) => {
+                let space = format!("{}/messages", self.patient_space_url());
+                return self
+                    .notify_patient(
+                        &id,
+                        "new_message",
+                        |to| templates::patient_new_message(to, &organization, &space),
+                        crate::sms::templates::new_message(&organization, &space),
+                    )
+                    .await;
+            }
+        };
+        for id in staff {
+            if let Some(u) = self.store().user_by_id(&id).await? {
+                if UserStatus::parse(&u.status) == Some(UserStatus::Active) {
+                    self.send_mail_in_background(
+                        templates::messages_waiting(&u.email, &organization, waiting, &inbox),
+                        "message notice",
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -33,6 +33,14 @@ pub struct NewMessageBody {
     pub confirmed: Vec<LeakRule>,
 }
 
+/// Where a message goes: its thread (new, with its first participants, or existing).
+pub(crate) struct Delivery<'a> {
+    pub(crate) thread: &'a ThreadRow,
+    pub(crate) thread_key: &'a SymmetricKey,
+    /// Set when the thread is new: stored with the message in one transaction.
+    pub(crate) new_participants: Option<Vec<sealroom_store::ParticipantRow>>,
+}
+
 /// A sent message and what the leak check suggested.
 #[derive(Debug, Clone, Serialize)]
 pub struct SendOutcome {
@@ -69,9 +77,6 @@ impl App {
             history: &history,
         };
         let findings = leak_rules::check(&draft, &self.settings().messaging.leak_levels);
-        if findings.is_empty() {
-            return Ok(findings);
-        }
         let outcome_of = |f: &Finding| match f.level {
             LeakLevel::Error => "blocked",
             LeakLevel::Warning if message.confirmed.contains(&f.rule) => "confirmed",
@@ -133,9 +138,17 @@ impl App {
         thread_id: &str,
         message: NewMessageBody,
     ) -> Result<SendOutcome, AppError> {
-        let reader = self.reader(actor).await?;
+        let reader = self.writer(actor).await?;
+        self.check_message(&message)?;
+        self.check_attachments(&reader, &message.attachments)
+            .await?;
         let (thread, key, _) = self
-            .open_thread(&reader, thread_id, AuditAction::MessageComposed)
+            .open_thread(
+                &reader,
+                thread_id,
+                AccessAction::Write,
+                AuditAction::MessageComposed,
+            )
             .await?;
         let own = reader.own.address();
         let participants = self.store().participants(thread_id).await?;
@@ -167,20 +180,20 @@ impl App {
                 has_care: None,
             });
         }
-        let findings = if reader.is_staff() {
-            let subject = self.open_subject_of(&thread, &key)?;
-            let names = match &thread.patient_id {
-                Some(p) => self.patient_names(p).await?,
-                None => Vec::new(),
-            };
-            self.leak_check(&reader, thread_id, &subject, recipients, names, &message)
-                .await?
-        } else {
-            Vec::new()
+        let subject = self.open_subject_of(&thread, &key)?;
+        let names = match &thread.patient_id {
+            Some(p) => self.patient_names(p).await?,
+            None => Vec::new(),
         };
-        let mut outcome = self
-            .store_message(&reader, &thread, &key, &own, message)
+        let findings = self
+            .leak_check(&reader, thread_id, &subject, recipients, names, &message)
             .await?;
+        let delivery = Delivery {
+            thread: &thread,
+            thread_key: &key,
+            new_participants: None,
+        };
+        let mut outcome = self.store_message(&reader, delivery, message).await?;
         outcome.findings = findings;
         Ok(outcome)
     }
@@ -194,18 +207,10 @@ impl App {
         String::from_utf8(bytes).map_err(AppError::internal)
     }
 
-    /// Encrypt, sign and store a message, then deliver it: live to connected recipients, by a
-    /// batched e-mail notice to the others.
-    pub(crate) async fn store_message(
-        &self,
-        reader: &Reader,
-        thread: &ThreadRow,
-        thread_key: &SymmetricKey,
-        own: &str,
-        message: NewMessageBody,
-    ) -> Result<SendOutcome, AppError> {
-        let actor = &reader.actor;
-        let body = message.body.trim_end().to_owned();
+    /// Check what a message says and carries before anything is checked for leaks or stored:
+    /// not empty, not too long, a valid expiry and legal basis, at most so many attachments.
+    pub(crate) fn check_message(&self, message: &NewMessageBody) -> Result<(), AppError> {
+        let body = message.body.trim_end();
         if body.trim().is_empty() && message.attachments.is_empty() {
             return Err(AppError::InvalidInput("the message is empty".into()));
         }
@@ -216,6 +221,43 @@ impl App {
                 max / 1024
             )));
         }
+        self.expiry(message.expires_in_days, self.now())?;
+        if let Some(b) = &message.legal_basis {
+            if !super::LEGAL_BASES.contains(&b.as_str()) {
+                return Err(AppError::InvalidInput(format!(
+                    "legal_basis must be one of {}",
+                    super::LEGAL_BASES.join(", ")
+                )));
+            }
+        }
+        if message.attachments.len() > super::attachments::MAX_ATTACHMENTS {
+            return Err(AppError::InvalidInput(format!(
+                "a message carries at most {} attachments",
+                super::attachments::MAX_ATTACHMENTS
+            )));
+        }
+        Ok(())
+    }
+
+    /// Encrypt, sign and store a message (with its thread, when new), then deliver it: live to
+    /// connected recipients, by a batched e-mail notice to the others. The message was checked
+    /// by [`App::check_message`] and the leak rules.
+    pub(crate) async fn store_message(
+        &self,
+        reader: &Reader,
+        delivery: Delivery<'_>,
+        message: NewMessageBody,
+    ) -> Result<SendOutcome, AppError> {
+        let Delivery {
+            thread,
+            thread_key,
+            new_participants,
+        } = delivery;
+        let actor = &reader.actor;
+        let own = reader.own.address();
+        let own = own.as_str();
+        self.check_message(&message)?;
+        let body = message.body.trim_end().to_owned();
         let now = self.now();
         let expires_at = self.expiry(message.expires_in_days, now)?;
         let message_id = sealroom_crypto::token::new_id();
@@ -236,14 +278,20 @@ impl App {
             signed_at: now.as_seconds(),
         };
         let signature = signing_key.sign_message(&statement).to_vec();
-        let recipients: Vec<String> = self
-            .store()
-            .participants(&thread.id)
-            .await?
-            .into_iter()
-            .filter(|p| p.removed_at.is_none() && p.mailbox != own)
-            .map(|p| p.mailbox)
-            .collect();
+        let recipients: Vec<String> = match &new_participants {
+            Some(p) => p.iter().map(|p| p.mailbox.clone()).collect::<Vec<_>>(),
+            None => self
+                .store()
+                .participants(&thread.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.removed_at.is_none())
+                .map(|p| p.mailbox)
+                .collect(),
+        }
+        .into_iter()
+        .filter(|m| m != own)
+        .collect();
         let live = self.live();
         let (delivered_now, waiting): (Vec<String>, Vec<String>) = recipients
             .iter()
@@ -267,9 +315,11 @@ impl App {
             destroyed_by: None,
         };
         let attachment_count = attachments.len();
+        let is_new = new_participants.is_some();
         match self
             .store()
             .insert_message(&NewMessage {
+                thread: new_participants.map(|p| (thread.clone(), p)),
                 message: row,
                 attachments,
                 recipients: recipients.clone(),
@@ -312,6 +362,7 @@ impl App {
                 "attachments": attachment_count,
                 "expires_at": expires_at,
                 "legal_basis": message.legal_basis,
+                "new_thread": is_new,
             }),
         )
         .await?;
@@ -387,15 +438,27 @@ impl App {
     /// Recall a message: only its signer may. Its keys and content are destroyed, so those
     /// who have not read it never will and those who have cannot open it again.
     pub async fn recall_message(&self, actor: &Actor, message_id: &str) -> Result<(), AppError> {
-        let reader = self.reader(actor).await?;
-        let m = self
-            .store()
-            .message(message_id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        // Only a reader of the thread learns anything about the message.
-        self.open_thread(&reader, &m.thread_id, AuditAction::MessageComposed)
+        let reader = self.writer(actor).await?;
+        let Some(m) = self.store().message(message_id).await? else {
+            self.audit(
+                &actor.name(),
+                AuditAction::MessageAccessDenied,
+                &format!("message:{message_id}"),
+                "denied",
+                &actor.client,
+                json!({"reason": "no_such_message", "action": "recall"}),
+            )
             .await?;
+            return Err(AppError::NotFound);
+        };
+        // Only a reader of the thread learns anything about the message.
+        self.open_thread(
+            &reader,
+            &m.thread_id,
+            AccessAction::Read,
+            AuditAction::MessageRecalled,
+        )
+        .await?;
         if m.signer != actor.name() {
             return Err(AppError::Forbidden);
         }
@@ -519,6 +582,16 @@ impl App {
     ) -> Result<bool, AppError> {
         let account = self.active_account(actor).await?;
         if !matches!(account.model.as_str(), "per_patient" | "proxy") {
+            // Spaces per test or per stay do not hold messages.
+            self.audit(
+                &actor.name(),
+                AuditAction::PatientSpaceDenied,
+                &format!("patient:{}", account.patient_id),
+                "denied",
+                &actor.client,
+                json!({"view": "messages", "reason": "account_model", "model": account.model}),
+            )
+            .await?;
             return Ok(false);
         }
         Ok(!self
@@ -559,5 +632,33 @@ impl App {
                 .await
             }
         }
+    }
+}
+
+impl App {
+    /// Whether a patient space account's counts include a patient thread of this category: the
+    /// same decision as reading it, without an audit event (only a number is shown).
+    pub(crate) async fn patient_may_count(
+        &self,
+        actor: &Actor,
+        category: DataCategory,
+    ) -> Result<bool, AppError> {
+        let account = self.active_account(actor).await?;
+        if !matches!(account.model.as_str(), "per_patient" | "proxy") {
+            return Ok(false);
+        }
+        self.refresh_access_policy().await?;
+        let capacity = self.capacity_of(&account).await?;
+        Ok(self
+            .policy_engine()
+            .decide_for_account(
+                &account.id,
+                &account.patient_id,
+                &capacity,
+                category,
+                AccessAction::Read,
+                self.now(),
+            )
+            .is_permit())
     }
 }

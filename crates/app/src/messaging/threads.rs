@@ -12,6 +12,7 @@ use sealroom_domain::leak_rules::{DraftRecipient, RecipientKind};
 use sealroom_domain::{AccessAction, AuditAction, DataCategory};
 use sealroom_store::{MessageRow, ParticipantRow, ReceiptRow, ThreadRow, UserStatus};
 
+use super::sending::Delivery;
 use super::sending::NewMessageBody;
 use super::{body_context, message_key_context, subject_context, Mailbox, Reader, SendOutcome};
 use crate::accounts::Actor;
@@ -239,32 +240,39 @@ impl App {
         })
     }
 
-    /// Start a thread with its first message. Leak checks run over the subject, every
-    /// participant and the message before anything is stored.
+    /// Start a thread with its first message. The message is checked, then the leak rules run
+    /// over the subject, every participant and the message, and only then is anything stored:
+    /// the thread, its participants and the first message in one transaction.
     pub async fn start_thread(
         &self,
         actor: &Actor,
         new: NewThread,
     ) -> Result<SendOutcome, AppError> {
-        let reader = self.reader(actor).await?;
+        let reader = self.writer(actor).await?;
         let Mailbox::User(_) = &reader.own else {
             return Err(AppError::Forbidden);
         };
         let subject = new.subject.trim().to_owned();
-        if subject.is_empty() || subject.chars().count() > 200 {
+        if subject.is_empty()
+            || subject.chars().count() > 200
+            || subject.chars().any(char::is_control)
+        {
             return Err(AppError::InvalidInput(
-                "the subject is required and at most 200 characters".into(),
+                "the subject is required: at most 200 characters, on one line".into(),
             ));
         }
+        self.check_message(&new.message)?;
+        self.check_attachments(&reader, &new.message.attachments)
+            .await?;
         let category = new.category.unwrap_or(DataCategory::ClinicalNotes);
         let thread_id = sealroom_crypto::token::new_id();
         if let Some(p) = &new.patient_id {
-            // The sender must be able to read what the thread will hold.
+            // Writing to colleagues about a patient is a write of that category.
             self.require_patient_access(
                 actor,
                 p,
                 category,
-                AccessAction::Read,
+                AccessAction::Write,
                 AuditAction::MessageComposed,
                 json!({"thread": thread_id}),
             )
@@ -336,7 +344,12 @@ impl App {
             created_at: now,
             last_message_at: now,
         };
-        self.store().insert_thread(&thread, &participants).await?;
+        let delivery = Delivery {
+            thread: &thread,
+            thread_key: &thread_key,
+            new_participants: Some(participants),
+        };
+        let mut outcome = self.store_message(&reader, delivery, new.message).await?;
         self.audit(
             &actor.name(),
             AuditAction::ThreadStarted,
@@ -346,9 +359,6 @@ impl App {
             json!({"patient": thread.patient_id, "participants": addresses}),
         )
         .await?;
-        let mut outcome = self
-            .store_message(&reader, &thread, &thread_key, &own, new.message)
-            .await?;
         outcome.findings = findings;
         Ok(outcome)
     }
@@ -362,10 +372,11 @@ impl App {
         Ok(vec![identity.family_name, identity.given_names])
     }
 
-    /// Add a participant to a thread: they receive the thread key and so read its history.
-    /// Any current staff participant may add; the leak checks for the new participant run
-    /// first (a colleague without a care relationship with the thread's patient is refused by
-    /// default).
+    /// Add a participant to a thread: they receive the thread key and so read its history
+    /// (a patient space only what is sent from then on). Any current staff participant may add
+    /// a colleague or department; only the thread's starter may add the patient space. The leak
+    /// checks for the new participant run first (a colleague without a care relationship with
+    /// the thread's patient is refused by default).
     pub async fn add_participant(
         &self,
         actor: &Actor,
@@ -373,16 +384,24 @@ impl App {
         address: &str,
         confirmed: &[sealroom_domain::leak_rules::LeakRule],
     ) -> Result<ThreadView, AppError> {
-        let reader = self.reader(actor).await?;
+        let reader = self.writer(actor).await?;
         if !reader.is_staff() {
             return Err(AppError::Forbidden);
         }
         let (thread, key, _) = self
-            .open_thread(&reader, thread_id, AuditAction::MessageComposed)
+            .open_thread(
+                &reader,
+                thread_id,
+                AccessAction::Write,
+                AuditAction::ParticipantAdded,
+            )
             .await?;
         let patient = self.thread_patient(&thread)?;
         let mut labels = Labels::default();
         let r = self.draft_recipient(address, patient, &mut labels).await?;
+        if r.kind == RecipientKind::Patient && thread.created_by != actor.name() {
+            return Err(AppError::Forbidden);
+        }
         if self
             .store()
             .participants(thread_id)
@@ -438,9 +457,14 @@ impl App {
         thread_id: &str,
         address: &str,
     ) -> Result<(), AppError> {
-        let reader = self.reader(actor).await?;
+        let reader = self.writer(actor).await?;
         let (thread, _, _) = self
-            .open_thread(&reader, thread_id, AuditAction::MessageComposed)
+            .open_thread(
+                &reader,
+                thread_id,
+                AccessAction::Read,
+                AuditAction::ParticipantRemoved,
+            )
             .await?;
         let target = Mailbox::parse(address)?.address();
         let leaving = target == reader.own.address();
@@ -488,12 +512,13 @@ impl App {
     }
 
     /// Open a thread for the reader: they hold its key through one of their mailboxes, and on
-    /// a patient thread the policy lets them read its category now (audited as `audit` on the
-    /// patient). Anything else is `NotFound`, audited as a refusal on the thread.
+    /// a patient thread the policy lets staff `action` (read, or write to send) its category
+    /// now, and a patient space account read it (audited as `audit` on the patient). Anything else is `NotFound`, audited as a refusal on the thread.
     pub(crate) async fn open_thread(
         &self,
         reader: &Reader,
         thread_id: &str,
+        action: AccessAction,
         audit: AuditAction,
     ) -> Result<(ThreadRow, SymmetricKey, String), AppError> {
         let actor = &reader.actor;
@@ -518,14 +543,7 @@ impl App {
             let details = json!({"thread": thread_id});
             if reader.is_staff() {
                 match self
-                    .require_patient_access(
-                        actor,
-                        patient,
-                        category,
-                        AccessAction::Read,
-                        audit,
-                        details,
-                    )
+                    .require_patient_access(actor, patient, category, action, audit, details)
                     .await
                 {
                     Ok(_) => {}
@@ -547,14 +565,26 @@ impl App {
     pub async fn thread(&self, actor: &Actor, thread_id: &str) -> Result<ThreadView, AppError> {
         let reader = self.reader(actor).await?;
         let (thread, key, _) = self
-            .open_thread(&reader, thread_id, AuditAction::MessageRead)
+            .open_thread(
+                &reader,
+                thread_id,
+                AccessAction::Read,
+                AuditAction::MessageRead,
+            )
             .await?;
         self.expire_due_in(&thread.id).await?;
         let subject = self.open_subject(&thread, &key)?;
         let participants = self.store().participants(thread_id).await?;
         let mut labels = Labels::default();
         let participant_views = self.participant_views(&participants, &mut labels).await?;
-        let rows = self.store().messages_of(thread_id).await?;
+        let since = self.visible_since(&reader, &participants);
+        let rows: Vec<MessageRow> = self
+            .store()
+            .messages_of(thread_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.sent_at >= since)
+            .collect();
         let attachments = self.store().attachments_of(thread_id).await?;
         let receipts = self.store().receipts_of(thread_id).await?;
         let own = reader.own.address();
@@ -569,7 +599,9 @@ impl App {
             }
             messages.push(view);
         }
+        // Only what was shown is marked read: a message arriving meanwhile stays unread.
         let now = self.now().as_seconds();
+        let shown: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
         let mut newly_read = 0;
         for mailbox in reader.addresses() {
             if participants
@@ -578,7 +610,7 @@ impl App {
             {
                 newly_read += self
                     .store()
-                    .mark_thread_read(thread_id, &mailbox, &actor.name(), now)
+                    .mark_read(&shown, &mailbox, &actor.name(), now)
                     .await?;
             }
         }
@@ -606,6 +638,19 @@ impl App {
             participants: participant_views,
             messages,
         })
+    }
+
+    /// From when a reader sees a thread's messages: staff see its whole history; the patient
+    /// space only what was sent after it joined (internal messages before stay internal).
+    pub(crate) fn visible_since(&self, reader: &Reader, participants: &[ParticipantRow]) -> i64 {
+        if reader.is_staff() {
+            return i64::MIN;
+        }
+        let own = reader.own.address();
+        participants
+            .iter()
+            .find(|p| p.mailbox == own && p.removed_at.is_none())
+            .map_or(i64::MAX, |p| p.added_at)
     }
 
     async fn receipt_views(
@@ -797,23 +842,47 @@ impl App {
         Ok(out)
     }
 
-    /// Unread messages for the actor, in total and per thread (no content, no audit).
+    /// Unread messages for the actor, in total and per thread: counted only on threads the
+    /// actor may read now (a patient thread whose care relationship has ended counts nothing).
+    /// No content, and no audit (nothing about a patient is shown).
     pub async fn unread(&self, actor: &Actor) -> Result<super::Unread, AppError> {
         let reader = self.reader(actor).await?;
-        let threads: BTreeMap<String, i64> = self
-            .store()
-            .unread_by_thread(&reader.addresses())
-            .await?
-            .into_iter()
-            .collect();
+        let mut threads = BTreeMap::new();
+        for (thread_id, count) in self.store().unread_by_thread(&reader.addresses()).await? {
+            let Some(t) = self.store().thread(&thread_id).await? else {
+                continue;
+            };
+            if let Some((patient, category)) = self.thread_patient(&t)? {
+                let permitted = match &reader.own {
+                    Mailbox::User(user_id) => !self
+                        .decide_patient_access(user_id, patient, &[category], AccessAction::Read)
+                        .await?
+                        .permitted
+                        .is_empty(),
+                    _ => self.patient_may_count(actor, category).await?,
+                };
+                if !permitted {
+                    continue;
+                }
+            }
+            threads.insert(thread_id, count);
+        }
         Ok(super::Unread {
             total: threads.values().sum(),
             threads,
         })
     }
 
-    /// The mailboxes a live connection of the actor listens to.
+    /// The mailboxes a live connection of the actor listens to, checked again by the stream
+    /// every little while: a leaver, a patient space account that closed or cannot hold
+    /// messages, gets an error and the stream ends.
     pub async fn live_mailboxes(&self, actor: &Actor) -> Result<Vec<String>, AppError> {
+        if let crate::policy::Principal::PatientAccount { .. } = &actor.principal {
+            let account = self.active_account(actor).await?;
+            if !matches!(account.model.as_str(), "per_patient" | "proxy") {
+                return Err(AppError::NotFound);
+            }
+        }
         Ok(self.reader(actor).await?.addresses())
     }
 }

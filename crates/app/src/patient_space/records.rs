@@ -166,7 +166,10 @@ impl App {
 
     /// The capacity an account stands in: the patient's own, or a proxy's within the approved
     /// scope and dates (a proxy access that ended gives a capacity that permits nothing).
-    async fn capacity_of(&self, account: &PatientAccountRow) -> Result<Capacity, AppError> {
+    pub(crate) async fn capacity_of(
+        &self,
+        account: &PatientAccountRow,
+    ) -> Result<Capacity, AppError> {
         let Some(proxy_id) = &account.proxy_id else {
             return Ok(own_capacity(account));
         };

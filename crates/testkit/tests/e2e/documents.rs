@@ -109,7 +109,7 @@ pub(crate) async fn admitted_patient(s: &TestServer, h: &Hospital) -> (String, S
     (id, test["id"].as_str().unwrap().to_owned())
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
@@ -404,7 +404,7 @@ async fn alter_version(s: &TestServer, sql: &str, doc: &Value) {
 }
 
 /// Run `sql`, with `$1` bound to `id`, directly on the server's database.
-async fn run_sql(s: &TestServer, sql: &str, id: &str) {
+pub(crate) async fn run_sql(s: &TestServer, sql: &str, id: &str) {
     use sqlx::Connection;
     let url = &s.config.database_url;
     if url.starts_with("sqlite") {

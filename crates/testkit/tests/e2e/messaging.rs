@@ -147,7 +147,54 @@ async fn colleagues_converse_with_an_attachment_and_the_sender_sees_receipts(b: 
         let sealed = r.body_sealed.as_ref().unwrap();
         assert!(!String::from_utf8_lossy(sealed).contains("protocol"));
     }
-    // Tampering with a stored body is caught, not served as the author's words.
+    // A bad message leaves nothing behind: no thread appears for the recipient.
+    for bad in [
+        json!({"subject": "x", "participants": [user(&h.cardio_doctor)], "body": "x", "expires_in_days": 0}),
+        json!({"subject": "x", "participants": [user(&h.cardio_doctor)], "body": "   "}),
+        json!({"subject": "x", "participants": [user(&h.cardio_doctor)], "body": "x", "legal_basis": "because"}),
+    ] {
+        let (st, e) = post(&s, &h.im_doctor, "/api/v1/threads", bad).await;
+        assert_eq!(st, 400, "{e}");
+    }
+    let (_, inbox) = get(&s, &h.cardio_doctor, "/api/v1/threads").await;
+    assert_eq!(inbox.as_array().unwrap().len(), 1, "{inbox}");
+    // A token that may only read cannot send.
+    let reader_only = s
+        .app()
+        .create_api_token(
+            &crate::journeys::operator(),
+            sealroom_app::tokens::TokenOwner::User {
+                email: "cardio@example.org",
+            },
+            "read only",
+            &["patients:read".to_owned()],
+            1,
+        )
+        .await
+        .unwrap()
+        .secret;
+    let r = s
+        .client
+        .post(s.url(&format!("/api/v1/threads/{thread}/messages")))
+        .bearer_auth(&reader_only)
+        .json(&json!({"body": "from a read-only token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A signature that does not match what is stored is shown as invalid, loudly.
+    crate::documents::run_sql(
+        &s,
+        "UPDATE messages SET signature = (SELECT signature FROM messages m2 WHERE m2.id <> messages.id AND m2.thread_id = messages.thread_id LIMIT 1) WHERE id = $1",
+        sent["message_id"].as_str().unwrap(),
+    )
+    .await;
+    let (_, t) = get(&s, &h.cardio_doctor, &format!("/api/v1/threads/{thread}")).await;
+    assert_eq!(t["messages"][0]["signature"], "invalid");
+    assert_eq!(t["messages"][1]["signature"], "verified");
+    // …and its attachment is not served.
+    let (st, _) = download(&s, &h.cardio_doctor, att["id"].as_str().unwrap()).await;
+    assert_eq!(st, 500);
     let events = thread_events(&s, &thread).await;
     let actions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     for a in [
@@ -299,7 +346,7 @@ async fn a_non_participant_gets_nothing_and_is_audited(b: Backend) {
         ];
         for (m, path, body) in attempts {
             let (st, resp) = call(&s, who, m.clone(), &path, body).await;
-            assert!(st == 404 || st == 403, "{m} {path}: {st} {resp}");
+            assert_eq!(st, 404, "{m} {path}: {resp}");
             assert!(
                 !resp.to_string().contains("Between us") && !resp.to_string().contains("Private")
             );
@@ -317,12 +364,13 @@ async fn a_non_participant_gets_nothing_and_is_audited(b: Backend) {
         assert_eq!(st, 400);
     }
     let events = thread_events(&s, &thread).await;
-    assert!(
+    assert_eq!(
         events
             .iter()
             .filter(|e| e.1 == "message.access_denied")
-            .count()
-            >= 4 * 5
+            .count(),
+        4 * 6,
+        "each of the six attempts of each of the four is refused and recorded, once"
     );
     assert!(events.iter().all(|e| e.1 != "message.read"
         || e.0 == format!("user:{}", h.im_doctor.id)
@@ -397,6 +445,24 @@ async fn patient_threads_are_decided_by_policy_and_audited_on_the_patient(b: Bac
     assert_eq!(t["patient_id"], id);
     let (_, inbox) = get(&s, &h.im_nurse, &format!("/api/v1/threads?patient={id}")).await;
     assert_eq!(inbox.as_array().unwrap().len(), 1);
+    let (_, found) = post(
+        &s,
+        &h.im_nurse,
+        "/api/v1/threads/.search",
+        json!({"subject": "handover", "patient": id}),
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let (_, found) = post(
+        &s,
+        &h.im_nurse,
+        "/api/v1/threads/.search",
+        json!({"subject": "discharge"}),
+    )
+    .await;
+    assert_eq!(found, json!([]));
+    let (st, _) = get(&s, &h.im_nurse, "/api/v1/threads?subject=handover").await;
+    assert_eq!(st, 400, "search words do not go in URLs");
 
     // Reads of a patient thread are audited on the patient, with the policy that permitted.
     let events = patient_events(&s, &id).await;
@@ -738,6 +804,12 @@ async fn live_delivery_counts_unread_and_absent_recipients_get_one_notice(b: Bac
         "told once"
     );
     drop(events);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(s.app().live().connections(), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.app().live().connections() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection was not released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -213,3 +213,4 @@ message-gone = This message was withdrawn by its sender or has expired.
 message-reply = Your reply
 message-send = Send securely
 message-signature-verified = Signed by its author; the signature is verified.
+message-arrived-typing = A new message arrived; it will show when you send or reload the page.

@@ -214,3 +214,4 @@ message-gone = Ce message a été retiré par son auteur ou a expiré.
 message-reply = Votre réponse
 message-send = Envoyer de façon sécurisée
 message-signature-verified = Signé par son auteur ; la signature est vérifiée.
+message-arrived-typing = Un nouveau message est arrivé ; il s'affichera quand vous enverrez ou rechargerez la page.

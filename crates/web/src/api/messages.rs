@@ -114,18 +114,66 @@ pub async fn start(
     Ok((StatusCode::CREATED, Json(sent)).into_response())
 }
 
+/// Filters of the inbox in a URL: identifiers and dates only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    participant: Option<String>,
+    patient: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
 #[utoipa::path(get, path = "/api/v1/threads", tag = "messages",
     params(("participant" = Option<String>, Query, description = "A participant address"),
         ("patient" = Option<String>, Query, description = "A patient id"),
         ("from" = Option<i64>, Query, description = "Last activity from (Unix seconds)"),
-        ("to" = Option<i64>, Query, description = "Last activity before (Unix seconds)"),
-        ("subject" = Option<String>, Query, description = "Words in the subject")),
-    responses((status = 200, description = "Threads you take part in, newest first, with unread counts")))]
+        ("to" = Option<i64>, Query, description = "Last activity before (Unix seconds)")),
+    responses((status = 200, description = "Threads you take part in, newest first, with unread counts. Search subjects with POST /api/v1/threads/.search (words stay out of URLs).")))]
 pub async fn list(
     State(s): State<AppState>,
     caller: ApiCaller,
-    Query(filter): Query<ThreadFilter>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
+    let filter = ThreadFilter {
+        participant: q.participant,
+        patient: q.patient,
+        from: q.from,
+        to: q.to,
+        subject: None,
+    };
+    Ok(Json(s.app.threads(&caller.actor, &filter).await?).into_response())
+}
+
+/// A search of the inbox: every field optional.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    /// A participant address.
+    pub participant: Option<String>,
+    pub patient: Option<String>,
+    /// Last activity from (inclusive), Unix seconds.
+    pub from: Option<i64>,
+    /// Last activity before, Unix seconds.
+    pub to: Option<i64>,
+    /// Words that must all appear in the subject (case-insensitive).
+    pub subject: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/threads/.search", tag = "messages", request_body = SearchBody,
+    responses((status = 200, description = "Matching threads you take part in and may read now, newest first")))]
+pub async fn search(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(b): ApiJson<SearchBody>,
+) -> Result<Response, ApiError> {
+    let filter = ThreadFilter {
+        participant: b.participant,
+        patient: b.patient,
+        from: b.from,
+        to: b.to,
+        subject: b.subject,
+    };
     Ok(Json(s.app.threads(&caller.actor, &filter).await?).into_response())
 }
 
@@ -264,6 +312,11 @@ pub async fn attachment_content(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let content = s.app.attachment_content(&caller.actor, &id).await?;
+    Ok(attachment_response(content))
+}
+
+/// An attachment's answer: streamed as a download that is never rendered here.
+pub(crate) fn attachment_response(content: sealroom_app::messaging::AttachmentContent) -> Response {
     let mut r = Body::from_stream(content.body).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -281,7 +334,7 @@ pub async fn attachment_content(
         "content-security-policy",
         HeaderValue::from_static("sandbox; default-src 'none'"),
     );
-    Ok(r)
+    r
 }
 
 #[utoipa::path(get, path = "/api/v1/messages/events", tag = "messages",
@@ -291,23 +344,71 @@ pub async fn events(
     caller: ApiCaller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let mailboxes = s.app.live_mailboxes(&caller.actor).await?;
-    let subscription = s.app.live().subscribe(mailboxes);
+    Ok(live_stream(&s, caller.actor, mailboxes).await?)
+}
+
+/// How often a stream checks that its caller may still listen, and how long it lives before
+/// the browser reconnects (and so authenticates afresh: a signed-out session ends there).
+const RECHECK: Duration = Duration::from_secs(30);
+const LIFETIME: Duration = Duration::from_secs(300);
+
+struct Connection {
+    sub: sealroom_app::messaging::LiveSubscription,
+    app: sealroom_app::App,
+    actor: sealroom_app::accounts::Actor,
+    pending: Option<sealroom_app::messaging::Unread>,
+    recheck: tokio::time::Interval,
+    ends: tokio::time::Instant,
+}
+
+/// The event stream of one connection: `unread` at once, then each event, with fresh counts
+/// once a burst is drained. Every 30 seconds the caller's right to listen is checked again
+/// (a leaver, a closed patient account, a changed set of departments end the stream), and
+/// after 5 minutes the stream ends so the browser reconnects with its current credentials.
+pub(crate) async fn live_stream(
+    s: &AppState,
+    actor: sealroom_app::accounts::Actor,
+    mailboxes: Vec<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let sub = s.app.live().subscribe(mailboxes);
     let app = s.app.clone();
-    let actor = caller.actor;
     let first = app.unread(&actor).await?;
-    let stream = futures_util::stream::unfold(
-        (subscription, app, actor, Some(first)),
-        |(mut sub, app, actor, pending)| async move {
-            if let Some(unread) = pending {
-                let e = Event::default().event("unread").json_data(&unread).ok()?;
-                return Some((Ok(e), (sub, app, actor, None)));
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.reset();
+    let connection = Connection {
+        sub,
+        app,
+        actor,
+        pending: Some(first),
+        recheck,
+        ends: tokio::time::Instant::now() + LIFETIME,
+    };
+    let stream = futures_util::stream::unfold(connection, |mut c| async move {
+        if let Some(unread) = c.pending.take() {
+            let e = Event::default().event("unread").json_data(&unread).ok()?;
+            return Some((Ok(e), c));
+        }
+        loop {
+            tokio::select! {
+                event = c.sub.events.recv() => {
+                    let event = event?;
+                    let e = Event::default().event(event.kind).json_data(&event).ok()?;
+                    // Counts follow a change once the queue is drained, so a burst of messages
+                    // costs one count; a failure to count ends nothing.
+                    if c.sub.events.is_empty() {
+                        c.pending = c.app.unread(&c.actor).await.ok();
+                    }
+                    return Some((Ok(e), c));
+                }
+                _ = c.recheck.tick() => {
+                    match c.app.live_mailboxes(&c.actor).await {
+                        Ok(m) if m == c.sub.mailboxes => {}
+                        _ => return None,
+                    }
+                }
+                _ = tokio::time::sleep_until(c.ends) => return None,
             }
-            let event = sub.events.recv().await?;
-            let e = Event::default().event(event.kind).json_data(&event).ok()?;
-            // Counts follow every change; a failure to count ends nothing.
-            let next = app.unread(&actor).await.ok();
-            Some((Ok(e), (sub, app, actor, next)))
-        },
-    );
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20))))
 }

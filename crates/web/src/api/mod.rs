@@ -8,7 +8,7 @@
 mod audit;
 pub(crate) mod documents;
 mod me;
-mod messages;
+pub(crate) mod messages;
 mod organization;
 mod patients;
 mod policies;
@@ -156,6 +156,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/break-glass/{id}/review", post(security::review))
         .route("/v1/alerts", get(security::alerts))
         .route("/v1/threads", get(messages::list).post(messages::start))
+        .route("/v1/threads/.search", post(messages::search))
         .route("/v1/threads/{id}", get(messages::show))
         .route("/v1/threads/{id}/messages", post(messages::send))
         .route(
@@ -218,13 +219,13 @@ impl Modify for BearerAuth {
         records::hold, records::release, records::request_erasure, records::pending, records::approve, records::reject, patients::grants, patients::create_grant, patients::my_grants,
         patients::revoke_grant, patients::access_history,
         security::open, security::reviews, security::review, security::alerts, security::acknowledge,
-        messages::start, messages::list, messages::show, messages::send, messages::add_participant, messages::remove_participant,
+        messages::start, messages::list, messages::search, messages::show, messages::send, messages::add_participant, messages::remove_participant,
         messages::recall, messages::unread, messages::upload, messages::attachment_content, messages::events),
     components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
         organization::NewDepartment, organization::NewAssignmentBody, organization::AttestationBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
         patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody,
         documents::NewDocumentBody, documents::CorrectionBody, slips::SlipBody, slips::InvitationBody, patients::ContactBody, patients::VerificationBody, records::LegalHoldBody, records::ErasureBody,
-        messages::MessageBody, messages::NewThreadBody, messages::ParticipantBody)),
+        messages::MessageBody, messages::NewThreadBody, messages::ParticipantBody, messages::SearchBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

@@ -26,6 +26,9 @@ use crate::error::PageError;
 use crate::extract::{check_csrf, ClientInfo, SignedIn, SignedInForm};
 use crate::AppState;
 
+/// At most this many files on one form (the message's attachment limit).
+const MAX_FILES: usize = 20;
+
 /// What a compose or reply form held.
 #[derive(Default)]
 struct Draft {
@@ -78,6 +81,10 @@ async fn read_form(
     };
     let mut d = Draft::default();
     let mut checked = false;
+    let idle = s.app.settings().documents.upload_idle;
+    // Text fields are read with a cap: the message limit and room for the other fields.
+    let text_cap = s.app.settings().messaging.max_body_bytes + 64 * 1024;
+    let mut text_read = 0usize;
     while let Some(mut field) = mp.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or("").to_owned();
         if name == "files" {
@@ -88,19 +95,43 @@ async fn read_form(
             if filename.is_empty() {
                 continue; // the file box was left empty
             }
+            if d.attachments.len() >= MAX_FILES {
+                return Err(AppError::InvalidInput(format!(
+                    "a message carries at most {MAX_FILES} files"
+                ))
+                .into());
+            }
             let file = FileDescription {
                 filename,
                 media_type: field.content_type().unwrap_or("").to_owned(),
                 declared_size: None,
             };
             let mut upload = s.app.start_attachment(who, file).await?;
-            while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                upload.write(&chunk).await?;
+            loop {
+                let next = tokio::time::timeout(idle, field.chunk())
+                    .await
+                    .map_err(|_| AppError::InvalidInput("the upload stalled; try again".into()))?;
+                match next.map_err(bad)? {
+                    Some(chunk) => upload.write(&chunk).await?,
+                    None => break,
+                }
             }
             d.attachments.push(upload.finish().await?.id);
             continue;
         }
-        let value = field.text().await.map_err(bad)?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            text_read += chunk.len();
+            if text_read > text_cap {
+                return Err(AppError::TooLarge(
+                    "the form is too long; send long text as an attachment".into(),
+                )
+                .into());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let value = String::from_utf8(bytes)
+            .map_err(|_| AppError::InvalidInput("the form is not valid UTF-8".into()))?;
         match name.as_str() {
             "_csrf" => {
                 check_csrf(me, &value)?;
@@ -261,7 +292,7 @@ async fn inbox_page(
         h1 { "Messages " span #unread-total.badge { (total) } span.visually-hidden { " unread" } }
         (notice(message))
         (alert(error))
-        p #live-status.hint role="status" aria-live="polite" {}
+        p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-typing="A new message arrived; it will show when you send or reload." {}
         form #search method="post" action="/messages/search" {
             (csrf(me))
             label for="q-subject" { "Subject" }
@@ -470,7 +501,7 @@ async fn thread_page(
         p { a href="/messages" { "← All messages" } }
         h1 #thread-subject data-thread=(t.id) { (t.subject) }
         (notice(message))
-        p #live-status.hint role="status" aria-live="polite" {}
+        p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-typing="A new message arrived; it will show when you send or reload." {}
         p.participants { "With: " @for (i, p) in t.participants.iter().enumerate() { @if i > 0 { ", " } (p.label) } }
         @if let Some(p) = &t.patient_id { p.hint { "About patient " code { (p) } } }
         section #messages { @for m in &t.messages { (message_block(m, me, &t.id)) } }

@@ -146,6 +146,7 @@ mod tests {
         // in English is a missing translation).
         let same = [
             "nav-documents",
+            "nav-messages",
             "doc-kind",
             "kind-image",
             "kind-other",

@@ -1,5 +1,6 @@
 //! The patient space's page frame: a skip link, the organization's name, the language switch,
-//! and (signed in) the three places a patient goes plus "sign out". No script.
+//! and (signed in) the places a patient goes plus "sign out". One script, for passkeys and
+//! live message updates; every page works without it.
 
 use maud::{html, Markup, DOCTYPE};
 use sealroom_app::patient_space::PatientSession;

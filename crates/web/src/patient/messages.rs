@@ -8,10 +8,26 @@ use maud::html;
 use serde::Deserialize;
 
 use super::i18n::Lang;
-use super::layout::{alert, csrf, notice, page, when};
+use super::layout::{alert, csrf, notice, page, size, when};
 use super::{error_message, PatientError, PatientForm, SignedInPatient};
 use crate::extract::csrf_forms;
 use crate::AppState;
+
+/// `GET /patient/messages/events`: the patient space's live stream (ids and counts only).
+pub async fn events(
+    State(s): State<AppState>,
+    SignedInPatient(session, lang): SignedInPatient,
+) -> Result<Response, PatientError> {
+    let (actor, mailboxes) = s
+        .app
+        .patient_live(&session)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?;
+    let stream = crate::api::messages::live_stream(&s, actor, mailboxes)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?;
+    Ok(stream.into_response())
+}
 
 pub async fn list(
     State(s): State<AppState>,
@@ -24,6 +40,7 @@ pub async fn list(
         .map_err(|e| PatientError::new(e, lang))?;
     let body = html! {
         h1 { (lang.t("messages-title")) }
+        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" {}
         @if threads.is_empty() {
             p #no-threads { (lang.t("messages-none")) }
         } @else {
@@ -72,7 +89,8 @@ async fn thread_page(
     let here = format!("/patient/messages/{}", t.id);
     let body = html! {
         p { a href="/patient/messages" { "← " (lang.t("back-to-messages")) } }
-        h1 #thread-subject { (t.subject) }
+        h1 #thread-subject data-thread=(t.id) { (t.subject) }
+        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" data-typing=(lang.t("message-arrived-typing")) {}
         (notice(sent.then(|| lang.t("message-sent")).as_deref()))
         (alert(error))
         section #messages {
@@ -81,6 +99,13 @@ async fn thread_page(
                     p.hint { strong { (m.author_label) } " · " (when(lang, m.sent_at)) }
                     @if m.state == "readable" {
                         div.body { (m.body.as_deref().unwrap_or("")) }
+                        @if !m.attachments.is_empty() {
+                            ul.attachments {
+                                @for a in &m.attachments {
+                                    li { a href={"/patient/messages/attachments/" (a.id)} download { (a.filename) } " (" (size(lang, a.size as u64)) ")" }
+                                }
+                            }
+                        }
                         @if m.signature == Some("verified") {
                             p.signature.ok { span aria-hidden="true" { "✓ " } (lang.t("message-signature-verified")) }
                         } @else {
@@ -135,4 +160,19 @@ pub async fn reply(
         }
         Err(e) => Err(PatientError::new(e, lang)),
     }
+}
+
+/// `GET /patient/messages/attachments/{id}`: a file sent in one of the patient's threads,
+/// decided like the thread and checked like every attachment.
+pub async fn attachment(
+    State(s): State<AppState>,
+    SignedInPatient(session, lang): SignedInPatient,
+    Path(id): Path<String>,
+) -> Result<Response, PatientError> {
+    let content = s
+        .app
+        .patient_attachment(&session, &id)
+        .await
+        .map_err(|e| PatientError::new(e, lang))?;
+    Ok(crate::api::messages::attachment_response(content))
 }

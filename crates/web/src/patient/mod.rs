@@ -1,4 +1,5 @@
-//! The patient space's pages, under `/patient`: mobile-first, server-rendered, no script, in
+//! The patient space's pages, under `/patient`: mobile-first, server-rendered, working without
+//! script (which adds passkeys and live message updates), in
 //! the patient's language. Element ids and field names are part of the browser-test contract
 //! (`e2e/tests/patient-space.test.mjs`).
 //!
@@ -76,6 +77,11 @@ pub fn routes() -> Router<AppState> {
         .route("/patient/documents/{id}", get(space::document))
         .route("/patient/documents/{id}/download", get(space::download))
         .route("/patient/messages", get(messages::list))
+        .route("/patient/messages/events", get(messages::events))
+        .route(
+            "/patient/messages/attachments/{id}",
+            get(messages::attachment),
+        )
         .route(
             "/patient/messages/{id}",
             get(messages::thread).post(messages::reply),
