@@ -60,7 +60,7 @@ echo "PostgreSQL:"
 SEALROOM_DATABASE__URL=postgres://postgres@127.0.0.1:5432/sealroom_bench_messages $bin/message_delivery --rate 1000 --seconds 60
 
 echo; echo "## secure messaging: 10 000 idle live connections (target: server memory < 512 MiB)"
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"  # 10 000 connections need 10 000 descriptors in each process
 $bin/serve_fixture > /tmp/sealroom-fixture.out 2>/dev/null &
 fixture=$!
 for _ in $(seq 1 100); do grep -q READY /tmp/sealroom-fixture.out 2>/dev/null && break; sleep 0.2; done

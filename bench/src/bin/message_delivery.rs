@@ -1,4 +1,5 @@
-//! Send → delivered: one colleague sends secure messages through the HTTPS API at a fixed rate
+//! Send → delivered: one colleague, signed in as in the browser (session cookie and CSRF
+//! header), sends secure messages through the HTTPS API at a fixed rate
 //! (open loop: each message leaves at its scheduled time whatever the server's pace) into 20
 //! threads with another colleague, whose inbox is connected to the live event stream. Latency
 //! is from the moment a message leaves the client to the moment its `message` event reaches the
@@ -21,7 +22,6 @@ use std::time::{Duration, Instant};
 use sealroom_app::accounts::Actor;
 use sealroom_app::messaging::{NewMessageBody, NewThread};
 use sealroom_app::policy::Principal;
-use sealroom_app::tokens::TokenOwner;
 use sealroom_bench::{client_info, stats, Fixture};
 use sealroom_domain::Role;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -45,29 +45,6 @@ fn main() {
         .block_on(run());
 }
 
-fn operator() -> Actor {
-    Actor {
-        principal: Principal::Operator,
-        stepped_up: true,
-        client: client_info(),
-    }
-}
-
-async fn token_for(f: &Fixture, email: &str) -> String {
-    f.running
-        .app
-        .create_api_token(
-            &operator(),
-            TokenOwner::User { email },
-            "bench",
-            &["patients:read".into(), "patients:write".into()],
-            1,
-        )
-        .await
-        .unwrap()
-        .secret
-}
-
 async fn run() {
     let rate: u64 = arg("--rate").map_or(1000, |s| s.parse().unwrap());
     let seconds: u64 = arg("--seconds").map_or(60, |s| s.parse().unwrap());
@@ -79,7 +56,7 @@ async fn run() {
     } else {
         "SQLite"
     };
-    sealroom_bench::enrol(app, "recipient@example.org").await;
+    let (recipient_session, _) = sealroom_bench::enrol(app, "recipient@example.org").await;
     let sender_id = app
         .store()
         .user_by_email(&f.email)
@@ -123,15 +100,20 @@ async fn run() {
             .unwrap();
         threads.push(t.thread_id);
     }
-    let sender_token = token_for(&f, &f.email).await;
-    let recipient_token = token_for(&f, "recipient@example.org").await;
+    let sender_csrf = app
+        .check_session(&f.session_token, &client_info())
+        .await
+        .unwrap()
+        .csrf_token;
+    let sender_cookie = f.cookie();
+    let recipient_cookie = format!("__Host-sealroom={recipient_session}");
 
     // The recipient's live stream: arrival time per message id.
     let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut stream = f
         .client()
         .get(format!("{}/api/v1/messages/events", f.base))
-        .bearer_auth(&recipient_token)
+        .header("cookie", &recipient_cookie)
         .send()
         .await
         .unwrap();
@@ -167,16 +149,18 @@ async fn run() {
     for i in 0..total {
         let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
         tokio::time::sleep_until(due.into()).await;
-        let (client, url, token) = (
+        let (client, url, cookie, csrf) = (
             client.clone(),
             url(&threads[i as usize % THREADS]),
-            sender_token.clone(),
+            sender_cookie.clone(),
+            sender_csrf.clone(),
         );
         sends.push(tokio::spawn(async move {
             let left = Instant::now();
             let r = client
                 .post(url)
-                .bearer_auth(token)
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
                 .json(&serde_json::json!({"body": format!("Bed {i} is free")}))
                 .send()
                 .await;

@@ -254,10 +254,12 @@ impl Store {
                     .execute(&mut *tx).await?;
                 }
             }
-            // Sends into one thread are serialised by the thread row's update below on
-            // PostgreSQL; SQLite has one writer. The place is taken after that lock.
-            sqlx::query("UPDATE threads SET last_message_at = last_message_at WHERE id = $1")
-                .bind(&m.thread_id).execute(&mut *tx).await?;
+            // The thread's last activity, first: on PostgreSQL this row lock serialises sends
+            // into one thread (SQLite has one writer), so each message's place is taken after it.
+            sqlx::query(
+                "UPDATE threads SET last_message_at = CASE WHEN last_message_at < $1 THEN $1 ELSE last_message_at END \
+                 WHERE id = $2"
+            ).bind(m.sent_at).bind(&m.thread_id).execute(&mut *tx).await?;
             sqlx::query(&format!(
                 "INSERT INTO messages ({MESSAGE_COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, \
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = $2))"
@@ -289,8 +291,6 @@ impl Store {
                     ).bind(sender).bind(r).bind(m.sent_at).execute(&mut *tx).await?;
                 }
             }
-            sqlx::query("UPDATE threads SET last_message_at = $1 WHERE id = $2 AND last_message_at < $1")
-                .bind(m.sent_at).bind(&m.thread_id).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -425,15 +425,21 @@ impl Store {
         }))
     }
 
-    /// Unread messages per thread for these mailboxes (messages still readable only).
-    pub async fn unread_by_thread(&self, mailboxes: &[String]) -> Result<Vec<(String, i64)>> {
+    /// Unread messages per thread for these mailboxes (messages still readable only), with
+    /// each thread's patient and category: (thread, count, patient, category).
+    pub async fn unread_by_thread(
+        &self,
+        mailboxes: &[String],
+    ) -> Result<Vec<(String, i64, Option<String>, Option<String>)>> {
         if mailboxes.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT m.thread_id, COUNT(DISTINCT m.id) FROM message_receipts r JOIN messages m ON m.id = r.message_id \
+            "SELECT m.thread_id, COUNT(DISTINCT m.id), t.patient_id, t.category FROM message_receipts r \
+             JOIN messages m ON m.id = r.message_id JOIN threads t ON t.id = m.thread_id \
              JOIN thread_participants p ON p.thread_id = m.thread_id AND p.mailbox = r.mailbox AND p.removed_at IS NULL \
-             WHERE r.read_at IS NULL AND m.destroyed_at IS NULL AND r.mailbox IN ({}) GROUP BY m.thread_id",
+             WHERE r.read_at IS NULL AND m.destroyed_at IS NULL AND r.mailbox IN ({}) \
+             GROUP BY m.thread_id, t.patient_id, t.category",
             placeholders(1, mailboxes.len())
         );
         Ok(on_pool!(self, pool => {

@@ -240,7 +240,7 @@ impl App {
             .await?;
             return Err(AppError::NotFound);
         };
-        let (thread, thread_key, _) = self
+        let (thread, thread_key, _, participants) = self
             .open_thread(
                 &reader,
                 &thread_id,
@@ -254,7 +254,6 @@ impl App {
             .message(&message_id)
             .await?
             .ok_or_else(|| AppError::internal("an attachment's message is missing"))?;
-        let participants = self.store().participants(&thread_id).await?;
         if m.sent_at < self.visible_since(&reader, &participants) {
             // Sent before the patient space joined: internal to the care team.
             return Err(AppError::NotFound);

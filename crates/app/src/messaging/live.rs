@@ -26,7 +26,7 @@ pub struct LiveEvent {
 }
 
 /// How many events may wait for a slow connection.
-const QUEUE: usize = 64;
+const QUEUE: usize = 4096;
 
 type Connections = HashMap<String, Vec<(u64, mpsc::Sender<LiveEvent>)>>;
 

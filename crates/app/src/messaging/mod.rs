@@ -251,8 +251,8 @@ impl App {
         &self,
         thread_id: &str,
         reader: &Reader,
+        participants: &[sealroom_store::ParticipantRow],
     ) -> Result<Option<(SymmetricKey, String)>, AppError> {
-        let participants = self.store().participants(thread_id).await?;
         for mailbox in reader.addresses() {
             let Some(wrapped) = participants
                 .iter()

@@ -39,6 +39,8 @@ pub(crate) struct Delivery<'a> {
     pub(crate) thread_key: &'a SymmetricKey,
     /// Set when the thread is new: stored with the message in one transaction.
     pub(crate) new_participants: Option<Vec<sealroom_store::ParticipantRow>>,
+    /// Every current participant but the author.
+    pub(crate) recipients: Vec<String>,
 }
 
 /// A sent message and what the leak check suggested.
@@ -65,7 +67,7 @@ impl App {
         patient_names: Vec<String>,
         message: &NewMessageBody,
     ) -> Result<Vec<Finding>, AppError> {
-        let history = self.known_recipients(reader).await?;
+        let history = self.known_recipients(reader, &recipients).await?;
         let draft = Draft {
             subject,
             notification_texts: Vec::new(),
@@ -107,16 +109,24 @@ impl App {
     }
 
     /// Whom the sender has written to, with labels for the frequent ones.
-    async fn known_recipients(&self, reader: &Reader) -> Result<Vec<KnownRecipient>, AppError> {
+    async fn known_recipients(
+        &self,
+        reader: &Reader,
+        recipients: &[DraftRecipient],
+    ) -> Result<Vec<KnownRecipient>, AppError> {
         let mut labels = Labels::default();
         let mut out = Vec::new();
-        for (address, messages) in self
+        let history = self
             .store()
             .recipient_history(&reader.own.address())
-            .await?
-        {
+            .await?;
+        // Names of frequent recipients matter only when someone new is written to.
+        let someone_new = recipients
+            .iter()
+            .any(|r| !history.iter().any(|(a, _)| a == &r.address));
+        for (address, messages) in history {
             let messages = u32::try_from(messages).unwrap_or(u32::MAX);
-            let label = if messages >= FREQUENT {
+            let label = if someone_new && messages >= FREQUENT {
                 self.label(&mut labels, &address).await?
             } else {
                 String::new()
@@ -142,7 +152,7 @@ impl App {
         self.check_message(&message)?;
         self.check_attachments(&reader, &message.attachments)
             .await?;
-        let (thread, key, _) = self
+        let (thread, key, _, participants) = self
             .open_thread(
                 &reader,
                 thread_id,
@@ -151,7 +161,6 @@ impl App {
             )
             .await?;
         let own = reader.own.address();
-        let participants = self.store().participants(thread_id).await?;
         if !participants
             .iter()
             .any(|p| p.mailbox == own && p.removed_at.is_none())
@@ -163,13 +172,20 @@ impl App {
         }
         let mut labels = Labels::default();
         let mut recipients = Vec::new();
+        let known = self.store().recipient_history(&own).await?;
         for p in participants
             .iter()
             .filter(|p| p.removed_at.is_none() && p.mailbox != own)
         {
             let m = Mailbox::parse(&p.mailbox)?;
+            // The rules look at the names of recipients the sender has not written to before.
+            let label = if known.iter().any(|(a, _)| a == &p.mailbox) {
+                String::new()
+            } else {
+                self.label(&mut labels, &p.mailbox).await?
+            };
             recipients.push(DraftRecipient {
-                label: self.label(&mut labels, &p.mailbox).await?,
+                label,
                 address: p.mailbox.clone(),
                 kind: match m {
                     Mailbox::User(_) => RecipientKind::Staff,
@@ -192,6 +208,11 @@ impl App {
             thread: &thread,
             thread_key: &key,
             new_participants: None,
+            recipients: participants
+                .iter()
+                .filter(|p| p.removed_at.is_none() && p.mailbox != own)
+                .map(|p| p.mailbox.clone())
+                .collect(),
         };
         let mut outcome = self.store_message(&reader, delivery, message).await?;
         outcome.findings = findings;
@@ -252,6 +273,7 @@ impl App {
             thread,
             thread_key,
             new_participants,
+            recipients,
         } = delivery;
         let actor = &reader.actor;
         let own = reader.own.address();
@@ -278,20 +300,7 @@ impl App {
             signed_at: now.as_seconds(),
         };
         let signature = signing_key.sign_message(&statement).to_vec();
-        let recipients: Vec<String> = match &new_participants {
-            Some(p) => p.iter().map(|p| p.mailbox.clone()).collect::<Vec<_>>(),
-            None => self
-                .store()
-                .participants(&thread.id)
-                .await?
-                .into_iter()
-                .filter(|p| p.removed_at.is_none())
-                .map(|p| p.mailbox)
-                .collect(),
-        }
-        .into_iter()
-        .filter(|m| m != own)
-        .collect();
+
         let live = self.live();
         let (delivered_now, waiting): (Vec<String>, Vec<String>) = recipients
             .iter()

@@ -348,6 +348,7 @@ impl App {
             thread: &thread,
             thread_key: &thread_key,
             new_participants: Some(participants),
+            recipients: addresses.clone(),
         };
         let mut outcome = self.store_message(&reader, delivery, new.message).await?;
         self.audit(
@@ -388,7 +389,7 @@ impl App {
         if !reader.is_staff() {
             return Err(AppError::Forbidden);
         }
-        let (thread, key, _) = self
+        let (thread, key, _, participants) = self
             .open_thread(
                 &reader,
                 thread_id,
@@ -402,10 +403,7 @@ impl App {
         if r.kind == RecipientKind::Patient && thread.created_by != actor.name() {
             return Err(AppError::Forbidden);
         }
-        if self
-            .store()
-            .participants(thread_id)
-            .await?
+        if participants
             .iter()
             .any(|p| p.mailbox == r.address && p.removed_at.is_none())
         {
@@ -458,7 +456,7 @@ impl App {
         address: &str,
     ) -> Result<(), AppError> {
         let reader = self.writer(actor).await?;
-        let (thread, _, _) = self
+        let (thread, _, _, _) = self
             .open_thread(
                 &reader,
                 thread_id,
@@ -520,11 +518,16 @@ impl App {
         thread_id: &str,
         action: AccessAction,
         audit: AuditAction,
-    ) -> Result<(ThreadRow, SymmetricKey, String), AppError> {
+    ) -> Result<(ThreadRow, SymmetricKey, String, Vec<ParticipantRow>), AppError> {
         let actor = &reader.actor;
         let thread = self.store().thread(thread_id).await?;
+        let mut participants = Vec::new();
         let opened = match &thread {
-            Some(_) => self.open_thread_key(thread_id, reader).await?,
+            Some(_) => {
+                participants = self.store().participants(thread_id).await?;
+                self.open_thread_key(thread_id, reader, &participants)
+                    .await?
+            }
             None => None,
         };
         let (Some(thread), Some((key, mailbox))) = (thread, opened) else {
@@ -557,14 +560,14 @@ impl App {
                 return Err(AppError::NotFound);
             }
         }
-        Ok((thread, key, mailbox))
+        Ok((thread, key, mailbox, participants))
     }
 
     /// Read a thread: every message the reader may still open, with signatures checked, and
     /// receipts on their own messages. Opening it marks it read for the reader's mailboxes.
     pub async fn thread(&self, actor: &Actor, thread_id: &str) -> Result<ThreadView, AppError> {
         let reader = self.reader(actor).await?;
-        let (thread, key, _) = self
+        let (thread, key, _, participants) = self
             .open_thread(
                 &reader,
                 thread_id,
@@ -574,7 +577,6 @@ impl App {
             .await?;
         self.expire_due_in(&thread.id).await?;
         let subject = self.open_subject(&thread, &key)?;
-        let participants = self.store().participants(thread_id).await?;
         let mut labels = Labels::default();
         let participant_views = self.participant_views(&participants, &mut labels).await?;
         let since = self.visible_since(&reader, &participants);
@@ -773,6 +775,7 @@ impl App {
             .unread_by_thread(&addresses)
             .await?
             .into_iter()
+            .map(|(thread, count, _, _)| (thread, count))
             .collect();
         let wanted_words: Vec<String> = filter
             .subject
@@ -811,7 +814,7 @@ impl App {
                     continue;
                 }
             }
-            let Some((key, _)) = self.open_thread_key(&t.id, &reader).await? else {
+            let Some((key, _)) = self.open_thread_key(&t.id, &reader, &participants).await? else {
                 continue;
             };
             let subject = self.open_subject(&t, &key)?;
@@ -848,18 +851,32 @@ impl App {
     pub async fn unread(&self, actor: &Actor) -> Result<super::Unread, AppError> {
         let reader = self.reader(actor).await?;
         let mut threads = BTreeMap::new();
-        for (thread_id, count) in self.store().unread_by_thread(&reader.addresses()).await? {
-            let Some(t) = self.store().thread(&thread_id).await? else {
-                continue;
-            };
-            if let Some((patient, category)) = self.thread_patient(&t)? {
-                let permitted = match &reader.own {
-                    Mailbox::User(user_id) => !self
-                        .decide_patient_access(user_id, patient, &[category], AccessAction::Read)
-                        .await?
-                        .permitted
-                        .is_empty(),
-                    _ => self.patient_may_count(actor, category).await?,
+        let mut decided: HashMap<(String, DataCategory), bool> = HashMap::new();
+        for (thread_id, count, patient, category) in
+            self.store().unread_by_thread(&reader.addresses()).await?
+        {
+            if let Some(patient) = patient {
+                let category = Self::thread_category(category.as_deref())?;
+                let key = (patient, category);
+                let permitted = match decided.get(&key) {
+                    Some(p) => *p,
+                    None => {
+                        let p = match &reader.own {
+                            Mailbox::User(user_id) => !self
+                                .decide_patient_access(
+                                    user_id,
+                                    &key.0,
+                                    &[category],
+                                    AccessAction::Read,
+                                )
+                                .await?
+                                .permitted
+                                .is_empty(),
+                            _ => self.patient_may_count(actor, category).await?,
+                        };
+                        decided.insert(key, p);
+                        p
+                    }
                 };
                 if !permitted {
                     continue;

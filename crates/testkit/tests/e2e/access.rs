@@ -216,9 +216,18 @@ pub(crate) async fn patient_events(
     s: &TestServer,
     patient: &str,
 ) -> Vec<(String, String, String, Value)> {
+    events_about(s, &format!("patient:{patient}")).await
+}
+
+/// Audit events about one subject (`patient:<id>`, `thread:<id>`), as (actor, action, outcome,
+/// details).
+pub(crate) async fn events_about(
+    s: &TestServer,
+    subject: &str,
+) -> Vec<(String, String, String, Value)> {
     s.app()
         .store()
-        .audit_of_subject(&format!("patient:{patient}"), 0, 10_000)
+        .audit_of_subject(subject, 0, 10_000)
         .await
         .unwrap()
         .into_iter()

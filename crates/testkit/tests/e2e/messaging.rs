@@ -56,21 +56,7 @@ async fn download(s: &TestServer, who: &Person, attachment: &str) -> (StatusCode
 
 /// Audit events about a thread, as (actor, action, outcome, details).
 async fn thread_events(s: &TestServer, thread: &str) -> Vec<(String, String, String, Value)> {
-    s.app()
-        .store()
-        .audit_of_subject(&format!("thread:{thread}"), 0, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| {
-            (
-                e.actor,
-                e.action,
-                e.outcome,
-                serde_json::from_str(&e.details).unwrap(),
-            )
-        })
-        .collect()
+    crate::access::events_about(s, &format!("thread:{thread}")).await
 }
 
 fn user(p: &Person) -> String {

@@ -351,6 +351,10 @@ pub async fn events(
 /// the browser reconnects (and so authenticates afresh: a signed-out session ends there).
 const RECHECK: Duration = Duration::from_secs(30);
 const LIFETIME: Duration = Duration::from_secs(300);
+/// Unread counts are sent at most this often (a busy inbox gets one count per interval).
+const COUNT_EVERY: Duration = Duration::from_millis(250);
+
+type Counting = tokio::task::JoinHandle<Result<sealroom_app::messaging::Unread, AppError>>;
 
 struct Connection {
     sub: sealroom_app::messaging::LiveSubscription,
@@ -359,12 +363,34 @@ struct Connection {
     pending: Option<sealroom_app::messaging::Unread>,
     recheck: tokio::time::Interval,
     ends: tokio::time::Instant,
+    /// When the last count was sent, and when the next may start if a change waits for one.
+    counted: tokio::time::Instant,
+    count_due: Option<tokio::time::Instant>,
+    /// A count running on its own task, so that events never wait for it.
+    counting: Option<Counting>,
 }
 
-/// The event stream of one connection: `unread` at once, then each event, with fresh counts
-/// once a burst is drained. Every 30 seconds the caller's right to listen is checked again
-/// (a leaver, a closed patient account, a changed set of departments end the stream), and
-/// after 5 minutes the stream ends so the browser reconnects with its current credentials.
+impl Connection {
+    fn start_count(&mut self) {
+        let (app, actor) = (self.app.clone(), self.actor.clone());
+        self.counting = Some(tokio::spawn(async move { app.unread(&actor).await }));
+        self.count_due = None;
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(c) = self.counting.take() {
+            c.abort();
+        }
+    }
+}
+
+/// The event stream of one connection: `unread` at once, then each event as it happens, with
+/// fresh counts at most every 250 ms (counted on the side, so events never wait for a count).
+/// Every 30 seconds the caller's right to listen is checked again (a leaver, a closed patient
+/// account, a changed set of departments end the stream), and after 5 minutes the stream ends
+/// so the browser reconnects with its current credentials.
 pub(crate) async fn live_stream(
     s: &AppState,
     actor: sealroom_app::accounts::Actor,
@@ -382,6 +408,9 @@ pub(crate) async fn live_stream(
         pending: Some(first),
         recheck,
         ends: tokio::time::Instant::now() + LIFETIME,
+        counted: tokio::time::Instant::now(),
+        count_due: None,
+        counting: None,
     };
     let stream = futures_util::stream::unfold(connection, |mut c| async move {
         if let Some(unread) = c.pending.take() {
@@ -389,16 +418,35 @@ pub(crate) async fn live_stream(
             return Some((Ok(e), c));
         }
         loop {
+            let due = c.count_due;
             tokio::select! {
+                biased;
                 event = c.sub.events.recv() => {
                     let event = event?;
                     let e = Event::default().event(event.kind).json_data(&event).ok()?;
-                    // Counts follow a change once the queue is drained, so a burst of messages
-                    // costs one count; a failure to count ends nothing.
-                    if c.sub.events.is_empty() {
-                        c.pending = c.app.unread(&c.actor).await.ok();
+                    // A count follows the change, at most every COUNT_EVERY.
+                    // (A change during a running count gets a count after it.)
+                    if c.count_due.is_none() {
+                        c.count_due = Some((c.counted + COUNT_EVERY).max(tokio::time::Instant::now()));
                     }
                     return Some((Ok(e), c));
+                }
+                counted = async {
+                    match c.counting.as_mut() {
+                        Some(handle) => handle.await,
+                        None => std::future::pending().await,
+                    }
+                }, if c.counting.is_some() => {
+                    c.counting = None;
+                    // A failure to count ends nothing; the next change counts again.
+                    if let Ok(Ok(unread)) = counted {
+                        let e = Event::default().event("unread").json_data(&unread).ok()?;
+                        c.counted = tokio::time::Instant::now();
+                        return Some((Ok(e), c));
+                    }
+                }
+                _ = async { tokio::time::sleep_until(due.unwrap_or(c.ends)).await }, if due.is_some() && c.counting.is_none() => {
+                    c.start_count();
                 }
                 _ = c.recheck.tick() => {
                     match c.app.live_mailboxes(&c.actor).await {
