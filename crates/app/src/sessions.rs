@@ -310,11 +310,32 @@ impl App {
     }
 
     /// The per-request check: find the session for a cookie token and decide whether it is
-    /// still valid now. Ended and expired sessions say why.
+    /// still valid now, counting the request as the person's activity. Ended and expired
+    /// sessions say why.
     pub async fn check_session(
         &self,
         token_secret: &str,
         client: &Client,
+    ) -> Result<CurrentSession, AppError> {
+        self.check_session_with(token_secret, client, true).await
+    }
+
+    /// The same check for what a page does on its own (the live message stream and its
+    /// reconnections): valid or not exactly as [`App::check_session`] says, but not counted as
+    /// activity, so an unattended screen still reaches its idle limit.
+    pub async fn check_session_in_background(
+        &self,
+        token_secret: &str,
+        client: &Client,
+    ) -> Result<CurrentSession, AppError> {
+        self.check_session_with(token_secret, client, false).await
+    }
+
+    async fn check_session_with(
+        &self,
+        token_secret: &str,
+        client: &Client,
+        activity: bool,
     ) -> Result<CurrentSession, AppError> {
         let now = self.now().as_seconds();
         let digest = token::digest(token_secret);
@@ -394,14 +415,15 @@ impl App {
                 reason.as_str(),
             ))));
         }
+        let seen = if activity { now } else { last_seen };
         let mut written = last_written;
-        if now - last_written >= TOUCH_EVERY.as_seconds() {
+        if activity && now - last_written >= TOUCH_EVERY.as_seconds() {
             self.store().touch_session(&session.id, now).await?;
             written = now;
         }
         // Within one second nothing the cache holds changes: skip the write lock.
-        if fresh_fetch.is_some() || now != last_seen || written != last_written {
-            cache.put(session.clone(), now, written, fresh_fetch);
+        if fresh_fetch.is_some() || seen != last_seen || written != last_written {
+            cache.put(session.clone(), seen, written, fresh_fetch);
         }
         Ok(session)
     }

@@ -38,7 +38,6 @@ const PREFIX: usize = 7;
 /// Bytes before the first segment.
 pub const HEADER: usize = MAGIC.len() + PREFIX;
 const WRAP_VERSION: u8 = 1;
-const SEAL_VERSION: u8 = 1;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -132,39 +131,21 @@ impl SymmetricKey {
     }
 
     /// Encrypt small content (a message body, a subject, a file name) under this key for
-    /// `context`, which must be given again to open it. Large content goes through
+    /// `context`, which must be given again to open it: the same sealing as
+    /// [`crate::secret_box::SecretBox`], under this key. Large content goes through
     /// [`BlobEncryptor`] instead.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Vec<u8> {
-        let mut nonce = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = seal_aad(context);
-        // Encryption in memory with a valid key cannot fail short of an absurd length.
-        let ct = self
-            .cipher()
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(1 + 24 + ct.len());
-        out.push(SEAL_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out
+        // A 32-byte key is always accepted.
+        crate::secret_box::SecretBox::new(self.0.as_ref())
+            .map(|b| b.seal(plaintext, context))
+            .unwrap_or_default()
     }
 
     /// Open content sealed by [`Self::seal`] for the same `context`.
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, EnvelopeError> {
-        if sealed.len() < 1 + 24 + TAG || sealed[0] != SEAL_VERSION {
-            return Err(EnvelopeError::Integrity);
-        }
-        let (nonce, ct) = sealed[1..].split_at(24);
-        let aad = seal_aad(context);
-        self.cipher()
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+        crate::secret_box::SecretBox::new(self.0.as_ref())
+            .map_err(|_| EnvelopeError::BadKey)?
+            .open(sealed, context)
             .map_err(|_| EnvelopeError::Integrity)
     }
 
@@ -178,12 +159,6 @@ impl SymmetricKey {
         let key = old.unwrap(wrapped, context)?;
         Ok(new.wrap(&key, context))
     }
-}
-
-fn seal_aad(context: &str) -> Vec<u8> {
-    let mut v = b"sealroom-content-v1:".to_vec();
-    v.extend_from_slice(context.as_bytes());
-    v
 }
 
 fn wrap_aad(context: &str) -> Vec<u8> {

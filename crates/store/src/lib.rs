@@ -115,6 +115,14 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// `$first, $first+1, …, $first+n-1`: the bind parameters of an `IN (…)` list of `n` values.
+pub(crate) fn numbered_params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Turn a unique-constraint violation into [`StoreError::Conflict`].
 pub(crate) fn conflict_on_unique(err: sqlx::Error, what: &'static str) -> StoreError {
     if let sqlx::Error::Database(db) = &err {

@@ -107,25 +107,22 @@ pub struct NewMessage {
     pub history_sender: Option<String>,
 }
 
-/// `$first, $first+1, …` for an IN list of `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
-    /// The wrapped key of a mailbox, creating it with `fresh` if it has none (another
-    /// request may have made it first: theirs is returned).
-    pub async fn mailbox_key(&self, mailbox: &str, fresh: &[u8], at: i64) -> Result<Vec<u8>> {
-        // Read first: the key exists on every call but the first, and a write costs more.
-        let existing: Option<Vec<u8>> = on_pool!(self, pool => sqlx::query_scalar(
+    /// The wrapped key of a mailbox, if it has one.
+    pub async fn mailbox_key(&self, mailbox: &str) -> Result<Option<Vec<u8>>> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
             "SELECT wrapped_key FROM mailbox_keys WHERE mailbox = $1"
-        ).bind(mailbox).fetch_optional(pool).await)?;
-        if let Some(k) = existing {
-            return Ok(k);
-        }
+        ).bind(mailbox).fetch_optional(pool).await)?)
+    }
+
+    /// Store a mailbox's first key unless another request stored one meanwhile; returns the
+    /// key in force either way.
+    pub async fn insert_mailbox_key(
+        &self,
+        mailbox: &str,
+        fresh: &[u8],
+        at: i64,
+    ) -> Result<Vec<u8>> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO mailbox_keys (mailbox, wrapped_key, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (mailbox) DO NOTHING"
@@ -164,10 +161,30 @@ impl Store {
 
     /// Every participant a thread has had, current and removed.
     pub async fn participants(&self, thread_id: &str) -> Result<Vec<ParticipantRow>> {
-        Ok(on_pool!(self, pool => sqlx::query_as(
+        self.participants_of_threads(std::slice::from_ref(&thread_id.to_owned()))
+            .await
+    }
+
+    /// The participants of several threads in one query (an inbox page).
+    pub async fn participants_of_threads(
+        &self,
+        thread_ids: &[String],
+    ) -> Result<Vec<ParticipantRow>> {
+        if thread_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
             "SELECT thread_id, mailbox, wrapped_thread_key, added_by, added_at, removed_at, removed_by \
-             FROM thread_participants WHERE thread_id = $1 ORDER BY added_at, mailbox"
-        ).bind(thread_id).fetch_all(pool).await)?)
+             FROM thread_participants WHERE thread_id IN ({}) ORDER BY thread_id, added_at, mailbox",
+            crate::numbered_params(1, thread_ids.len())
+        );
+        Ok(on_pool!(self, pool => {
+            let mut q = sqlx::query_as(&sql);
+            for id in thread_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await
+        })?)
     }
 
     /// Add a participant, or bring a removed one back with a freshly wrapped key.
@@ -221,7 +238,7 @@ impl Store {
                 .map(|c| format!("t.{c}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            list = placeholders(1, n),
+            list = crate::numbered_params(1, n),
         )
         .replace("$a", &format!("${}", n + 1))
         .replace("$b", &format!("${}", n + 2))
@@ -401,12 +418,12 @@ impl Store {
         let delivered = format!(
             "UPDATE message_receipts SET delivered_at = $2 WHERE mailbox = $1 AND delivered_at IS NULL \
              AND message_id IN ({})",
-            placeholders(3, message_ids.len())
+            crate::numbered_params(3, message_ids.len())
         );
         let read = format!(
             "UPDATE message_receipts SET read_at = $2, read_by = $3 WHERE mailbox = $1 AND read_at IS NULL \
              AND message_id IN ({})",
-            placeholders(4, message_ids.len())
+            crate::numbered_params(4, message_ids.len())
         );
         Ok(on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -440,7 +457,7 @@ impl Store {
              JOIN thread_participants p ON p.thread_id = m.thread_id AND p.mailbox = r.mailbox AND p.removed_at IS NULL \
              WHERE r.read_at IS NULL AND m.destroyed_at IS NULL AND r.mailbox IN ({}) \
              GROUP BY m.thread_id, t.patient_id, t.category",
-            placeholders(1, mailboxes.len())
+            crate::numbered_params(1, mailboxes.len())
         );
         Ok(on_pool!(self, pool => {
             let mut q = sqlx::query_as(&sql);

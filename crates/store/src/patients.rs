@@ -169,15 +169,12 @@ impl Store {
         if departments.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (2..departments.len() + 2)
-            .map(|i| format!("${i}"))
-            .collect();
         let sql = format!(
             "SELECT p.id, p.mrn, p.demographics_sealed, e.department_id, e.admitted_at \
              FROM care_episodes e JOIN patients p ON p.id = e.patient_id \
              WHERE e.ended_at IS NULL AND e.department_id IN ({}) \
              ORDER BY e.admitted_at DESC, p.id LIMIT $1",
-            placeholders.join(", ")
+            crate::numbered_params(2, departments.len())
         );
         Ok(on_pool!(self, pool => {
             let mut q = sqlx::query_as(&sql).bind(limit);
@@ -222,12 +219,10 @@ impl Store {
         if categories.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> =
-            (2..categories.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT id, patient_id, category, author_id, created_at, body_sealed FROM patient_records \
              WHERE patient_id = $1 AND category IN ({}) ORDER BY created_at DESC, id",
-            placeholders.join(", ")
+            crate::numbered_params(2, categories.len())
         );
         Ok(on_pool!(self, pool => {
             let mut q = sqlx::query_as(&sql).bind(patient_id);

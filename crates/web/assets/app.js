@@ -127,6 +127,21 @@
     const here = subject ? subject.dataset.thread : null;
     const typing = () => Array.from(document.querySelectorAll('#body, #subject'))
       .some((f) => f.value && f.value.trim() !== '');
+    // A page reloaded by itself must not keep an unattended session alive: it reloads only
+    // while the person has used it in the last two minutes (carried across its own reloads).
+    const RECENT_MS = 2 * 60 * 1000;
+    const store = window.sessionStorage;
+    let lastUsed = 0;
+    const used = () => { lastUsed = Date.now(); store.setItem('sealroom-last-used', String(lastUsed)); };
+    if (store.getItem('sealroom-auto-reload') === '1') {
+      // Reloaded by itself: the person was last active when they were, not now.
+      lastUsed = Number(store.getItem('sealroom-last-used')) || 0;
+      store.removeItem('sealroom-auto-reload');
+    } else {
+      used(); // opened or reloaded by the person
+    }
+    ['keydown', 'pointerdown', 'wheel', 'touchstart'].forEach((k) =>
+      document.addEventListener(k, used, { passive: true }));
     const source = new EventSource(status.dataset.events);
     source.addEventListener('unread', (ev) => {
       if (total) total.textContent = String(JSON.parse(ev.data).total);
@@ -134,9 +149,10 @@
     const changed = (ev) => {
       const e = JSON.parse(ev.data);
       if (here && e.thread !== here) return;
-      if (typing()) {
+      if (typing() || Date.now() - lastUsed > RECENT_MS) {
         status.textContent = status.dataset.typing || '';
       } else {
+        store.setItem('sealroom-auto-reload', '1');
         window.location.reload();
       }
     };

@@ -108,6 +108,30 @@ impl FromRequestParts<AppState> for ApiCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        api_caller(parts, state, true).await
+    }
+}
+
+/// An API caller whose request the page makes on its own (the live message stream): checked
+/// like [`ApiCaller`], but a browser session's idle time is not reset by it.
+pub struct BackgroundCaller(pub ApiCaller);
+
+impl FromRequestParts<AppState> for BackgroundCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(BackgroundCaller(api_caller(parts, state, false).await?))
+    }
+}
+
+async fn api_caller(
+    parts: &Parts,
+    state: &AppState,
+    activity: bool,
+) -> Result<ApiCaller, ApiError> {
+    {
         let client = client(parts);
         let bearer = parts
             .headers
@@ -136,7 +160,15 @@ impl FromRequestParts<AppState> for ApiCaller {
                 session: None,
             });
         }
-        let session = session_from(parts, state).await?;
+        let session = if activity {
+            session_from(parts, state).await?
+        } else {
+            let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
+            state
+                .app
+                .check_session_in_background(token, &client)
+                .await?
+        };
         if !session.is_signed_in() {
             return Err(AppError::Unauthenticated.into());
         }

@@ -292,7 +292,10 @@ impl App {
             attachment_hashes: hashes,
             signed_at: m.sent_at,
         };
-        if !self.message_signature_holds(&m, &statement).await? {
+        if !self
+            .message_signature_holds(&m, &statement, &mut super::sending::SignerKeys::default())
+            .await?
+        {
             return Err(AppError::Integrity(
                 "this attachment's message signature does not verify; it is not served".into(),
             ));

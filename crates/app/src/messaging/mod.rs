@@ -114,6 +114,22 @@ impl Mailbox {
     }
 }
 
+/// Mailbox keys opened during one request.
+#[derive(Default)]
+pub(crate) struct MailboxKeys(std::collections::HashMap<String, SymmetricKey>);
+
+impl MailboxKeys {
+    async fn get(&mut self, app: &App, mailbox: &str) -> Result<&SymmetricKey, AppError> {
+        if !self.0.contains_key(mailbox) {
+            let key = app.mailbox_key(mailbox).await?;
+            self.0.insert(mailbox.to_owned(), key);
+        }
+        self.0
+            .get(mailbox)
+            .ok_or_else(|| AppError::internal("a mailbox key vanished from the request's cache"))
+    }
+}
+
 /// Who is reading or writing, and through which mailboxes.
 #[derive(Debug, Clone)]
 pub(crate) struct Reader {
@@ -220,13 +236,15 @@ impl App {
     async fn mailbox_key(&self, mailbox: &str) -> Result<SymmetricKey, AppError> {
         let master = &self.keys().master;
         let context = mailbox_context(mailbox);
-        // Wrapping a fresh key costs one random draw and one AEAD of 32 bytes: cheap enough to
-        // do on every call rather than a second round trip when the key is missing.
-        let fresh = master.wrap(&SymmetricKey::generate(), &context);
-        let wrapped = self
-            .store()
-            .mailbox_key(mailbox, &fresh, self.now().as_seconds())
-            .await?;
+        let wrapped = match self.store().mailbox_key(mailbox).await? {
+            Some(w) => w,
+            None => {
+                let fresh = master.wrap(&SymmetricKey::generate(), &context);
+                self.store()
+                    .insert_mailbox_key(mailbox, &fresh, self.now().as_seconds())
+                    .await?
+            }
+        };
         master
             .unwrap(&wrapped, &context)
             .map_err(AppError::internal)
@@ -246,12 +264,14 @@ impl App {
     }
 
     /// Open the thread key through one of the reader's mailboxes, if any of them is a current
-    /// participant. Returns the key and the mailbox that opened it.
+    /// participant. Returns the key and the mailbox that opened it. Mailbox keys are opened
+    /// once per request (`keys`), however many threads are opened with them.
     async fn open_thread_key(
         &self,
         thread_id: &str,
         reader: &Reader,
         participants: &[sealroom_store::ParticipantRow],
+        keys: &mut MailboxKeys,
     ) -> Result<Option<(SymmetricKey, String)>, AppError> {
         for mailbox in reader.addresses() {
             let Some(wrapped) = participants
@@ -261,8 +281,8 @@ impl App {
             else {
                 continue;
             };
-            let key = self
-                .mailbox_key(&mailbox)
+            let key = keys
+                .get(self, &mailbox)
                 .await?
                 .unwrap(wrapped, &thread_key_context(thread_id))
                 .map_err(AppError::internal)?;

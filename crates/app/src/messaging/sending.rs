@@ -33,6 +33,10 @@ pub struct NewMessageBody {
     pub confirmed: Vec<LeakRule>,
 }
 
+/// Signers' public keys looked up during one request: key id → (owner, public key).
+#[derive(Default)]
+pub(crate) struct SignerKeys(std::collections::HashMap<String, Option<(String, Vec<u8>)>>);
+
 /// Where a message goes: its thread (new, with its first participants, or existing).
 pub(crate) struct Delivery<'a> {
     pub(crate) thread: &'a ThreadRow,
@@ -196,7 +200,7 @@ impl App {
                 has_care: None,
             });
         }
-        let subject = self.open_subject_of(&thread, &key)?;
+        let subject = self.open_subject(&thread, &key)?;
         let names = match &thread.patient_id {
             Some(p) => self.patient_names(p).await?,
             None => Vec::new(),
@@ -217,15 +221,6 @@ impl App {
         let mut outcome = self.store_message(&reader, delivery, message).await?;
         outcome.findings = findings;
         Ok(outcome)
-    }
-
-    fn open_subject_of(&self, thread: &ThreadRow, key: &SymmetricKey) -> Result<String, AppError> {
-        let bytes = key
-            .open(&thread.subject_sealed, &super::subject_context(&thread.id))
-            .map_err(|_| {
-                AppError::Integrity("the thread's subject failed its integrity check".into())
-            })?;
-        String::from_utf8(bytes).map_err(AppError::internal)
     }
 
     /// Check what a message says and carries before anything is checked for leaks or stored:
@@ -423,25 +418,31 @@ impl App {
     }
 
     /// Whether a message's signature holds: made by the key recorded, which belongs to the
-    /// signer, over what is stored.
+    /// signer, over what is stored. Public keys are looked up once per request (`signers`).
     pub(crate) async fn message_signature_holds(
         &self,
         m: &MessageRow,
         statement: &MessageStatement,
+        signers: &mut SignerKeys,
     ) -> Result<bool, AppError> {
-        let public_key = if let Some(user) = m.signer.strip_prefix("user:") {
-            match self.store().signing_key(&m.signing_key_id).await? {
-                Some(k) if k.user_id == user => k.public_key,
-                _ => return Ok(false),
-            }
-        } else {
-            match self.store().author_key_by_id(&m.signing_key_id).await? {
-                Some(k) if k.author == m.signer => k.public_key,
-                _ => return Ok(false),
-            }
+        if !signers.0.contains_key(&m.signing_key_id) {
+            // (owner, public key) of a staff or an author key.
+            let found = match self.store().signing_key(&m.signing_key_id).await? {
+                Some(k) => Some((format!("user:{}", k.user_id), k.public_key)),
+                None => self
+                    .store()
+                    .author_key_by_id(&m.signing_key_id)
+                    .await?
+                    .map(|k| (k.author, k.public_key)),
+            };
+            signers.0.insert(m.signing_key_id.clone(), found);
+        }
+        let Some(Some((owner, public_key))) = signers.0.get(&m.signing_key_id) else {
+            return Ok(false);
         };
-        Ok(m.body_hash.as_slice() == statement.body_hash
-            && statement.verify(&public_key, &m.signature).is_ok())
+        Ok(*owner == m.signer
+            && m.body_hash.as_slice() == statement.body_hash
+            && statement.verify(public_key, &m.signature).is_ok())
     }
 
     /// Recall a message: only its signer may. Its keys and content are destroyed, so those
@@ -556,16 +557,24 @@ impl App {
 
     /// Expire what is due in one thread before it is shown (the job may not have run yet).
     pub(crate) async fn expire_due_in(&self, thread_id: &str) -> Result<(), AppError> {
+        let rows = self.store().messages_of(thread_id).await?;
+        self.expire_due(&rows).await.map(|_| ())
+    }
+
+    /// Expire what is due among `rows`; true if anything was.
+    pub(crate) async fn expire_due(&self, rows: &[MessageRow]) -> Result<bool, AppError> {
         let now = self.now().as_seconds();
-        for m in self.store().messages_of(thread_id).await? {
+        let mut any = false;
+        for m in rows {
             if m.destroyed_at.is_none()
                 && m.expires_at.is_some_and(|e| e <= now)
-                && self.destroy_message(&m, "expired", "expiry").await?
+                && self.destroy_message(m, "expired", "expiry").await?
             {
-                self.audit_expiry(&m).await?;
+                self.audit_expiry(m).await?;
+                any = true;
             }
         }
-        Ok(())
+        Ok(any)
     }
 
     async fn audit_expiry(&self, m: &MessageRow) -> Result<(), AppError> {

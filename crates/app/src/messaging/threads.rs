@@ -12,8 +12,8 @@ use sealroom_domain::leak_rules::{DraftRecipient, RecipientKind};
 use sealroom_domain::{AccessAction, AuditAction, DataCategory};
 use sealroom_store::{MessageRow, ParticipantRow, ReceiptRow, ThreadRow, UserStatus};
 
-use super::sending::Delivery;
 use super::sending::NewMessageBody;
+use super::sending::{Delivery, SignerKeys};
 use super::{body_context, message_key_context, subject_context, Mailbox, Reader, SendOutcome};
 use crate::accounts::Actor;
 use crate::{App, AppError};
@@ -500,7 +500,11 @@ impl App {
         }
     }
 
-    fn open_subject(&self, thread: &ThreadRow, key: &SymmetricKey) -> Result<String, AppError> {
+    pub(crate) fn open_subject(
+        &self,
+        thread: &ThreadRow,
+        key: &SymmetricKey,
+    ) -> Result<String, AppError> {
         let bytes = key
             .open(&thread.subject_sealed, &subject_context(&thread.id))
             .map_err(|_| {
@@ -525,8 +529,13 @@ impl App {
         let opened = match &thread {
             Some(_) => {
                 participants = self.store().participants(thread_id).await?;
-                self.open_thread_key(thread_id, reader, &participants)
-                    .await?
+                self.open_thread_key(
+                    thread_id,
+                    reader,
+                    &participants,
+                    &mut super::MailboxKeys::default(),
+                )
+                .await?
             }
             None => None,
         };
@@ -575,26 +584,24 @@ impl App {
                 AuditAction::MessageRead,
             )
             .await?;
-        self.expire_due_in(&thread.id).await?;
         let subject = self.open_subject(&thread, &key)?;
         let mut labels = Labels::default();
         let participant_views = self.participant_views(&participants, &mut labels).await?;
         let since = self.visible_since(&reader, &participants);
-        let rows: Vec<MessageRow> = self
-            .store()
-            .messages_of(thread_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.sent_at >= since)
-            .collect();
+        let mut all = self.store().messages_of(thread_id).await?;
+        if self.expire_due(&all).await? {
+            all = self.store().messages_of(thread_id).await?;
+        }
+        let rows: Vec<MessageRow> = all.into_iter().filter(|m| m.sent_at >= since).collect();
         let attachments = self.store().attachments_of(thread_id).await?;
         let receipts = self.store().receipts_of(thread_id).await?;
         let own = reader.own.address();
         let mut messages = Vec::new();
+        let mut signers = SignerKeys::default();
         for m in &rows {
             let mine = m.author == own && m.signer == actor.name();
             let mut view = self
-                .message_view(m, &key, &attachments, &mut labels)
+                .message_view(m, &key, &attachments, &mut labels, &mut signers)
                 .await?;
             if mine {
                 view.receipts = Some(self.receipt_views(m, &receipts, &mut labels).await?);
@@ -680,6 +687,7 @@ impl App {
         thread_key: &SymmetricKey,
         attachments: &[sealroom_store::AttachmentRow],
         labels: &mut Labels,
+        signers: &mut SignerKeys,
     ) -> Result<MessageView, AppError> {
         let author_label = self.label(labels, &m.author).await?;
         let signer = if m.signer.starts_with("user:") {
@@ -743,11 +751,13 @@ impl App {
             attachment_hashes: hashes,
             signed_at: m.sent_at,
         };
-        view.signature = Some(if self.message_signature_holds(m, &statement).await? {
-            "verified"
-        } else {
-            "invalid"
-        });
+        view.signature = Some(
+            if self.message_signature_holds(m, &statement, signers).await? {
+                "verified"
+            } else {
+                "invalid"
+            },
+        );
         Ok(view)
     }
 
@@ -788,8 +798,17 @@ impl App {
         let mut listed = Vec::new();
         let mut labels = Labels::default();
         let mut out = Vec::new();
+        let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
+        let mut participants_of: HashMap<String, Vec<ParticipantRow>> = HashMap::new();
+        for p in self.store().participants_of_threads(&ids).await? {
+            participants_of
+                .entry(p.thread_id.clone())
+                .or_default()
+                .push(p);
+        }
+        let mut keys = super::MailboxKeys::default();
         for t in rows {
-            let participants = self.store().participants(&t.id).await?;
+            let participants = participants_of.remove(&t.id).unwrap_or_default();
             if let Some(p) = &filter.participant {
                 if !participants
                     .iter()
@@ -814,7 +833,10 @@ impl App {
                     continue;
                 }
             }
-            let Some((key, _)) = self.open_thread_key(&t.id, &reader, &participants).await? else {
+            let Some((key, _)) = self
+                .open_thread_key(&t.id, &reader, &participants, &mut keys)
+                .await?
+            else {
                 continue;
             };
             let subject = self.open_subject(&t, &key)?;

@@ -189,11 +189,33 @@ impl App {
     }
 
     /// The per-request check: find the session for a cookie token and decide whether it is
-    /// still valid now. Ended and expired sessions say why.
+    /// still valid now, counting the request as the patient's activity. Ended and expired
+    /// sessions say why.
     pub async fn check_patient_session(
         &self,
         token_secret: &str,
         client: &Client,
+    ) -> Result<PatientSession, AppError> {
+        self.check_patient_session_with(token_secret, client, true)
+            .await
+    }
+
+    /// The same check for the live message stream, which the page opens on its own: not
+    /// counted as activity, so an unattended patient space still signs itself out.
+    pub async fn check_patient_session_in_background(
+        &self,
+        token_secret: &str,
+        client: &Client,
+    ) -> Result<PatientSession, AppError> {
+        self.check_patient_session_with(token_secret, client, false)
+            .await
+    }
+
+    async fn check_patient_session_with(
+        &self,
+        token_secret: &str,
+        client: &Client,
+        activity: bool,
     ) -> Result<PatientSession, AppError> {
         let now = self.now();
         let digest = token::digest(token_secret);
@@ -253,7 +275,9 @@ impl App {
         }
         // Activity is written at most every 15 s, as for staff: one write per request would
         // cost more than the idle limit's precision is worth.
-        if now.as_seconds() - row.last_seen_at >= crate::sessions::TOUCH_EVERY.as_seconds() {
+        if activity
+            && now.as_seconds() - row.last_seen_at >= crate::sessions::TOUCH_EVERY.as_seconds()
+        {
             self.store()
                 .touch_patient_session(&row.id, now.as_seconds())
                 .await?;

@@ -17,6 +17,7 @@ both_backends!(
     department_inboxes_are_read_by_current_members,
     messages_expire_by_key_destruction,
     live_delivery_counts_unread_and_absent_recipients_get_one_notice,
+    the_live_stream_does_not_keep_an_idle_session_alive,
 );
 
 async fn start_thread(s: &TestServer, who: &Person, body: Value) -> Value {
@@ -798,4 +799,38 @@ async fn live_delivery_counts_unread_and_absent_recipients_get_one_notice(b: Bac
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+async fn the_live_stream_does_not_keep_an_idle_session_alive(b: Backend) {
+    let s = TestServer::start(b).await;
+    let staff = crate::journeys::enrolled_staff(&s, "nina@example.org", "nurse").await;
+    // The page reconnects its stream by itself; that is not the person at the screen.
+    s.clock.advance(sealroom_domain::Duration::minutes(10));
+    let r = staff
+        .client
+        .get(s.url("/api/v1/messages/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(r);
+    s.clock.advance(sealroom_domain::Duration::minutes(10));
+    let r = staff
+        .client
+        .get(s.url("/api/v1/messages/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "20 minutes without the person: the idle limit (15) holds"
+    );
+    let r = staff
+        .client
+        .get(s.url("/me/security"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"].to_str().unwrap(), "/signin?ended=1");
 }

@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 
 use super::documents::{content_disposition, declared_length, drain, file_part, invalid};
 use crate::error::ApiError;
-use crate::extract::{ApiCaller, ApiJson};
+use crate::extract::{ApiCaller, ApiJson, BackgroundCaller};
 use crate::AppState;
 
 /// What a message says and carries.
@@ -135,14 +135,14 @@ pub async fn list(
     caller: ApiCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = ThreadFilter {
+    let filter = SearchBody {
         participant: q.participant,
         patient: q.patient,
         from: q.from,
         to: q.to,
         subject: None,
     };
-    Ok(Json(s.app.threads(&caller.actor, &filter).await?).into_response())
+    Ok(Json(s.app.threads(&caller.actor, &filter.into()).await?).into_response())
 }
 
 /// A search of the inbox: every field optional.
@@ -167,14 +167,19 @@ pub async fn search(
     caller: ApiCaller,
     ApiJson(b): ApiJson<SearchBody>,
 ) -> Result<Response, ApiError> {
-    let filter = ThreadFilter {
-        participant: b.participant,
-        patient: b.patient,
-        from: b.from,
-        to: b.to,
-        subject: b.subject,
-    };
-    Ok(Json(s.app.threads(&caller.actor, &filter).await?).into_response())
+    Ok(Json(s.app.threads(&caller.actor, &b.into()).await?).into_response())
+}
+
+impl From<SearchBody> for ThreadFilter {
+    fn from(b: SearchBody) -> ThreadFilter {
+        ThreadFilter {
+            participant: b.participant,
+            patient: b.patient,
+            from: b.from,
+            to: b.to,
+            subject: b.subject,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/threads/{id}", tag = "messages",
@@ -341,7 +346,7 @@ pub(crate) fn attachment_response(content: sealroom_app::messaging::AttachmentCo
     responses((status = 200, description = "Server-Sent Events: `unread` at once and after every change, `message`, `recalled` and `expired` as they happen (ids only)")))]
 pub async fn events(
     State(s): State<AppState>,
-    caller: ApiCaller,
+    BackgroundCaller(caller): BackgroundCaller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let mailboxes = s.app.live_mailboxes(&caller.actor).await?;
     Ok(live_stream(&s, caller.actor, mailboxes).await?)

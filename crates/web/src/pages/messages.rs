@@ -45,6 +45,24 @@ struct Draft {
 }
 
 impl Draft {
+    fn new_thread(&self) -> Result<NewThread, AppError> {
+        let category = match self.category.as_str() {
+            "" => None,
+            c => Some(DataCategory::parse(c).map_err(|e| AppError::InvalidInput(e.to_string()))?),
+        };
+        let mut participants = self.participants.clone();
+        if self.include_patient && !self.patient_id.is_empty() {
+            participants.push(format!("patient:{}", self.patient_id));
+        }
+        Ok(NewThread {
+            subject: self.subject.clone(),
+            patient_id: Some(self.patient_id.clone()).filter(|p| !p.is_empty()),
+            category,
+            participants,
+            message: self.message()?,
+        })
+    }
+
     fn message(&self) -> Result<NewMessageBody, AppError> {
         Ok(NewMessageBody {
             body: self.body.clone(),
@@ -375,63 +393,43 @@ pub async fn compose(
 ) -> Result<Response, PageError> {
     let who = actor(&s, &me, client);
     let d = read_form(&s, &me, &who, request).await?;
-    let category = match d.category.as_str() {
-        "" => None,
-        c => Some(DataCategory::parse(c).map_err(|e| AppError::InvalidInput(e.to_string()))?),
+    let e = match d.new_thread() {
+        Ok(new) => s.app.start_thread(&who, new).await,
+        Err(e) => Err(e),
     };
-    let new = NewThread {
-        subject: d.subject.clone(),
-        patient_id: Some(d.patient_id.clone()).filter(|p| !p.is_empty()),
-        category,
-        participants: {
-            let mut p = d.participants.clone();
-            if d.include_patient && !d.patient_id.is_empty() {
-                p.push(format!("patient:{}", d.patient_id));
-            }
-            p
-        },
-        message: d.message()?,
-    };
-    match s.app.start_thread(&who, new).await {
+    let e = match e {
         Ok(sent) => {
-            Ok(Redirect::to(&format!("/messages/{}?sent=1", sent.thread_id)).into_response())
-        }
-        Err(AppError::LeakCheck(findings)) => {
-            inbox_page(
-                &s,
-                &me,
-                &who,
-                &SearchForm::default(),
-                Answer {
-                    draft: Some(&d),
-                    findings: &findings,
-                    notice: None,
-                    error: Some("Not sent yet: see the checks in the form below."),
-                },
+            return Ok(
+                Redirect::to(&format!("/messages/{}?sent=1", sent.thread_id)).into_response(),
             )
-            .await
         }
-        Err(e @ (AppError::InvalidInput(_) | AppError::NotFound | AppError::TooLarge(_))) => {
-            let message = match e {
-                AppError::NotFound => {
-                    "No such patient, or you may not write about them.".to_owned()
-                }
-                other => other.to_string(),
-            };
-            inbox_page(
-                &s,
-                &me,
-                &who,
-                &SearchForm::default(),
-                Answer {
-                    draft: Some(&d),
-                    error: Some(&message),
-                    ..Answer::default()
-                },
-            )
-            .await
+        Err(AppError::NotFound) => {
+            AppError::InvalidInput("no such patient, or you may not write about them".to_owned())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => e,
+    };
+    let (findings, message) = stopped(e)?;
+    let answer = Answer {
+        draft: Some(&d),
+        findings: &findings,
+        notice: None,
+        error: Some(&message),
+    };
+    inbox_page(&s, &me, &who, &SearchForm::default(), answer).await
+}
+
+/// A message the sender can correct comes back with the form as it was (the text, the files
+/// already stored, the findings to confirm); anything else is an error page.
+fn stopped(e: AppError) -> Result<(Vec<Finding>, String), PageError> {
+    match e {
+        AppError::LeakCheck(findings) => Ok((
+            findings,
+            "Not sent yet: see the checks in the form below.".to_owned(),
+        )),
+        e @ (AppError::InvalidInput(_) | AppError::TooLarge(_) | AppError::Conflict(_)) => {
+            Ok((Vec::new(), format!("Not sent: {e}.")))
+        }
+        e => Err(e.into()),
     }
 }
 
@@ -492,15 +490,17 @@ async fn thread_page(
     me: &CurrentSession,
     who: &Actor,
     thread_id: &str,
-    draft: &Draft,
-    findings: &[Finding],
-    message: Option<&str>,
+    answer: Answer<'_>,
 ) -> Result<Response, PageError> {
+    let empty = Draft::default();
+    let draft = answer.draft.unwrap_or(&empty);
+    let findings = answer.findings;
     let t = s.app.thread(who, thread_id).await?;
     let body = html! {
         p { a href="/messages" { "← All messages" } }
         h1 #thread-subject data-thread=(t.id) { (t.subject) }
-        (notice(message))
+        (notice(answer.notice))
+        (alert(answer.error))
         p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-typing="A new message arrived; it will show when you send or reload." {}
         p.participants { "With: " @for (i, p) in t.participants.iter().enumerate() { @if i > 0 { ", " } (p.label) } }
         @if let Some(p) = &t.patient_id { p.hint { "About patient " code { (p) } } }
@@ -516,10 +516,10 @@ async fn thread_page(
             button #send type="submit" { "Send securely" }
         }
     };
-    let status = if findings.is_empty() {
-        StatusCode::OK
-    } else {
+    let status = if answer.error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     };
     Ok((status, page(&t.subject, Some(me), body)).into_response())
 }
@@ -546,7 +546,11 @@ pub async fn thread(
     } else {
         None
     };
-    thread_page(&s, &me, &who, &id, &Draft::default(), &[], message).await
+    let answer = Answer {
+        notice: message,
+        ..Answer::default()
+    };
+    thread_page(&s, &me, &who, &id, answer).await
 }
 
 /// `POST /messages/{id}/messages`: reply.
@@ -559,13 +563,22 @@ pub async fn reply(
 ) -> Result<Response, PageError> {
     let who = actor(&s, &me, client);
     let d = read_form(&s, &me, &who, request).await?;
-    match s.app.send_message(&who, &id, d.message()?).await {
-        Ok(_) => Ok(Redirect::to(&format!("/messages/{id}?sent=1")).into_response()),
-        Err(AppError::LeakCheck(findings)) => {
-            thread_page(&s, &me, &who, &id, &d, &findings, None).await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let sent = match d.message() {
+        Ok(message) => s.app.send_message(&who, &id, message).await,
+        Err(e) => Err(e),
+    };
+    let e = match sent {
+        Ok(_) => return Ok(Redirect::to(&format!("/messages/{id}?sent=1")).into_response()),
+        Err(e) => e,
+    };
+    let (findings, message) = stopped(e)?;
+    let answer = Answer {
+        draft: Some(&d),
+        findings: &findings,
+        notice: None,
+        error: Some(&message),
+    };
+    thread_page(&s, &me, &who, &id, answer).await
 }
 
 #[derive(Deserialize)]

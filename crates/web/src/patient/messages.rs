@@ -16,7 +16,7 @@ use crate::AppState;
 /// `GET /patient/messages/events`: the patient space's live stream (ids and counts only).
 pub async fn events(
     State(s): State<AppState>,
-    SignedInPatient(session, lang): SignedInPatient,
+    super::BackgroundPatient(session, lang): super::BackgroundPatient,
 ) -> Result<Response, PatientError> {
     let (actor, mailboxes) = s
         .app
@@ -40,7 +40,7 @@ pub async fn list(
         .map_err(|e| PatientError::new(e, lang))?;
     let body = html! {
         h1 { (lang.t("messages-title")) }
-        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" {}
+        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" data-typing=(lang.t("message-arrived-typing")) {}
         @if threads.is_empty() {
             p #no-threads { (lang.t("messages-none")) }
         } @else {

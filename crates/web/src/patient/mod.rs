@@ -231,6 +231,36 @@ impl FromRequestParts<AppState> for Patient {
     }
 }
 
+/// A signed-in patient whose request the page makes on its own (the live message stream): the
+/// session is checked, but its idle time is not reset.
+pub struct BackgroundPatient(pub PatientSession, pub Lang);
+
+impl FromRequestParts<AppState> for BackgroundPatient {
+    type Rejection = PatientError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(lang) = Lang::from_request_parts(parts, state).await;
+        let token = cookie(&parts.headers, PATIENT_COOKIE)
+            .ok_or_else(|| PatientError::new(AppError::Unauthenticated, lang))?;
+        let client = parts
+            .extensions
+            .get::<sealroom_app::Client>()
+            .cloned()
+            .unwrap_or_default();
+        let session = state
+            .app
+            .check_patient_session_in_background(token, &client)
+            .await
+            .map_err(|e| PatientError::new(e, lang))?;
+        if !session.is_signed_in() {
+            return Err(PatientError::new(AppError::Unauthenticated, lang));
+        }
+        Ok(BackgroundPatient(session, lang))
+    }
+}
+
 /// A signed-in patient.
 pub struct SignedInPatient(pub PatientSession, pub Lang);
 
