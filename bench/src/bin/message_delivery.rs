@@ -90,6 +90,7 @@ async fn run() {
                     patient_id: None,
                     category: None,
                     participants: vec![format!("user:{recipient_id}")],
+                    outside: Vec::new(),
                     message: NewMessageBody {
                         body: "Start".into(),
                         ..NewMessageBody::default()

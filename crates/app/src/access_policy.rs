@@ -62,6 +62,7 @@ pub struct PolicyEngine {
     names: HashMap<PolicyId, String>,
     staff_type: EntityTypeName,
     account_type: EntityTypeName,
+    outside_type: EntityTypeName,
     patient_type: EntityTypeName,
     read: EntityUid,
     write: EntityUid,
@@ -117,6 +118,7 @@ impl PolicyEngine {
             names,
             staff_type: type_name("Sealroom::Staff")?,
             account_type: type_name("Sealroom::PatientAccount")?,
+            outside_type: type_name("Sealroom::OutsideRecipient")?,
             patient_type: type_name("Sealroom::Patient")?,
             read: EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new("read")),
             write: EntityUid::from_type_name_and_id(action_type, EntityId::new("write")),
@@ -162,6 +164,29 @@ impl PolicyEngine {
     ) -> AccessDecision {
         let principal =
             EntityUid::from_type_name_and_id(self.account_type.clone(), EntityId::new(account));
+        self.decide_for(
+            principal,
+            patient,
+            std::slice::from_ref(capacity),
+            category,
+            action,
+            now,
+        )
+    }
+
+    /// Decide for an outside recipient standing in `capacity` (addressee of a thread) towards
+    /// `patient`.
+    pub fn decide_for_outside(
+        &self,
+        recipient: &str,
+        patient: &str,
+        capacity: &Capacity,
+        category: DataCategory,
+        action: AccessAction,
+        now: Timestamp,
+    ) -> AccessDecision {
+        let principal =
+            EntityUid::from_type_name_and_id(self.outside_type.clone(), EntityId::new(recipient));
         self.decide_for(
             principal,
             patient,

@@ -56,6 +56,7 @@ impl Actor {
             Principal::PatientAccount { account_id, .. } => {
                 format!("patient_account:{account_id}")
             }
+            Principal::OutsideRecipient { recipient_id, .. } => format!("outside:{recipient_id}"),
         }
     }
 

@@ -343,6 +343,39 @@ pub mod templates {
         }
     }
 
+    /// Someone outside the organization was sent a secure message: that it waits and where,
+    /// never who sent it, about whom or what it says.
+    pub fn outside_message_waiting(to: &str, organization: &str, link: &str) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: a secure message is waiting for you"),
+            body: format!(
+                "{organization} has sent you a secure message. Open it here:\n\n{link}\n\n\
+                 To open it you will be asked to prove who you are, in the way the sender chose \
+                 (a code by SMS, an access code they gave you, or a code by e-mail).\n\n\
+                 {organization} never sends message content by e-mail and never asks for a \
+                 password by e-mail.\n"
+            ),
+        }
+    }
+
+    /// The code that opens a secure message for someone outside.
+    pub fn outside_code(
+        to: &str,
+        organization: &str,
+        code: &str,
+        valid_minutes: i64,
+    ) -> OutgoingMail {
+        OutgoingMail {
+            to: to.to_owned(),
+            subject: format!("{organization}: your code to open a secure message"),
+            body: format!(
+                "Your code to open the secure message is {code}. It works for {valid_minutes} \
+                 minutes. Never give it to anyone.\n"
+            ),
+        }
+    }
+
     /// A patient's care team wrote: where to read it, nothing about what it says.
     pub fn patient_new_message(to: &str, organization: &str, messages: &str) -> OutgoingMail {
         OutgoingMail {

@@ -27,6 +27,12 @@ pub enum Principal {
         account_id: String,
         patient_id: String,
     },
+    /// Someone outside the organization, verified for one thread they were added to by
+    /// e-mail address. What they may read of a patient thread is decided by the Cedar policy.
+    OutsideRecipient {
+        recipient_id: String,
+        thread_id: String,
+    },
 }
 
 /// What they want to do.
@@ -101,7 +107,7 @@ pub const SCOPES: [&str; 12] = [
 /// Decide. Deny unless a rule below allows.
 pub fn authorize(who: &Principal, action: Action) -> Result<(), AppError> {
     let allowed = match who {
-        Principal::PatientAccount { .. } => false,
+        Principal::PatientAccount { .. } | Principal::OutsideRecipient { .. } => false,
         // The operator's command line administers; it never reads patient data.
         Principal::Operator => !matches!(action, Action::UsePatientData { .. }),
         Principal::Staff { role, scopes, .. } => {

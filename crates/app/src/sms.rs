@@ -163,6 +163,13 @@ pub mod templates {
         )
     }
 
+    /// The code that opens a secure message for someone outside the organization.
+    pub fn outside_code(organization: &str, code: &str, valid_minutes: i64) -> String {
+        format!(
+            "{organization}: your code to open a secure message is {code} ({valid_minutes} min). Never give it to anyone."
+        )
+    }
+
     /// A patient's invitation: the account ID and one-time code, nothing about them.
     pub fn patient_invitation(
         organization: &str,

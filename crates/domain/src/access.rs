@@ -116,10 +116,13 @@ pub enum Relation {
     OwnRecord,
     /// Someone the patient's proxy access was approved for (family, a legal representative).
     Proxy,
+    /// Someone outside the organization, added by e-mail address to a conversation about the
+    /// patient (they read that conversation while they are on it).
+    Addressee,
 }
 
 impl Relation {
-    pub const ALL: [Relation; 8] = [
+    pub const ALL: [Relation; 9] = [
         Relation::CurrentCare,
         Relation::PreviousCare,
         Relation::AssignedTest,
@@ -128,6 +131,7 @@ impl Relation {
         Relation::BreakGlass,
         Relation::OwnRecord,
         Relation::Proxy,
+        Relation::Addressee,
     ];
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -139,6 +143,7 @@ impl Relation {
             Relation::BreakGlass => "break_glass",
             Relation::OwnRecord => "self",
             Relation::Proxy => "proxy",
+            Relation::Addressee => "addressee",
         }
     }
 
@@ -155,6 +160,7 @@ impl Relation {
             Relation::BreakGlass => 5,
             Relation::OwnRecord => 6,
             Relation::Proxy => 7,
+            Relation::Addressee => 8,
         }
     }
 }
@@ -168,6 +174,8 @@ pub enum CapacitySource {
     BreakGlass(String),
     /// A patient space account (the patient's own, or a proxy's).
     PatientAccount(String),
+    /// An outside recipient's place on a thread (`outside:<recipient>` on `thread:<id>`).
+    OutsideRecipient(String),
 }
 
 impl std::fmt::Display for CapacitySource {
@@ -177,6 +185,7 @@ impl std::fmt::Display for CapacitySource {
             CapacitySource::Grant(id) => write!(f, "grant:{id}"),
             CapacitySource::BreakGlass(id) => write!(f, "break_glass:{id}"),
             CapacitySource::PatientAccount(id) => write!(f, "patient_account:{id}"),
+            CapacitySource::OutsideRecipient(id) => write!(f, "outside:{id}"),
         }
     }
 }

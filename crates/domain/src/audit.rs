@@ -115,6 +115,12 @@ pub enum AuditAction {
     MessageLeakCheck,
     AttachmentUploaded,
     AttachmentRead,
+    OutsideInvited,
+    OutsideLinkOpened,
+    OutsideLinkRefused,
+    OutsideCodeSent,
+    OutsideVerified,
+    OutsideVerificationFailed,
 }
 
 impl AuditAction {
@@ -230,6 +236,12 @@ impl AuditAction {
             AuditAction::MessageExpired => "message.expired",
             AuditAction::MessageLeakCheck => "message.leak_check",
             AuditAction::AttachmentUploaded => "message.attachment_uploaded",
+            AuditAction::OutsideInvited => "outside.invited",
+            AuditAction::OutsideLinkOpened => "outside.link_opened",
+            AuditAction::OutsideLinkRefused => "outside.link_refused",
+            AuditAction::OutsideCodeSent => "outside.code_sent",
+            AuditAction::OutsideVerified => "outside.verified",
+            AuditAction::OutsideVerificationFailed => "outside.verification_failed",
             AuditAction::AttachmentRead => "message.attachment_read",
         }
     }

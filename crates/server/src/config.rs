@@ -83,6 +83,8 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "default_expiry_days",
             "notice_delay_minutes",
             "max_body_kib",
+            "outside_verification",
+            "outside_expiry_days",
         ],
     ),
     ("logging", &["level", "format"]),
@@ -243,6 +245,10 @@ pub struct MessagingSection {
     pub notice_delay_minutes: Option<i64>,
     /// The largest message body, in KiB.
     pub max_body_kib: Option<usize>,
+    /// How outside recipients may verify: any of "sms", "access_code", "email".
+    pub outside_verification: Option<Vec<String>>,
+    /// Messages on threads with outside recipients expire after this many days (0: never).
+    pub outside_expiry_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -981,6 +987,37 @@ fn resolve_messaging(
                 format!("{k} is out of range; use 1 to 1024 KiB"),
             ));
         }
+    }
+    if let Some(methods) = &raw.outside_verification {
+        use sealroom_app::messaging::VerifyMethod;
+        let mut chosen = Vec::new();
+        for m in methods {
+            match VerifyMethod::parse(m) {
+                Some(v) if !chosen.contains(&v) => chosen.push(v),
+                Some(_) => {}
+                None => problems.push(problem(
+                    "messaging.outside_verification",
+                    format!("\"{m}\" is not a method; use \"sms\", \"access_code\" or \"email\""),
+                )),
+            }
+        }
+        if chosen.is_empty() {
+            problems.push(problem(
+                "messaging.outside_verification",
+                "name at least one method, or outside recipients cannot open anything",
+            ));
+        } else {
+            settings.outside_methods = chosen;
+        }
+    }
+    match raw.outside_expiry_days {
+        Some(0) => settings.outside_expiry_days = None,
+        Some(d) if (1..=3650).contains(&d) => settings.outside_expiry_days = Some(d),
+        Some(d) => problems.push(problem(
+            "messaging.outside_expiry_days",
+            format!("{d} is out of range; use 1 to 3650 days, or 0 for never"),
+        )),
+        None => {}
     }
     settings
 }

@@ -21,6 +21,7 @@ mod links;
 mod messages;
 mod migrate;
 mod organization;
+mod outside;
 mod patient_accounts;
 mod patients;
 mod policies;
@@ -49,6 +50,7 @@ pub use messages::{
 };
 pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};
 pub use organization::{AssignmentRow, DepartmentRow};
+pub use outside::{OutsideInvitationRow, OutsideRecipientRow, OutsideSessionRow};
 pub use patient_accounts::{PatientAccountRow, PatientSessionRow, PatientSignInMethod};
 pub use patients::{CurrentPatientRow, EpisodeRow, PatientRow, RecordRow, TestRow};
 pub use policies::PolicyVersionRow;

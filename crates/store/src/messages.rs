@@ -105,6 +105,8 @@ pub struct NewMessage {
     pub delivered_now: Vec<String>,
     /// Who wrote it, for the recipient history (`user:<id>`), or None for patients.
     pub history_sender: Option<String>,
+    /// Invitations of outside recipients on a new thread, stored with it.
+    pub invitations: Vec<crate::OutsideInvitationRow>,
 }
 
 impl Store {
@@ -269,6 +271,13 @@ impl Store {
                          VALUES ($1, $2, $3, $4, $5)"
                     ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
                     .execute(&mut *tx).await?;
+                }
+                for i in &new.invitations {
+                    sqlx::query(crate::outside::PUT_INVITATION)
+                        .bind(&i.id).bind(&i.reference_digest).bind(&i.recipient_id).bind(&i.thread_id)
+                        .bind(&i.method).bind(&i.phone_sealed).bind(&i.access_code_digest)
+                        .bind(&i.created_by).bind(i.created_at)
+                        .execute(&mut *tx).await?;
                 }
             }
             // The thread's last activity, first: on PostgreSQL this row lock serialises sends

@@ -47,6 +47,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0014_patient_passkeys.sql"),
     ),
     (15, include_str!("../migrations/sqlite/0015_messaging.sql")),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_outside_recipients.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -94,12 +98,16 @@ const POSTGRES: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/postgres/0015_messaging.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_outside_recipients.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 15;
+pub const LATEST_SQLITE: i64 = 16;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 15;
+pub const LATEST_POSTGRES: i64 = 16;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

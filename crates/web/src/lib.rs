@@ -13,6 +13,7 @@ mod extract;
 mod fhir;
 mod health;
 mod limits;
+mod outside;
 mod pages;
 mod patient;
 mod scim;
@@ -60,6 +61,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
     Router::new()
         .merge(pages::routes())
         .merge(patient::routes())
+        .merge(outside::routes())
         .merge(webauthn::routes())
         .nest("/api", api::routes())
         .nest("/scim/v2", scim::routes())

@@ -23,11 +23,16 @@
 mod attachments;
 mod live;
 mod notices;
+mod outside;
 mod sending;
 mod threads;
 
 pub use attachments::{AttachmentContent, AttachmentUpload, UploadedAttachment};
 pub use live::{LiveEvent, LiveHub, LiveSubscription};
+pub use outside::{
+    IssuedOutsideSession, OutsideAddressee, OutsideInvited, OutsideSession, VerificationView,
+    VerifyMethod,
+};
 pub use sending::{NewMessageBody, SendOutcome};
 pub use threads::{
     AttachmentView, MessageView, NewThread, ParticipantView, ReceiptView, ThreadFilter,
@@ -58,6 +63,12 @@ pub struct MessagingSettings {
     pub notice_delay: Duration,
     /// The largest message body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How outside recipients may verify (SMS and access code by default; a code by e-mail
+    /// only where the organization allows it).
+    pub outside_methods: Vec<VerifyMethod>,
+    /// Messages on a thread with outside recipients expire after this many days unless the
+    /// sender chooses otherwise.
+    pub outside_expiry_days: Option<i64>,
 }
 
 impl Default for MessagingSettings {
@@ -68,6 +79,8 @@ impl Default for MessagingSettings {
             default_expiry_days: None,
             notice_delay: Duration::minutes(5),
             max_body_bytes: 64 * 1024,
+            outside_methods: vec![VerifyMethod::Sms, VerifyMethod::AccessCode],
+            outside_expiry_days: Some(30),
         }
     }
 }
@@ -81,13 +94,15 @@ pub enum Mailbox {
     Department(String),
     /// The patient space: the patient's own account and approved proxies.
     Patient(String),
+    /// Someone outside the organization, by e-mail address (see [`outside`]).
+    Outside(String),
 }
 
 impl Mailbox {
     pub fn parse(s: &str) -> Result<Mailbox, AppError> {
         let bad = || {
             AppError::InvalidInput(
-                "a participant is \"user:<id>\", \"department:<id>\" or \"patient:<id>\"".into(),
+                "a participant is \"user:<id>\", \"department:<id>\", \"patient:<id>\" or \"outside:<id>\" (name someone new outside by e-mail address under \"outside\")".into(),
             )
         };
         let (kind, id) = s.split_once(':').ok_or_else(bad)?;
@@ -101,6 +116,7 @@ impl Mailbox {
             "user" => Ok(Mailbox::User(id.to_owned())),
             "department" => Ok(Mailbox::Department(id.to_owned())),
             "patient" => Ok(Mailbox::Patient(id.to_owned())),
+            "outside" => Ok(Mailbox::Outside(id.to_owned())),
             _ => Err(bad()),
         }
     }
@@ -110,6 +126,7 @@ impl Mailbox {
             Mailbox::User(id) => format!("user:{id}"),
             Mailbox::Department(id) => format!("department:{id}"),
             Mailbox::Patient(id) => format!("patient:{id}"),
+            Mailbox::Outside(id) => format!("outside:{id}"),
         }
     }
 }
@@ -218,6 +235,11 @@ impl App {
                 actor: actor.clone(),
                 own: Mailbox::Patient(patient_id.clone()),
                 mailboxes: vec![Mailbox::Patient(patient_id.clone())],
+            }),
+            Principal::OutsideRecipient { recipient_id, .. } => Ok(Reader {
+                actor: actor.clone(),
+                own: Mailbox::Outside(recipient_id.clone()),
+                mailboxes: vec![Mailbox::Outside(recipient_id.clone())],
             }),
             _ => Err(AppError::Forbidden),
         }

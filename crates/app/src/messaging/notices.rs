@@ -9,6 +9,32 @@ use crate::mail::templates;
 use crate::{App, AppError};
 
 impl App {
+    /// Someone outside has unread messages: one e-mail per thread they are still on, with a
+    /// fresh link to it (the older link stops working), nothing about what waits.
+    async fn send_outside_notice(&self, recipient_id: &str, mailbox: &str) -> Result<(), AppError> {
+        let Some(email) = self.outside_email(recipient_id).await? else {
+            return Ok(());
+        };
+        let unread: Vec<String> = self
+            .store()
+            .unread_by_thread(&[mailbox.to_owned()])
+            .await?
+            .into_iter()
+            .map(|(thread, ..)| thread)
+            .collect();
+        let organization = self.settings().organization_name.clone();
+        for i in self.store().outside_invitations_of(recipient_id).await? {
+            if unread.contains(&i.thread_id) {
+                let link = self.renew_outside_link(&i).await?;
+                self.send_mail_in_background(
+                    templates::outside_message_waiting(&email, &organization, &link),
+                    "outside recipient notice",
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Send the notices whose first waiting message is older than the batching delay (the
     /// periodic job). A notice that cannot be prepared is put back for the next run. Returns
     /// how many mailboxes were told.
@@ -55,6 +81,7 @@ impl App {
                     )
                     .await;
             }
+            Mailbox::Outside(id) => return self.send_outside_notice(&id, mailbox).await,
         };
         for id in staff {
             if let Some(u) = self.store().user_by_id(&id).await? {

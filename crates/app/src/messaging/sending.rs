@@ -33,6 +33,14 @@ pub struct NewMessageBody {
     pub confirmed: Vec<LeakRule>,
 }
 
+/// The thread a draft goes to, as the leak rules see it.
+pub(crate) struct ThreadContext<'a> {
+    pub(crate) thread_id: &'a str,
+    pub(crate) subject: &'a str,
+    /// Outside recipients already on it (new ones would see them).
+    pub(crate) outside_on_thread: usize,
+}
+
 /// Signers' public keys looked up during one request: key id → (owner, public key).
 #[derive(Default)]
 pub(crate) struct SignerKeys(std::collections::HashMap<String, Option<(String, Vec<u8>)>>);
@@ -45,6 +53,9 @@ pub(crate) struct Delivery<'a> {
     pub(crate) new_participants: Option<Vec<sealroom_store::ParticipantRow>>,
     /// Every current participant but the author.
     pub(crate) recipients: Vec<String>,
+    /// Outside recipients invited with a new thread: stored with it, and told by their
+    /// invitation rather than by a notice.
+    pub(crate) invitations: Vec<sealroom_store::OutsideInvitationRow>,
 }
 
 /// A sent message and what the leak check suggested.
@@ -56,6 +67,9 @@ pub struct SendOutcome {
     pub expires_at: Option<i64>,
     /// Suggestions and confirmed warnings (errors and unconfirmed warnings stop the message).
     pub findings: Vec<Finding>,
+    /// Outside recipients invited by this message, with the access codes to give them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outside: Vec<super::OutsideInvited>,
 }
 
 impl App {
@@ -65,17 +79,21 @@ impl App {
     pub(crate) async fn leak_check(
         &self,
         reader: &Reader,
-        thread_id: &str,
-        subject: &str,
+        thread: ThreadContext<'_>,
         recipients: Vec<DraftRecipient>,
         patient_names: Vec<String>,
         message: &NewMessageBody,
     ) -> Result<Vec<Finding>, AppError> {
+        let ThreadContext {
+            thread_id,
+            subject,
+            outside_on_thread,
+        } = thread;
         let history = self.known_recipients(reader, &recipients).await?;
         let draft = Draft {
             subject,
             notification_texts: Vec::new(),
-            outside_on_thread: 0,
+            outside_on_thread,
             recipients,
             patient_names,
             has_attachments: !message.attachments.is_empty(),
@@ -195,6 +213,7 @@ impl App {
                     Mailbox::User(_) => RecipientKind::Staff,
                     Mailbox::Department(_) => RecipientKind::Department,
                     Mailbox::Patient(_) => RecipientKind::Patient,
+                    Mailbox::Outside(_) => RecipientKind::Outside,
                 },
                 // Care was checked when each joined; the policy decides every read.
                 has_care: None,
@@ -205,9 +224,20 @@ impl App {
             Some(p) => self.patient_names(p).await?,
             None => Vec::new(),
         };
-        let findings = self
-            .leak_check(&reader, thread_id, &subject, recipients, names, &message)
-            .await?;
+        // The rules guard what the organization's people send; patients and outside recipients
+        // answer within a thread whose members staff chose (patients' replies are still checked,
+        // outside recipients could not confirm a warning about other outside addresses).
+        let findings = if matches!(reader.own, Mailbox::Outside(_)) {
+            Vec::new()
+        } else {
+            let context = ThreadContext {
+                thread_id,
+                subject: &subject,
+                outside_on_thread: 0,
+            };
+            self.leak_check(&reader, context, recipients, names, &message)
+                .await?
+        };
         let delivery = Delivery {
             thread: &thread,
             thread_key: &key,
@@ -217,6 +247,7 @@ impl App {
                 .filter(|p| p.removed_at.is_none() && p.mailbox != own)
                 .map(|p| p.mailbox.clone())
                 .collect(),
+            invitations: Vec::new(),
         };
         let mut outcome = self.store_message(&reader, delivery, message).await?;
         outcome.findings = findings;
@@ -269,7 +300,13 @@ impl App {
             thread_key,
             new_participants,
             recipients,
+            invitations,
         } = delivery;
+        let mut message = message;
+        if message.expires_in_days.is_none() && recipients.iter().any(|r| r.starts_with("outside:"))
+        {
+            message.expires_in_days = self.settings().messaging.outside_expiry_days;
+        }
         let actor = &reader.actor;
         let own = reader.own.address();
         let own = own.as_str();
@@ -297,8 +334,13 @@ impl App {
         let signature = signing_key.sign_message(&statement).to_vec();
 
         let live = self.live();
+        let invited: Vec<String> = invitations
+            .iter()
+            .map(|i| Mailbox::Outside(i.recipient_id.clone()).address())
+            .collect();
         let (delivered_now, waiting): (Vec<String>, Vec<String>) = recipients
             .iter()
+            .filter(|m| !invited.contains(m))
             .cloned()
             .partition(|m| live.is_connected(m));
         let row = MessageRow {
@@ -329,6 +371,7 @@ impl App {
                 recipients: recipients.clone(),
                 delivered_now,
                 history_sender: reader.is_staff().then(|| own.to_owned()),
+                invitations,
             })
             .await
         {
@@ -376,6 +419,7 @@ impl App {
             sent_at: now.as_seconds(),
             expires_at,
             findings: Vec::new(),
+            outside: Vec::new(),
         })
     }
 
@@ -640,6 +684,8 @@ impl App {
                     None => false,
                 })
             }
+            // An outside recipient's session opens one thread and lists none.
+            Mailbox::Outside(_) => Ok(false),
             _ => {
                 self.patient_may_read_thread(
                     &reader.actor,

@@ -13,7 +13,7 @@ use sealroom_domain::{AccessAction, AuditAction, DataCategory};
 use sealroom_store::{MessageRow, ParticipantRow, ReceiptRow, ThreadRow, UserStatus};
 
 use super::sending::NewMessageBody;
-use super::sending::{Delivery, SignerKeys};
+use super::sending::{Delivery, SignerKeys, ThreadContext};
 use super::{body_context, message_key_context, subject_context, Mailbox, Reader, SendOutcome};
 use crate::accounts::Actor;
 use crate::{App, AppError};
@@ -28,6 +28,8 @@ pub struct NewThread {
     pub category: Option<DataCategory>,
     /// Participant addresses besides the sender.
     pub participants: Vec<String>,
+    /// People outside the organization, by e-mail address.
+    pub outside: Vec<super::OutsideAddressee>,
     pub message: NewMessageBody,
 }
 
@@ -122,7 +124,14 @@ fn kind_of(m: &Mailbox) -> &'static str {
         Mailbox::User(_) => "staff",
         Mailbox::Department(_) => "department",
         Mailbox::Patient(_) => "patient",
+        Mailbox::Outside(_) => "outside",
     }
+}
+
+/// Someone to add to a thread: an address of the organization, or someone outside.
+enum NewParticipant<'a> {
+    Address(&'a str),
+    Outside(&'a super::OutsideAddressee),
 }
 
 /// Labels looked up once per request.
@@ -150,6 +159,10 @@ impl App {
                 .await?
                 .map_or_else(|| "a former department".to_owned(), |d| d.name),
             Mailbox::Patient(_) => "the patient (patient space)".to_owned(),
+            Mailbox::Outside(id) => self
+                .outside_email(&id)
+                .await?
+                .unwrap_or_else(|| "a former outside recipient".to_owned()),
         };
         labels.0.insert(address.to_owned(), label.clone());
         Ok(label)
@@ -185,53 +198,58 @@ impl App {
         let mailbox = Mailbox::parse(address)?;
         let unknown = || AppError::InvalidInput(format!("no such participant: {address}"));
         let now = self.now().as_seconds();
-        let (kind, has_care) = match &mailbox {
-            Mailbox::User(id) => {
-                let user = self.store().user_by_id(id).await?.ok_or_else(unknown)?;
-                if UserStatus::parse(&user.status) != Some(UserStatus::Active) {
-                    return Err(AppError::InvalidInput(format!(
-                        "{address} is not an active colleague"
-                    )));
+        let (kind, has_care) =
+            match &mailbox {
+                Mailbox::User(id) => {
+                    let user = self.store().user_by_id(id).await?.ok_or_else(unknown)?;
+                    if UserStatus::parse(&user.status) != Some(UserStatus::Active) {
+                        return Err(AppError::InvalidInput(format!(
+                            "{address} is not an active colleague"
+                        )));
+                    }
+                    let care = match patient {
+                        Some((p, category)) => Some(
+                            !self
+                                .decide_patient_access(id, p, &[category], AccessAction::Read)
+                                .await?
+                                .permitted
+                                .is_empty(),
+                        ),
+                        None => None,
+                    };
+                    (RecipientKind::Staff, care)
                 }
-                let care = match patient {
-                    Some((p, category)) => Some(
-                        !self
-                            .decide_patient_access(id, p, &[category], AccessAction::Read)
-                            .await?
-                            .permitted
-                            .is_empty(),
-                    ),
-                    None => None,
-                };
-                (RecipientKind::Staff, care)
-            }
-            Mailbox::Department(id) => {
-                self.store().department(id).await?.ok_or_else(unknown)?;
-                let care = match patient {
-                    Some((p, _)) => Some(
-                        self.store()
-                            .episodes_of(p)
-                            .await?
-                            .iter()
-                            .any(|e| &e.department_id == id && e.ended_at.is_none())
-                            || self.store().tests_of(p).await?.iter().any(|t| {
-                                &t.laboratory_department_id == id
-                                    && t.closed_at.is_none_or(|c| c > now)
-                            }),
-                    ),
-                    None => None,
-                };
-                (RecipientKind::Department, care)
-            }
-            Mailbox::Patient(id) => {
-                if patient.map(|(p, _)| p) != Some(id.as_str()) {
-                    return Err(AppError::InvalidInput(
-                        "a patient space joins only a thread linked to that patient".into(),
-                    ));
+                Mailbox::Department(id) => {
+                    self.store().department(id).await?.ok_or_else(unknown)?;
+                    let care = match patient {
+                        Some((p, _)) => Some(
+                            self.store()
+                                .episodes_of(p)
+                                .await?
+                                .iter()
+                                .any(|e| &e.department_id == id && e.ended_at.is_none())
+                                || self.store().tests_of(p).await?.iter().any(|t| {
+                                    &t.laboratory_department_id == id
+                                        && t.closed_at.is_none_or(|c| c > now)
+                                }),
+                        ),
+                        None => None,
+                    };
+                    (RecipientKind::Department, care)
                 }
-                (RecipientKind::Patient, None)
-            }
-        };
+                Mailbox::Patient(id) => {
+                    if patient.map(|(p, _)| p) != Some(id.as_str()) {
+                        return Err(AppError::InvalidInput(
+                            "a patient space joins only a thread linked to that patient".into(),
+                        ));
+                    }
+                    (RecipientKind::Patient, None)
+                }
+                Mailbox::Outside(_) => return Err(AppError::InvalidInput(
+                    "name someone outside by e-mail address, with how they verify (\"outside\")"
+                        .into(),
+                )),
+            };
         Ok(DraftRecipient {
             label: self.label(labels, address).await?,
             address: mailbox.address(),
@@ -295,6 +313,19 @@ impl App {
                 recipients.push(r);
             }
         }
+        let mut planned = Vec::new();
+        for a in &new.outside {
+            let p = self
+                .plan_outside(a, new.patient_id.as_deref().map(|p| (p, category)))
+                .await?;
+            if !planned
+                .iter()
+                .any(|q: &super::outside::PlannedOutside| q.draft.address == p.draft.address)
+            {
+                recipients.push(p.draft.clone());
+                planned.push(p);
+            }
+        }
         if recipients.is_empty() {
             return Err(AppError::InvalidInput(
                 "name at least one participant besides yourself".into(),
@@ -307,14 +338,23 @@ impl App {
         let findings = self
             .leak_check(
                 &reader,
-                &thread_id,
-                &subject,
+                ThreadContext {
+                    thread_id: &thread_id,
+                    subject: &subject,
+                    outside_on_thread: 0,
+                },
                 recipients,
                 patient_names,
                 &new.message,
             )
             .await?;
 
+        let mut invitations = Vec::new();
+        for p in planned {
+            let i = self.invite_outside(p, &thread_id, actor).await?;
+            addresses.push(i.invited.address.clone());
+            invitations.push(i);
+        }
         let now = self.now().as_seconds();
         let thread_key = SymmetricKey::generate();
         let mut participants = Vec::new();
@@ -349,8 +389,13 @@ impl App {
             thread_key: &thread_key,
             new_participants: Some(participants),
             recipients: addresses.clone(),
+            invitations: invitations.iter().map(|i| i.row.clone()).collect(),
         };
         let mut outcome = self.store_message(&reader, delivery, new.message).await?;
+        for i in &invitations {
+            self.send_outside_invitation(i, actor).await?;
+        }
+        outcome.outside = invitations.into_iter().map(|i| i.invited).collect();
         self.audit(
             &actor.name(),
             AuditAction::ThreadStarted,
@@ -385,6 +430,46 @@ impl App {
         address: &str,
         confirmed: &[sealroom_domain::leak_rules::LeakRule],
     ) -> Result<ThreadView, AppError> {
+        self.add_to_thread(
+            actor,
+            thread_id,
+            NewParticipant::Address(address),
+            confirmed,
+        )
+        .await
+        .map(|(view, _)| view)
+    }
+
+    /// Add someone outside the organization by e-mail address: as [`App::add_participant`],
+    /// then they are sent the link to the thread (they see what is sent from now on). Returns
+    /// the access code to give them, for that method.
+    pub async fn add_outside_participant(
+        &self,
+        actor: &Actor,
+        thread_id: &str,
+        addressee: &super::OutsideAddressee,
+        confirmed: &[sealroom_domain::leak_rules::LeakRule],
+    ) -> Result<(ThreadView, super::OutsideInvited), AppError> {
+        let (view, invited) = self
+            .add_to_thread(
+                actor,
+                thread_id,
+                NewParticipant::Outside(addressee),
+                confirmed,
+            )
+            .await?;
+        let invited =
+            invited.ok_or_else(|| AppError::internal("an outside recipient was not invited"))?;
+        Ok((view, invited))
+    }
+
+    async fn add_to_thread(
+        &self,
+        actor: &Actor,
+        thread_id: &str,
+        who: NewParticipant<'_>,
+        confirmed: &[sealroom_domain::leak_rules::LeakRule],
+    ) -> Result<(ThreadView, Option<super::OutsideInvited>), AppError> {
         let reader = self.writer(actor).await?;
         if !reader.is_staff() {
             return Err(AppError::Forbidden);
@@ -399,7 +484,16 @@ impl App {
             .await?;
         let patient = self.thread_patient(&thread)?;
         let mut labels = Labels::default();
-        let r = self.draft_recipient(address, patient, &mut labels).await?;
+        let (r, planned) = match who {
+            NewParticipant::Address(address) => (
+                self.draft_recipient(address, patient, &mut labels).await?,
+                None,
+            ),
+            NewParticipant::Outside(a) => {
+                let p = self.plan_outside(a, patient).await?;
+                (p.draft.clone(), Some(p))
+            }
+        };
         if r.kind == RecipientKind::Patient && thread.created_by != actor.name() {
             return Err(AppError::Forbidden);
         }
@@ -421,29 +515,57 @@ impl App {
             ..NewMessageBody::default()
         };
         let subject = self.open_subject(&thread, &key)?;
-        self.leak_check(&reader, thread_id, &subject, vec![r.clone()], names, &probe)
-            .await?;
+        let outside_on_thread = participants
+            .iter()
+            .filter(|p| p.removed_at.is_none() && p.mailbox.starts_with("outside:"))
+            .count();
+        self.leak_check(
+            &reader,
+            ThreadContext {
+                thread_id,
+                subject: &subject,
+                outside_on_thread,
+            },
+            vec![r.clone()],
+            names,
+            &probe,
+        )
+        .await?;
+        let invitation = match planned {
+            Some(p) => Some(self.invite_outside(p, thread_id, actor).await?),
+            None => None,
+        };
+        let address = invitation
+            .as_ref()
+            .map_or_else(|| r.address.clone(), |i| i.invited.address.clone());
         self.store()
             .add_participant(&ParticipantRow {
                 thread_id: thread_id.to_owned(),
-                wrapped_thread_key: Some(self.wrap_thread_key(thread_id, &key, &r.address).await?),
-                mailbox: r.address.clone(),
+                wrapped_thread_key: Some(self.wrap_thread_key(thread_id, &key, &address).await?),
+                mailbox: address.clone(),
                 added_by: actor.name(),
                 added_at: self.now().as_seconds(),
                 removed_at: None,
                 removed_by: None,
             })
             .await?;
+        if let Some(i) = &invitation {
+            self.store().put_outside_invitation(&i.row).await?;
+            self.send_outside_invitation(i, actor).await?;
+        }
         self.audit(
             &actor.name(),
             AuditAction::ParticipantAdded,
             &format!("thread:{thread_id}"),
             "success",
             &actor.client,
-            json!({"participant": r.address}),
+            json!({"participant": address}),
         )
         .await?;
-        self.thread(actor, thread_id).await
+        Ok((
+            self.thread(actor, thread_id).await?,
+            invitation.map(|i| i.invited),
+        ))
     }
 
     /// Remove a participant: their copy of the thread key is destroyed, so nothing of the
@@ -469,12 +591,19 @@ impl App {
         if !leaving && thread.created_by != actor.name() {
             return Err(AppError::Forbidden);
         }
+        let now = self.now().as_seconds();
         if !self
             .store()
-            .remove_participant(thread_id, &target, &actor.name(), self.now().as_seconds())
+            .remove_participant(thread_id, &target, &actor.name(), now)
             .await?
         {
             return Err(AppError::NotFound);
+        }
+        if let Mailbox::Outside(id) = Mailbox::parse(&target)? {
+            // Their link and any session they hold stop working with the key.
+            self.store()
+                .revoke_outside_invitation(&id, thread_id, now)
+                .await?;
         }
         self.audit(
             &actor.name(),
@@ -526,8 +655,15 @@ impl App {
         let actor = &reader.actor;
         let thread = self.store().thread(thread_id).await?;
         let mut participants = Vec::new();
+        // An outside recipient's session opens only the thread it was verified for.
+        let in_scope = match &actor.principal {
+            crate::policy::Principal::OutsideRecipient {
+                thread_id: scope, ..
+            } => scope == thread_id,
+            _ => true,
+        };
         let opened = match &thread {
-            Some(_) => {
+            Some(_) if in_scope => {
                 participants = self.store().participants(thread_id).await?;
                 self.open_thread_key(
                     thread_id,
@@ -537,7 +673,7 @@ impl App {
                 )
                 .await?
             }
-            None => None,
+            _ => None,
         };
         let (Some(thread), Some((key, mailbox))) = (thread, opened) else {
             self.audit(
@@ -561,6 +697,25 @@ impl App {
                     Ok(_) => {}
                     Err(AppError::Forbidden) => return Err(AppError::NotFound),
                     Err(e) => return Err(e),
+                }
+            } else if let Mailbox::Outside(recipient_id) = &reader.own {
+                let own = reader.own.address();
+                let added_at = participants
+                    .iter()
+                    .find(|p| p.mailbox == own && p.removed_at.is_none())
+                    .map_or(i64::MAX, |p| p.added_at);
+                if !self
+                    .outside_may_read_thread(
+                        actor,
+                        (recipient_id, added_at),
+                        patient,
+                        category,
+                        audit,
+                        details,
+                    )
+                    .await?
+                {
+                    return Err(AppError::NotFound);
                 }
             } else if !self
                 .patient_may_read_thread(actor, category, audit, details)
@@ -690,7 +845,7 @@ impl App {
         signers: &mut SignerKeys,
     ) -> Result<MessageView, AppError> {
         let author_label = self.label(labels, &m.author).await?;
-        let signer = if m.signer.starts_with("user:") {
+        let signer = if m.signer.starts_with("user:") || m.signer.starts_with("outside:") {
             m.signer.clone()
         } else {
             // A patient space account: the patient's own or a proxy's (named in the audit).
@@ -894,6 +1049,7 @@ impl App {
                                 .await?
                                 .permitted
                                 .is_empty(),
+                            Mailbox::Outside(_) => false,
                             _ => self.patient_may_count(actor, category).await?,
                         };
                         decided.insert(key, p);

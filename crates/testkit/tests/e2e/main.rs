@@ -29,6 +29,7 @@ mod http_basics;
 mod journeys;
 mod messaging;
 mod notifications;
+mod outside_recipients;
 mod patient_space;
 mod provisioning;
 mod release;

@@ -26,7 +26,7 @@ async fn start_thread(s: &TestServer, who: &Person, body: Value) -> Value {
     t
 }
 
-async fn upload(s: &TestServer, who: &Person, name: &str, content: Vec<u8>) -> Value {
+pub(crate) async fn upload(s: &TestServer, who: &Person, name: &str, content: Vec<u8>) -> Value {
     let part = reqwest::multipart::Part::bytes(content)
         .file_name(name.to_owned())
         .mime_str("application/pdf")
@@ -44,7 +44,11 @@ async fn upload(s: &TestServer, who: &Person, name: &str, content: Vec<u8>) -> V
     r.json().await.unwrap()
 }
 
-async fn download(s: &TestServer, who: &Person, attachment: &str) -> (StatusCode, Vec<u8>) {
+pub(crate) async fn download(
+    s: &TestServer,
+    who: &Person,
+    attachment: &str,
+) -> (StatusCode, Vec<u8>) {
     let r = s
         .client
         .get(s.url(&format!("/api/v1/attachments/{attachment}/content")))

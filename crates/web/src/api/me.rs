@@ -77,7 +77,9 @@ pub async fn me(State(s): State<AppState>, caller: ApiCaller) -> Result<Json<Me>
             role: None,
             scopes: Some(scopes.clone()),
         })),
-        Principal::Operator | Principal::PatientAccount { .. } => Err(AppError::Forbidden.into()),
+        Principal::Operator
+        | Principal::PatientAccount { .. }
+        | Principal::OutsideRecipient { .. } => Err(AppError::Forbidden.into()),
     }
 }
 

@@ -15,7 +15,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::Stream;
-use sealroom_app::messaging::{NewMessageBody, NewThread, ThreadFilter, UploadedAttachment};
+use sealroom_app::messaging::{
+    NewMessageBody, NewThread, OutsideAddressee, ThreadFilter, UploadedAttachment,
+};
 use sealroom_app::AppError;
 use sealroom_domain::leak_rules::LeakRule;
 use sealroom_domain::DataCategory;
@@ -55,16 +57,45 @@ pub struct NewThreadBody {
     /// The data category of a patient thread (clinical_notes by default).
     pub category: Option<String>,
     /// Participants besides you: "user:<id>", "department:<id>", "patient:<id>".
+    #[serde(default)]
     pub participants: Vec<String>,
+    /// People outside the organization, by e-mail address, with how each verifies.
+    #[serde(default)]
+    pub outside: Vec<OutsideBody>,
     #[serde(flatten)]
     #[schema(inline)]
     pub message: MessageBody,
 }
 
+/// Someone outside the organization. They are sent a link by e-mail and open it with the
+/// method named here (the one remembered for the address when absent).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutsideBody {
+    pub email: String,
+    /// "sms" (give `phone`), "access_code" (the answer carries the code to give them another
+    /// way) or "email" (where the organization allows it).
+    pub verify: Option<String>,
+    /// A mobile number in international form, for "sms".
+    pub phone: Option<String>,
+}
+
+impl From<OutsideBody> for OutsideAddressee {
+    fn from(b: OutsideBody) -> OutsideAddressee {
+        OutsideAddressee {
+            email: b.email,
+            verify: b.verify,
+            phone: b.phone,
+        }
+    }
+}
+
+/// Someone to add: an address of the organization, or someone outside.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParticipantBody {
-    pub participant: String,
+    pub participant: Option<String>,
+    pub outside: Option<OutsideBody>,
     #[serde(default)]
     pub confirm: Vec<String>,
 }
@@ -108,6 +139,7 @@ pub async fn start(
         patient_id: body.patient_id,
         category,
         participants: body.participants,
+        outside: body.outside.into_iter().map(Into::into).collect(),
         message: message_of(body.message)?,
     };
     let sent = s.app.start_thread(&caller.actor, new).await?;
@@ -222,12 +254,24 @@ pub async fn add_participant(
     ApiJson(body): ApiJson<ParticipantBody>,
 ) -> Result<Response, ApiError> {
     let confirmed = confirmations(&body.confirm)?;
-    Ok(Json(
-        s.app
-            .add_participant(&caller.actor, &id, &body.participant, &confirmed)
-            .await?,
-    )
-    .into_response())
+    match (body.participant, body.outside) {
+        (Some(p), None) => Ok(Json(
+            s.app
+                .add_participant(&caller.actor, &id, &p, &confirmed)
+                .await?,
+        )
+        .into_response()),
+        (None, Some(o)) => {
+            let (thread, invited) = s
+                .app
+                .add_outside_participant(&caller.actor, &id, &o.into(), &confirmed)
+                .await?;
+            Ok(Json(serde_json::json!({"thread": thread, "outside": invited})).into_response())
+        }
+        _ => Err(invalid(
+            "give either \"participant\" (an address) or \"outside\" (someone by e-mail address)",
+        )),
+    }
 }
 
 #[utoipa::path(delete, path = "/api/v1/threads/{id}/participants/{participant}", tag = "messages",

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use sealroom_app::accounts::Actor;
 use sealroom_app::documents::FileDescription;
-use sealroom_app::messaging::{MessageView, NewMessageBody, NewThread, ThreadFilter};
+use sealroom_app::messaging::{
+    MessageView, NewMessageBody, NewThread, OutsideAddressee, ThreadFilter,
+};
 use sealroom_app::sessions::CurrentSession;
 use sealroom_app::AppError;
 use sealroom_domain::leak_rules::{Finding, LeakLevel, LeakRule};
@@ -23,7 +25,7 @@ use serde::Deserialize;
 use super::actor;
 use super::layout::{alert, csrf, notice, page, when};
 use crate::error::PageError;
-use crate::extract::{check_csrf, ClientInfo, SignedIn, SignedInForm};
+use crate::extract::{ClientInfo, SignedIn, SignedInForm};
 use crate::AppState;
 
 /// At most this many files on one form (the message's attachment limit).
@@ -31,17 +33,21 @@ const MAX_FILES: usize = 20;
 
 /// What a compose or reply form held.
 #[derive(Default)]
-struct Draft {
+pub(crate) struct Draft {
     csrf: String,
     subject: String,
     patient_id: String,
     category: String,
     participants: Vec<String>,
-    body: String,
+    pub(crate) body: String,
     confirm: Vec<LeakRule>,
-    attachments: Vec<String>,
+    pub(crate) attachments: Vec<String>,
     expires_in_days: String,
     include_patient: bool,
+    outside_email: String,
+    outside_verify: String,
+    outside_phone: String,
+    legal_basis: String,
 }
 
 impl Draft {
@@ -59,15 +65,28 @@ impl Draft {
             patient_id: Some(self.patient_id.clone()).filter(|p| !p.is_empty()),
             category,
             participants,
+            outside: self.outside()?.into_iter().collect(),
             message: self.message()?,
         })
     }
 
-    fn message(&self) -> Result<NewMessageBody, AppError> {
+    /// Someone outside, when the form names one.
+    fn outside(&self) -> Result<Option<OutsideAddressee>, AppError> {
+        if self.outside_email.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(OutsideAddressee {
+            email: self.outside_email.clone(),
+            verify: Some(self.outside_verify.clone()).filter(|v| !v.is_empty()),
+            phone: Some(self.outside_phone.clone()).filter(|p| !p.trim().is_empty()),
+        }))
+    }
+
+    pub(crate) fn message(&self) -> Result<NewMessageBody, AppError> {
         Ok(NewMessageBody {
             body: self.body.clone(),
             attachments: self.attachments.clone(),
-            legal_basis: None,
+            legal_basis: Some(self.legal_basis.clone()).filter(|b| !b.is_empty()),
             expires_in_days: match self.expires_in_days.trim() {
                 "" => None,
                 d => {
@@ -83,9 +102,9 @@ impl Draft {
 
 /// Read a multipart form: the CSRF token first (nothing is stored before it is checked), then
 /// the fields, then files, each streamed into an encrypted attachment.
-async fn read_form(
+pub(crate) async fn read_form(
     s: &AppState,
-    me: &CurrentSession,
+    csrf_token: &str,
     who: &Actor,
     request: Request,
 ) -> Result<Draft, PageError> {
@@ -152,7 +171,13 @@ async fn read_form(
             .map_err(|_| AppError::InvalidInput("the form is not valid UTF-8".into()))?;
         match name.as_str() {
             "_csrf" => {
-                check_csrf(me, &value)?;
+                if !sealroom_crypto::constant_time_eq(value.as_bytes(), csrf_token.as_bytes()) {
+                    return Err(AppError::InvalidInput(
+                        "the form expired or was not sent from this page; reload the page and try again"
+                            .into(),
+                    )
+                    .into());
+                }
                 checked = true;
                 d.csrf = value;
             }
@@ -163,6 +188,10 @@ async fn read_form(
             "body" => d.body = value,
             "expires_in_days" => d.expires_in_days = value,
             "include_patient" => d.include_patient = true,
+            "outside_email" => d.outside_email = value,
+            "outside_verify" => d.outside_verify = value,
+            "outside_phone" => d.outside_phone = value,
+            "legal_basis" => d.legal_basis = value,
             "attachment" => d.attachments.push(value),
             "confirm" => {
                 if let Some(r) = LeakRule::parse(&value) {
@@ -232,7 +261,7 @@ fn compose_form(
             input #subject name="subject" required maxlength="200" value=(d.subject) aria-describedby="subject-hint";
             p.hint #subject-hint { "Subjects are never e-mailed, but keep names and national numbers out of them." }
             label for="participants" { "To (colleagues and department inboxes)" }
-            select #participants name="participants" multiple required size="6" {
+            select #participants name="participants" multiple size="6" {
                 @for (address, label) in directory {
                     option value=(address) selected[d.participants.contains(address)] { (label) }
                 }
@@ -242,6 +271,28 @@ fn compose_form(
             div.choice {
                 input #include_patient type="checkbox" name="include_patient" value="1" checked[d.include_patient];
                 label for="include_patient" { "Also write to the patient (their patient space)" }
+            }
+            fieldset #outside {
+                legend { "Someone outside the organization (optional)" }
+                label for="outside_email" { "Their e-mail address" }
+                input #outside_email type="email" name="outside_email" value=(d.outside_email) aria-describedby="outside-hint";
+                p.hint #outside-hint { "They get an e-mail with a link, never the message itself, and open it by proving who they are." }
+                label for="outside_verify" { "They open it with" }
+                select #outside_verify name="outside_verify" {
+                    option value="" selected[d.outside_verify.is_empty()] { "the method that worked for them last time" }
+                    option value="sms" selected[d.outside_verify == "sms"] { "a code by SMS" }
+                    option value="access_code" selected[d.outside_verify == "access_code"] { "an access code I give them by phone or in person" }
+                    option value="email" selected[d.outside_verify == "email"] { "a code by e-mail (if the organization allows it)" }
+                }
+                label for="outside_phone" { "Their mobile number, for a code by SMS (+32…)" }
+                input #outside_phone type="tel" name="outside_phone" value=(d.outside_phone);
+                label for="legal_basis" { "Ground for sending attachments outside" }
+                select #legal_basis name="legal_basis" {
+                    option value="" { "none recorded" }
+                    @for b in sealroom_app::messaging::LEGAL_BASES {
+                        option value=(b) selected[d.legal_basis == b] { (b.replace('_', " ")) }
+                    }
+                }
             }
             label for="category" { "Kind of information" }
             select #category name="category" {
@@ -392,12 +443,30 @@ pub async fn compose(
     request: Request,
 ) -> Result<Response, PageError> {
     let who = actor(&s, &me, client);
-    let d = read_form(&s, &me, &who, request).await?;
+    let d = read_form(&s, &me.csrf_token, &who, request).await?;
     let e = match d.new_thread() {
         Ok(new) => s.app.start_thread(&who, new).await,
         Err(e) => Err(e),
     };
     let e = match e {
+        Ok(sent) if sent.outside.iter().any(|o| o.access_code.is_some()) => {
+            // The access codes are shown once, here, and never stored.
+            let codes: Vec<String> = sent
+                .outside
+                .iter()
+                .filter_map(|o| o.access_code.as_ref().map(|c| format!("{}: {c}", o.email)))
+                .collect();
+            let notice = format!(
+                "Sent. Give this access code to them another way (by phone or in person, never by \
+                 e-mail); it is shown only now: {}",
+                codes.join("; ")
+            );
+            let answer = Answer {
+                notice: Some(&notice),
+                ..Answer::default()
+            };
+            return thread_page(&s, &me, &who, &sent.thread_id, answer).await;
+        }
         Ok(sent) => {
             return Ok(
                 Redirect::to(&format!("/messages/{}?sent=1", sent.thread_id)).into_response(),
@@ -562,7 +631,7 @@ pub async fn reply(
     request: Request,
 ) -> Result<Response, PageError> {
     let who = actor(&s, &me, client);
-    let d = read_form(&s, &me, &who, request).await?;
+    let d = read_form(&s, &me.csrf_token, &who, request).await?;
     let sent = match d.message() {
         Ok(message) => s.app.send_message(&who, &id, message).await,
         Err(e) => Err(e),

@@ -1,0 +1,518 @@
+//! Outside recipients (issue 6, item 7): someone without an account is sent a link by e-mail
+//! (through a real SMTP server), opens it with the verification the sender chose (an SMS code
+//! from the outbox, an access code given another way), reads the thread, downloads its file and
+//! replies with a file; the method is remembered for the address; wrong codes lock; a removed
+//! recipient's session ends; a session opens one thread only.
+
+use reqwest::StatusCode;
+use sealroom_testkit::{attr_after, Backend, Options, SmtpSink, TestServer};
+use serde_json::{json, Value};
+
+use crate::access::{call, events_about, get, hospital, post, register};
+
+both_backends!(
+    an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_remembered,
+    access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread,
+);
+
+async fn server(b: Backend, sink: &SmtpSink) -> TestServer {
+    TestServer::start_with(
+        b,
+        Options {
+            env: vec![("SEALROOM_MAIL__SMTP_URL".into(), sink.url())],
+        },
+    )
+    .await
+}
+
+/// The link in an e-mail to `to` that is not among `seen` (mail arrives in no set order),
+/// once `count` e-mails have come; every one must say nothing about the thread.
+async fn link_for(
+    sink: &SmtpSink,
+    to: &str,
+    count: usize,
+    forbidden: &[&str],
+    seen: &[&str],
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mine: Vec<(String, String, String)> = sink
+            .decoded_messages()
+            .into_iter()
+            .filter(|(r, _, _)| r.contains(to))
+            .collect();
+        if mine.len() >= count {
+            let mut links = Vec::new();
+            for (_, subject, body) in &mine {
+                for f in forbidden {
+                    assert!(
+                        !subject.contains(f) && !body.contains(f),
+                        "the e-mail reveals {f:?}: {subject} / {body}"
+                    );
+                }
+                let start = body.find("https://").expect("a link");
+                let link: String = body[start..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
+                assert!(link.contains("/outside/m/"), "{link}");
+                links.push(link);
+            }
+            return links
+                .into_iter()
+                .find(|l| !seen.contains(&l.as_str()))
+                .expect("a new link");
+        }
+        assert!(std::time::Instant::now() < deadline, "no e-mail to {to}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The newest SMS to `number` in the development outbox, and its 6-digit code.
+async fn sms_code(s: &TestServer, number: &str, count: usize) -> String {
+    let outbox = s.config.data_dir.join("sms-outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut texts: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&outbox)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "sms"))
+                    .filter_map(|e| {
+                        let t = std::fs::read_to_string(e.path()).ok()?;
+                        let m = e.metadata().ok()?.modified().ok()?;
+                        Some((m, t))
+                    })
+                    .filter(|(_, t)| t.starts_with(&format!("To: {number}")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if texts.len() >= count {
+            texts.sort();
+            let text = &texts.last().unwrap().1;
+            assert!(text.contains("secure message"), "{text}");
+            let at = text.find(" is ").expect("a code") + 4;
+            return text[at..at + 6].to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no SMS to {number}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The CSRF token of an outside page's forms.
+fn csrf_of(html: &str) -> String {
+    attr_after(html, "name=\"_csrf\"", "value").expect("the page has a form")
+}
+
+async fn page(c: &reqwest::Client, s: &TestServer, path: &str) -> (StatusCode, String) {
+    let r = c.get(s.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn form(
+    c: &reqwest::Client,
+    s: &TestServer,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let r = c.post(s.url(path)).form(fields).send().await.unwrap();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (r.status(), r.text().await.unwrap(), location)
+}
+
+async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_remembered(
+    b: Backend,
+) {
+    let sink = SmtpSink::start().await;
+    let s = server(b, &sink).await;
+    let h = hospital(&s).await;
+    let p = register(&s, &h.reception, "Lambert", "Odile", "1958-02-11").await;
+    let patient = p["id"].as_str().unwrap().to_owned();
+    post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{patient}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    let pdf: Vec<u8> = (0..70_000u32).map(|i| (i % 241) as u8).collect();
+    let att = crate::messaging::upload(&s, &h.im_doctor, "discharge letter.pdf", pdf.clone()).await;
+    let email = "dr.martin@clinique-exemple.fr";
+    let phone = "+33612345678";
+    let draft = |extra: Value| {
+        let mut body = json!({
+            "subject": "Discharge summary", "patient_id": patient,
+            "outside": [{"email": email, "verify": "sms", "phone": phone}],
+            "body": "Please find the discharge letter attached.", "attachments": [att["id"]],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+
+    // A file for someone outside without a legal basis is blocked; a first address is a
+    // warning to confirm.
+    let (st, e) = post(&s, &h.im_doctor, "/api/v1/threads", draft(json!({}))).await;
+    assert_eq!(st, 422, "{e}");
+    let rules: Vec<&str> = e["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"attachment_without_legal_basis"), "{e}");
+    assert!(rules.contains(&"first_outside_address"), "{e}");
+    assert!(
+        sink.decoded_messages().is_empty(),
+        "nothing goes out before the checks pass"
+    );
+    // A method the organization does not allow is refused plainly.
+    let (st, e) = post(
+        &s,
+        &h.im_doctor,
+        "/api/v1/threads",
+        draft(json!({"outside": [{"email": email, "verify": "email"}]})),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("sms or access_code"),
+        "{e}"
+    );
+
+    let (st, sent) = post(
+        &s,
+        &h.im_doctor,
+        "/api/v1/threads",
+        draft(json!({"legal_basis": "continuity_of_care", "confirm": ["first_outside_address"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{sent}");
+    let thread = sent["thread_id"].as_str().unwrap().to_owned();
+    assert_eq!(sent["outside"][0]["method"], "sms");
+    assert_eq!(sent["outside"][0]["remembered"], false);
+    assert!(sent["outside"][0].get("access_code").is_none());
+    let address = sent["outside"][0]["address"].as_str().unwrap().to_owned();
+    assert!(address.starts_with("outside:"));
+    // Messages to outside recipients expire by default (30 days).
+    assert_eq!(
+        sent["expires_at"].as_i64().unwrap() - sent["sent_at"].as_i64().unwrap(),
+        30 * 86_400
+    );
+
+    // The e-mail says only that a message waits, with a link.
+    let link = link_for(
+        &sink,
+        email,
+        1,
+        &["Lambert", "Odile", "Discharge", &patient],
+        &[],
+    )
+    .await;
+    let path = &link[link.find("/outside/").unwrap()..];
+    let c = s.browser();
+    // A made-up link opens nothing.
+    let (st, _) = page(&c, &s, "/outside/m/not-a-real-reference-at-all").await;
+    assert_eq!(st, 404);
+    let (st, _) = page(&c, &s, path).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let (st, html) = page(&c, &s, "/outside").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("data-method=\"sms\""), "{html}");
+    assert!(
+        html.contains("+33") && !html.contains(phone),
+        "the number is masked: {html}"
+    );
+    assert!(
+        !html.contains("Discharge"),
+        "nothing of the thread before verifying"
+    );
+    let csrf = csrf_of(&html);
+    // Not verified: no thread, no file.
+    let (st, _) = page(
+        &c,
+        &s,
+        &format!("/outside/attachments/{}", att["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(st, 303, "unverified: sent back to verify");
+    // A wrong code spends a try.
+    let (st, html, _) = form(
+        &c,
+        &s,
+        "/outside/verify",
+        &[("_csrf", &csrf), ("code", "000000")],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(html.contains("4 tries left"), "{html}");
+    let (st, html, _) = form(&c, &s, "/outside/code", &[("_csrf", &csrf)]).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("A code was sent"), "{html}");
+    let code = sms_code(&s, phone, 1).await;
+    let (st, _, location) = form(
+        &c,
+        &s,
+        "/outside/verify",
+        &[("_csrf", &csrf), ("code", &code)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/outside"));
+    let (st, html) = page(&c, &s, "/outside").await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("Discharge summary"));
+    assert!(html.contains("Please find the discharge letter attached."));
+    assert!(html.contains("Signature verified"));
+    let r = c
+        .get(s.url(&format!(
+            "/outside/attachments/{}",
+            att["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        pdf,
+        "the file, byte for byte"
+    );
+    // Decided by the policy and audited on the patient, as the outside recipient.
+    let events = events_about(&s, &format!("patient:{patient}")).await;
+    assert!(
+        events
+            .iter()
+            .any(|(actor, action, outcome, d)| actor == &address
+                && action == "message.read"
+                && outcome == "granted"
+                && d["reasons"][0]["policy"]
+                    == "outside-recipients-read-what-was-addressed-to-them"),
+        "{events:?}"
+    );
+    let on_thread = events_about(&s, &format!("thread:{thread}")).await;
+    for action in [
+        "outside.invited",
+        "outside.link_opened",
+        "outside.code_sent",
+        "outside.verification_failed",
+        "outside.verified",
+    ] {
+        assert!(
+            on_thread.iter().any(|(_, a, _, _)| a == action),
+            "no {action}: {on_thread:?}"
+        );
+    }
+
+    // A reply with a file, inside the thread.
+    let html = page(&c, &s, "/outside").await.1;
+    let csrf = csrf_of(&html);
+    let reply_file: Vec<u8> = b"%PDF-1.4 signed consent".to_vec();
+    let form_data = reqwest::multipart::Form::new()
+        .text("_csrf", csrf.clone())
+        .text(
+            "body",
+            "Received, thank you. The signed consent is attached.",
+        )
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(reply_file.clone())
+                .file_name("consent.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let r = c
+        .post(s.url("/outside/reply"))
+        .multipart(form_data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let (st, t) = get(&s, &h.im_doctor, &format!("/api/v1/threads/{thread}")).await;
+    assert_eq!(st, 200, "{t}");
+    let last = t["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["author"], address);
+    assert_eq!(last["author_label"], email);
+    assert_eq!(last["signature"], "verified");
+    let (st, bytes) = crate::messaging::download(
+        &s,
+        &h.im_doctor,
+        last["attachments"][0]["id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(bytes, reply_file);
+
+    // Next time, the method that worked (and its number) is offered first.
+    let (st, again) = post(
+        &s,
+        &h.im_doctor,
+        "/api/v1/threads",
+        json!({"subject": "Follow-up", "patient_id": patient, "outside": [{"email": "  Dr.Martin@Clinique-Exemple.fr "}],
+               "body": "A follow-up question."}),
+    )
+    .await;
+    assert_eq!(st, 201, "{again}");
+    assert_eq!(again["outside"][0]["method"], "sms");
+    assert_eq!(again["outside"][0]["remembered"], true);
+    assert_eq!(
+        again["outside"][0]["address"], address,
+        "the same person, found by address"
+    );
+
+    // Removed from the thread: the session ends and the link stops working.
+    let (st, _) = call(
+        &s,
+        &h.im_doctor,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/threads/{thread}/participants/{address}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 204);
+    let (st, _) = page(&c, &s, "/outside").await;
+    assert_eq!(st, 401);
+    let (st, _) = page(&s.browser(), &s, path).await;
+    assert_eq!(st, 404);
+}
+
+async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = server(b, &sink).await;
+    let h = hospital(&s).await;
+    let email = "lab@synlab-example.be";
+    let start = |subject: &'static str, with_file: Option<String>| {
+        let s = &s;
+        let h = &h;
+        async move {
+            let mut body = json!({"subject": subject, "outside": [{"email": email, "verify": "access_code"}],
+                "body": "Results attached.", "confirm": ["first_outside_address"],
+                "legal_basis": "patient_consent"});
+            if let Some(f) = with_file {
+                body["attachments"] = json!([f]);
+            }
+            let (st, sent) = post(s, &h.im_doctor, "/api/v1/threads", body).await;
+            assert_eq!(st, 201, "{sent}");
+            sent
+        }
+    };
+    let att = crate::messaging::upload(&s, &h.im_doctor, "results.pdf", vec![7u8; 5000]).await;
+    let first = start("Batch 1", Some(att["id"].as_str().unwrap().to_owned())).await;
+    let code = first["outside"][0]["access_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(code.len(), 19, "an 80-bit code in four groups: {code}");
+    let link = link_for(&sink, email, 1, &["Batch", "Results", &code], &[]).await;
+    let c = s.browser();
+    page(&c, &s, &link[link.find("/outside/").unwrap()..]).await;
+    let html = page(&c, &s, "/outside").await.1;
+    assert!(html.contains("data-method=\"access_code\""));
+    assert!(
+        !html.contains("send-code"),
+        "no code is sent for an access code"
+    );
+    let csrf = csrf_of(&html);
+    for left in (1..5).rev() {
+        let (_, html, _) = form(
+            &c,
+            &s,
+            "/outside/verify",
+            &[("_csrf", &csrf), ("code", "AAAA-BBBB-CCCC-DDDD")],
+        )
+        .await;
+        let expected = if left == 1 {
+            "1 try left".to_owned()
+        } else {
+            format!("{left} tries left")
+        };
+        assert!(html.contains(&expected), "{expected}: {html}");
+    }
+    let (_, html, _) = form(
+        &c,
+        &s,
+        "/outside/verify",
+        &[("_csrf", &csrf), ("code", "AAAA-BBBB-CCCC-DDDD")],
+    )
+    .await;
+    assert!(html.contains("locked"), "{html}");
+    // Locked: even the right code no longer opens it.
+    let (st, html, _) = form(
+        &c,
+        &s,
+        "/outside/verify",
+        &[("_csrf", &csrf), ("code", &code)],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(html.contains("locked"), "{html}");
+    assert_eq!(page(&c, &s, "/outside").await.0, 200);
+    let (st, _) = page(
+        &c,
+        &s,
+        &format!("/outside/attachments/{}", att["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        st, 303,
+        "a locked, unverified session reads nothing (sent back to verify)"
+    );
+
+    // A second thread to the same address: its own link and code; typed in lower case with
+    // spaces, it opens that thread and no other.
+    let second = start("Batch 2", None).await;
+    assert_eq!(
+        second["outside"][0]["remembered"], false,
+        "a method is remembered only once it worked"
+    );
+    let code2 = second["outside"][0]["access_code"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace('-', " ");
+    let link2 = link_for(&sink, email, 2, &["Batch"], &[&link]).await;
+    let c2 = s.browser();
+    page(&c2, &s, &link2[link2.find("/outside/").unwrap()..]).await;
+    let csrf2 = csrf_of(&page(&c2, &s, "/outside").await.1);
+    let (st, _, _) = form(
+        &c2,
+        &s,
+        "/outside/verify",
+        &[("_csrf", &csrf2), ("code", &code2)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let html = page(&c2, &s, "/outside").await.1;
+    assert!(
+        html.contains("Batch 2") && !html.contains("Batch 1"),
+        "{html}"
+    );
+    let (st, _) = page(
+        &c2,
+        &s,
+        &format!("/outside/attachments/{}", att["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(st, 404, "the first thread's file is not this session's");
+    // The sender sees the access-code verification in the audit, never the code.
+    let events = events_about(
+        &s,
+        &format!("thread:{}", second["thread_id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(events.iter().any(|(_, a, o, d)| a == "outside.verified"
+        && o == "success"
+        && d["method"] == "access_code"));
+    assert!(!format!("{events:?}").contains(&code2.to_uppercase().replace(' ', "-")));
+}
