@@ -105,7 +105,9 @@ pub struct NewMessage {
     pub delivered_now: Vec<String>,
     /// Who wrote it, for the recipient history (`user:<id>`), or None for patients.
     pub history_sender: Option<String>,
-    /// Invitations of outside recipients on a new thread, stored with it.
+    /// Outside recipients new to the organization and their invitations to a new thread,
+    /// stored with it.
+    pub new_recipients: Vec<crate::OutsideRecipientRow>,
     pub invitations: Vec<crate::OutsideInvitationRow>,
 }
 
@@ -271,6 +273,11 @@ impl Store {
                          VALUES ($1, $2, $3, $4, $5)"
                     ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
                     .execute(&mut *tx).await?;
+                }
+                for r in &new.new_recipients {
+                    sqlx::query(crate::outside::INSERT_RECIPIENT)
+                        .bind(&r.id).bind(&r.address_index).bind(&r.address_sealed).bind(r.created_at)
+                        .execute(&mut *tx).await?;
                 }
                 for i in &new.invitations {
                     sqlx::query(crate::outside::PUT_INVITATION)

@@ -51,22 +51,7 @@ pub struct OutsideSessionRow {
 }
 
 impl Store {
-    /// The outside recipient with this address digest, made on first use (another request
-    /// making the same one meanwhile is harmless: the first row wins).
-    pub async fn outside_recipient_for(
-        &self,
-        fresh: &OutsideRecipientRow,
-    ) -> Result<OutsideRecipientRow> {
-        on_pool!(self, pool => sqlx::query(&format!(
-            "INSERT INTO outside_recipients ({RECIPIENT_COLUMNS}) VALUES ($1, $2, $3, NULL, NULL, $4, NULL) \
-             ON CONFLICT (address_index) DO NOTHING"
-        )).bind(&fresh.id).bind(&fresh.address_index).bind(&fresh.address_sealed).bind(fresh.created_at)
-        .execute(pool).await.map(|_| ()))?;
-        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
-            "SELECT {RECIPIENT_COLUMNS} FROM outside_recipients WHERE address_index = $1"
-        )).bind(&fresh.address_index).fetch_one(pool).await)?)
-    }
-
+    /// The outside recipient with this address digest, if known.
     pub async fn outside_recipient_by_index(
         &self,
         address_index: &str,
@@ -114,15 +99,6 @@ impl Store {
              WHERE id = $1"
         ).bind(id).bind(method).bind(phone_sealed).bind(at).execute(pool).await.map(|_| ()))?;
         Ok(())
-    }
-
-    /// Store an invitation, replacing an earlier one of the same recipient to the same thread
-    /// (a new link and method; the old link stops working).
-    pub async fn put_outside_invitation(&self, i: &OutsideInvitationRow) -> Result<String> {
-        Ok(on_pool!(self, pool => sqlx::query_scalar(PUT_INVITATION)
-            .bind(&i.id).bind(&i.reference_digest).bind(&i.recipient_id).bind(&i.thread_id)
-            .bind(&i.method).bind(&i.phone_sealed).bind(&i.access_code_digest).bind(&i.created_by)
-            .bind(i.created_at).fetch_one(pool).await)?)
     }
 
     pub async fn outside_invitation_by_reference(
@@ -181,12 +157,61 @@ impl Store {
         ).bind(invitation_id).bind(max).fetch_optional(pool).await)?)
     }
 
-    /// A verification succeeded: wrong codes are forgiven, the sent code is spent.
-    pub async fn outside_verified(&self, invitation_id: &str) -> Result<()> {
-        on_pool!(self, pool => sqlx::query(
+    /// Take a verification, in one statement, only if it still holds now: the invitation is
+    /// not revoked nor locked, and the digest matches the sent code (not expired) or the access
+    /// code. Then wrong codes are forgiven and a sent code is spent. False if it no longer
+    /// holds (a parallel wrong guess locked it, the code was spent or expired meanwhile).
+    pub async fn take_outside_verification(
+        &self,
+        invitation_id: &str,
+        digest: &str,
+        access_code: bool,
+        now: i64,
+        max_failures: i64,
+    ) -> Result<bool> {
+        let sql = if access_code {
+            "UPDATE outside_invitations SET failures = 0 \
+             WHERE id = $1 AND revoked_at IS NULL AND failures < $2 AND access_code_digest = $3 AND $4 > 0"
+        } else {
             "UPDATE outside_invitations SET failures = 0, code_digest = NULL, code_expires_at = NULL, \
-             codes_sent = 0 WHERE id = $1"
-        ).bind(invitation_id).execute(pool).await.map(|_| ()))?;
+             codes_sent = 0 \
+             WHERE id = $1 AND revoked_at IS NULL AND failures < $2 AND code_digest = $3 AND code_expires_at > $4"
+        };
+        let changed = on_pool!(self, pool => sqlx::query(sql)
+            .bind(invitation_id).bind(max_failures).bind(digest).bind(now)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    /// Add an outside recipient to a thread with their invitation, in one transaction (the
+    /// recipient row too, when new).
+    pub async fn add_outside_participant(
+        &self,
+        new_recipient: Option<&OutsideRecipientRow>,
+        participant: &crate::ParticipantRow,
+        invitation: &OutsideInvitationRow,
+    ) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if let Some(r) = new_recipient {
+                sqlx::query(INSERT_RECIPIENT)
+                    .bind(&r.id).bind(&r.address_index).bind(&r.address_sealed)
+                    .bind(r.created_at).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO thread_participants (thread_id, mailbox, wrapped_thread_key, added_by, added_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (thread_id, mailbox) DO UPDATE SET \
+                 wrapped_thread_key = excluded.wrapped_thread_key, added_by = excluded.added_by, \
+                 added_at = excluded.added_at, removed_at = NULL, removed_by = NULL"
+            ).bind(&participant.thread_id).bind(&participant.mailbox).bind(&participant.wrapped_thread_key)
+            .bind(&participant.added_by).bind(participant.added_at).execute(&mut *tx).await?;
+            sqlx::query(PUT_INVITATION)
+                .bind(&invitation.id).bind(&invitation.reference_digest).bind(&invitation.recipient_id)
+                .bind(&invitation.thread_id).bind(&invitation.method).bind(&invitation.phone_sealed)
+                .bind(&invitation.access_code_digest).bind(&invitation.created_by).bind(invitation.created_at)
+                .execute(&mut *tx).await?;
+            tx.commit().await
+        })?;
         Ok(())
     }
 
@@ -243,33 +268,44 @@ impl Store {
     }
 
     /// A verified session replaces the pending one: a token seen before verification is
-    /// worthless after it.
+    /// worthless after it. False (nothing changes) if the pending session was already ended or
+    /// verified by a parallel request.
     pub async fn verify_outside_session(
         &self,
         old_digest: &str,
         new: &OutsideSessionRow,
-    ) -> Result<()> {
-        on_pool!(self, pool => {
+    ) -> Result<bool> {
+        Ok(on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE outside_sessions SET ended_at = $2 WHERE digest = $1")
-                .bind(old_digest).bind(new.created_at).execute(&mut *tx).await?;
+            let ended = sqlx::query(
+                "UPDATE outside_sessions SET ended_at = $2 WHERE digest = $1 AND ended_at IS NULL AND verified_at IS NULL"
+            ).bind(old_digest).bind(new.created_at).execute(&mut *tx).await?.rows_affected();
+            if ended != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             sqlx::query(
                 "INSERT INTO outside_sessions (digest, invitation_id, csrf_token, created_at, last_seen_at, verified_at, ended_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, NULL)"
             ).bind(&new.digest).bind(&new.invitation_id).bind(&new.csrf_token).bind(new.created_at)
             .bind(new.last_seen_at).bind(new.verified_at).execute(&mut *tx).await?;
-            tx.commit().await
-        })?;
-        Ok(())
+            tx.commit().await.map(|_| true)
+        })?)
     }
 }
 
+/// Insert an outside recipient unless one with the same address digest exists.
+pub(crate) const INSERT_RECIPIENT: &str =
+    "INSERT INTO outside_recipients (id, address_index, address_sealed, \
+     created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (address_index) DO NOTHING";
+
 /// Insert an invitation, or renew the one a recipient already has to the thread (a new link
-/// and method; the old link stops working): its id stays, so it is returned.
+/// and method; the old link stops working). The caller reuses the existing id, which sealed
+/// data and digests are bound to.
 pub(crate) const PUT_INVITATION: &str = "INSERT INTO outside_invitations (id, reference_digest, recipient_id, thread_id, method, \
      phone_sealed, access_code_digest, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT (recipient_id, thread_id) DO UPDATE SET reference_digest = excluded.reference_digest, \
      method = excluded.method, phone_sealed = excluded.phone_sealed, \
      access_code_digest = excluded.access_code_digest, code_digest = NULL, code_expires_at = NULL, \
      codes_sent = 0, last_code_at = NULL, failures = 0, created_by = excluded.created_by, \
-     created_at = excluded.created_at, revoked_at = NULL RETURNING id";
+     created_at = excluded.created_at, revoked_at = NULL";

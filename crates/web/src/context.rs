@@ -43,7 +43,7 @@ pub async fn request_context(
         .collect();
     let is_api = req.uri().path().starts_with("/api/");
     let method = req.method().clone();
-    let route = req.uri().path().to_owned();
+    let route = logged_route(req.uri().path());
     req.extensions_mut().insert(Client {
         address,
         user_agent,
@@ -73,6 +73,15 @@ pub async fn request_context(
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// A path as it may be logged: the reference of an outside recipient's link is cut off (it
+/// finds their invitation; query strings, where other links carry tokens, are never logged).
+fn logged_route(path: &str) -> String {
+    match path.strip_prefix("/outside/m/") {
+        Some(_) => "/outside/m/…".to_owned(),
+        None => path.to_owned(),
+    }
 }
 
 /// The client's address: the peer, or when the peer is a trusted proxy, the nearest untrusted

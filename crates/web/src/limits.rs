@@ -28,6 +28,7 @@ fn is_streamed(req: &Request) -> bool {
             | ("POST", ["api", "v1", "attachments"])
             | ("POST", ["messages"])
             | ("POST", ["messages", _, "messages"])
+            | ("POST", ["outside", "reply"])
     )
 }
 

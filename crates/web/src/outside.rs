@@ -8,6 +8,7 @@
 //! program carries it to the redirect; every form carries the session's CSRF token.
 
 use axum::extract::{Path, Query, Request, State};
+use axum::handler::Handler;
 use axum::http::header::SET_COOKIE;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,7 +34,10 @@ pub fn routes() -> Router<AppState> {
         .route("/outside", get(home))
         .route("/outside/code", post(send_code))
         .route("/outside/verify", post(verify))
-        .route("/outside/reply", post(reply))
+        .route(
+            "/outside/reply",
+            post(reply.layer(axum::extract::DefaultBodyLimit::disable())),
+        )
         .route("/outside/attachments/{id}", get(attachment))
         .route("/outside/sign-out", post(sign_out))
 }

@@ -21,6 +21,7 @@
 //! audited on the patient, every other read on the thread.
 
 mod attachments;
+mod filing;
 mod live;
 mod notices;
 mod outside;
@@ -28,6 +29,7 @@ mod sending;
 mod threads;
 
 pub use attachments::{AttachmentContent, AttachmentUpload, UploadedAttachment};
+pub use filing::FileInto;
 pub use live::{LiveEvent, LiveHub, LiveSubscription};
 pub use outside::{
     IssuedOutsideSession, OutsideAddressee, OutsideInvited, OutsideSession, VerificationView,

@@ -108,10 +108,14 @@ pub(crate) struct PlannedOutside {
     pub(crate) phone: Option<String>,
     pub(crate) remembered: bool,
     pub(crate) draft: DraftRecipient,
+    /// Not known yet: stored with the invitation.
+    pub(crate) is_new: bool,
 }
 
 /// An invitation made, with what goes out once: the link's reference and the access code.
 pub(crate) struct Invitation {
+    /// The recipient, stored with the invitation when new to the organization.
+    pub(crate) new_recipient: Option<OutsideRecipientRow>,
     pub(crate) row: OutsideInvitationRow,
     pub(crate) reference: String,
     pub(crate) invited: OutsideInvited,
@@ -272,6 +276,7 @@ impl App {
             _ => None,
         };
         let now = self.now().as_seconds();
+        let is_new = known.is_none();
         let recipient = match known {
             Some(r) => r,
             None => {
@@ -307,6 +312,7 @@ impl App {
             method,
             phone,
             remembered: from_memory,
+            is_new,
         })
     }
 
@@ -347,11 +353,17 @@ impl App {
         thread_id: &str,
         actor: &Actor,
     ) -> Result<Invitation, AppError> {
-        let recipient = self
+        let recipient = planned.recipient;
+        // Someone added again to a thread keeps their invitation's id (sessions refer to it),
+        // so the number and access code are sealed and hashed for that id.
+        let id = match self
             .store()
-            .outside_recipient_for(&planned.recipient)
-            .await?;
-        let id = token::new_id();
+            .outside_invitation_to(&recipient.id, thread_id)
+            .await?
+        {
+            Some(old) => old.id,
+            None => token::new_id(),
+        };
         let reference = token::issue("").secret;
         let access_code = (planned.method == VerifyMethod::AccessCode).then(slip::generate_secret);
         let row = OutsideInvitationRow {
@@ -377,6 +389,7 @@ impl App {
             id,
         };
         Ok(Invitation {
+            new_recipient: planned.is_new.then(|| recipient.clone()),
             invited: OutsideInvited {
                 address: Mailbox::Outside(recipient.id.clone()).address(),
                 email: planned.email,
@@ -669,14 +682,21 @@ impl App {
             return Err(locked());
         }
         let now = self.now().as_seconds();
+        // Taken in one statement that checks again the lock, the expiry and the digest, so
+        // that guesses sent in parallel cannot slip past the count.
         let right = match VerifyMethod::parse(&i.method) {
-            Some(VerifyMethod::AccessCode) => {
-                i.access_code_digest.is_some()
-                    && access_code_digest(&i.id, code) == i.access_code_digest
-            }
+            Some(VerifyMethod::AccessCode) => match access_code_digest(&i.id, code) {
+                Some(d) => {
+                    self.store()
+                        .take_outside_verification(&i.id, &d, true, now, TRIES)
+                        .await?
+                }
+                None => false,
+            },
             Some(_) => {
-                i.code_expires_at.is_some_and(|t| now < t)
-                    && i.code_digest.as_deref() == Some(code_digest(&i.id, code).as_str())
+                self.store()
+                    .take_outside_verification(&i.id, &code_digest(&i.id, code), false, now, TRIES)
+                    .await?
             }
             None => false,
         };
@@ -700,7 +720,6 @@ impl App {
                 _ => locked(),
             });
         }
-        self.store().outside_verified(&i.id).await?;
         let phone = match i.method.as_str() {
             "sms" => Some(self.invitation_phone(i)?),
             _ => None,
@@ -714,7 +733,8 @@ impl App {
             .await?;
         let issued = token::issue("");
         let csrf_token = token::issue("").secret;
-        self.store()
+        if !self
+            .store()
             .verify_outside_session(
                 &session.digest,
                 &OutsideSessionRow {
@@ -727,7 +747,10 @@ impl App {
                     ended_at: None,
                 },
             )
-            .await?;
+            .await?
+        {
+            return Err(AppError::Unauthenticated);
+        }
         self.audit(
             &actor,
             AuditAction::OutsideVerified,

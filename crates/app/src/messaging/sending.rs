@@ -56,6 +56,8 @@ pub(crate) struct Delivery<'a> {
     /// Outside recipients invited with a new thread: stored with it, and told by their
     /// invitation rather than by a notice.
     pub(crate) invitations: Vec<sealroom_store::OutsideInvitationRow>,
+    /// Outside recipients new to the organization, stored with their invitations.
+    pub(crate) new_recipients: Vec<sealroom_store::OutsideRecipientRow>,
 }
 
 /// A sent message and what the leak check suggested.
@@ -248,6 +250,7 @@ impl App {
                 .map(|p| p.mailbox.clone())
                 .collect(),
             invitations: Vec::new(),
+            new_recipients: Vec::new(),
         };
         let mut outcome = self.store_message(&reader, delivery, message).await?;
         outcome.findings = findings;
@@ -301,6 +304,7 @@ impl App {
             new_participants,
             recipients,
             invitations,
+            new_recipients,
         } = delivery;
         let mut message = message;
         if message.expires_in_days.is_none() && recipients.iter().any(|r| r.starts_with("outside:"))
@@ -372,6 +376,7 @@ impl App {
                 delivered_now,
                 history_sender: reader.is_staff().then(|| own.to_owned()),
                 invitations,
+                new_recipients,
             })
             .await
         {

@@ -318,10 +318,9 @@ impl App {
             let p = self
                 .plan_outside(a, new.patient_id.as_deref().map(|p| (p, category)))
                 .await?;
-            if !planned
-                .iter()
-                .any(|q: &super::outside::PlannedOutside| q.draft.address == p.draft.address)
-            {
+            if !planned.iter().any(|q: &super::outside::PlannedOutside| {
+                q.recipient.address_index == p.recipient.address_index
+            }) {
                 recipients.push(p.draft.clone());
                 planned.push(p);
             }
@@ -390,6 +389,10 @@ impl App {
             new_participants: Some(participants),
             recipients: addresses.clone(),
             invitations: invitations.iter().map(|i| i.row.clone()).collect(),
+            new_recipients: invitations
+                .iter()
+                .filter_map(|i| i.new_recipient.clone())
+                .collect(),
         };
         let mut outcome = self.store_message(&reader, delivery, new.message).await?;
         for i in &invitations {
@@ -538,20 +541,25 @@ impl App {
         let address = invitation
             .as_ref()
             .map_or_else(|| r.address.clone(), |i| i.invited.address.clone());
-        self.store()
-            .add_participant(&ParticipantRow {
-                thread_id: thread_id.to_owned(),
-                wrapped_thread_key: Some(self.wrap_thread_key(thread_id, &key, &address).await?),
-                mailbox: address.clone(),
-                added_by: actor.name(),
-                added_at: self.now().as_seconds(),
-                removed_at: None,
-                removed_by: None,
-            })
-            .await?;
-        if let Some(i) = &invitation {
-            self.store().put_outside_invitation(&i.row).await?;
-            self.send_outside_invitation(i, actor).await?;
+        let participant = ParticipantRow {
+            thread_id: thread_id.to_owned(),
+            wrapped_thread_key: Some(self.wrap_thread_key(thread_id, &key, &address).await?),
+            mailbox: address.clone(),
+            added_by: actor.name(),
+            added_at: self.now().as_seconds(),
+            removed_at: None,
+            removed_by: None,
+        };
+        match &invitation {
+            // Someone outside: their place, their invitation (and their address, when new)
+            // in one transaction.
+            Some(i) => {
+                self.store()
+                    .add_outside_participant(i.new_recipient.as_ref(), &participant, &i.row)
+                    .await?;
+                self.send_outside_invitation(i, actor).await?;
+            }
+            None => self.store().add_participant(&participant).await?,
         }
         self.audit(
             &actor.name(),

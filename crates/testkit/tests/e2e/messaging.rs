@@ -18,6 +18,7 @@ both_backends!(
     messages_expire_by_key_destruction,
     live_delivery_counts_unread_and_absent_recipients_get_one_notice,
     the_live_stream_does_not_keep_an_idle_session_alive,
+    a_clinician_files_an_attachment_into_the_patients_record,
 );
 
 async fn start_thread(s: &TestServer, who: &Person, body: Value) -> Value {
@@ -837,4 +838,133 @@ async fn the_live_stream_does_not_keep_an_idle_session_alive(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.headers()["location"].to_str().unwrap(), "/signin?ended=1");
+}
+
+async fn a_clinician_files_an_attachment_into_the_patients_record(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let p = register(&s, &h.reception, "Lambert", "Odile", "1958-02-11").await;
+    let patient = p["id"].as_str().unwrap().to_owned();
+    post(
+        &s,
+        &h.reception,
+        &format!("/api/v1/patients/{patient}/admission"),
+        json!({"department_id": h.im}),
+    )
+    .await;
+    let scan: Vec<u8> = (0..150_000u32).map(|i| (i % 233) as u8).collect();
+    let att = upload(&s, &h.im_nurse, "wound photo.pdf", scan.clone()).await;
+    let sent = start_thread(
+        &s,
+        &h.im_nurse,
+        json!({"subject": "Wound check", "patient_id": patient, "category": "results",
+               "participants": [user(&h.im_doctor)], "body": "Photo of today.", "attachments": [att["id"]]}),
+    )
+    .await;
+    let thread = sent["thread_id"].as_str().unwrap().to_owned();
+    let att_id = att["id"].as_str().unwrap();
+
+    // Someone who cannot read the thread files nothing and learns nothing.
+    let (st, _) = post(
+        &s,
+        &h.cardio_doctor,
+        &format!("/api/v1/attachments/{att_id}/file"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 404);
+    // A bad kind is named.
+    let (st, e) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/attachments/{att_id}/file"),
+        json!({"kind": "x-ray"}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("kind"), "{e}");
+
+    let (st, doc) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/attachments/{att_id}/file"),
+        json!({"title": "Wound, day 3", "kind": "image"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{doc}");
+    assert_eq!(doc["patient_id"], patient.as_str());
+    assert_eq!(doc["category"], "results", "the thread's category");
+    assert_eq!(doc["kind"], "image");
+    assert_eq!(doc["title"], "Wound, day 3");
+    let version = &doc["versions"][0];
+    assert_eq!(version["filename"], "wound photo.pdf");
+    assert_eq!(version["signature"]["status"], "verified", "{version}");
+    assert_eq!(
+        version["signature"]["signer_id"],
+        h.im_doctor.id.as_str(),
+        "{version}"
+    );
+    let doc_id = doc["id"].as_str().unwrap();
+    let r = s
+        .client
+        .get(s.url(&format!("/api/v1/documents/{doc_id}/content")))
+        .bearer_auth(&h.im_doctor.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        scan,
+        "the file, byte for byte"
+    );
+    let (st, list) = get(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/patients/{patient}/documents"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(
+        list["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == doc_id),
+        "{list}"
+    );
+    let events = thread_events(&s, &thread).await;
+    assert!(
+        events
+            .iter()
+            .any(|(actor, a, o, d)| actor == &user(&h.im_doctor)
+                && a == "message.attachment_filed"
+                && o == "success"
+                && d["document"] == doc_id),
+        "{events:?}"
+    );
+
+    // An attachment of a conversation about no patient has no record to go to.
+    let other = upload(&s, &h.im_doctor, "rota.pdf", vec![1u8; 100]).await;
+    start_thread(
+        &s,
+        &h.im_doctor,
+        json!({"subject": "Rota", "participants": [user(&h.cardio_doctor)], "body": "Next week.", "attachments": [other["id"]]}),
+    )
+    .await;
+    let (st, e) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/attachments/{}/file", other["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("not about a patient"),
+        "{e}"
+    );
 }

@@ -313,7 +313,9 @@ async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_
     // A reply with a file, inside the thread.
     let html = page(&c, &s, "/outside").await.1;
     let csrf = csrf_of(&html);
-    let reply_file: Vec<u8> = b"%PDF-1.4 signed consent".to_vec();
+    // Larger than any form limit: the file streams into an encrypted attachment.
+    let mut reply_file: Vec<u8> = b"%PDF-1.4 signed consent ".to_vec();
+    reply_file.extend((0..200_000u32).map(|i| (i % 199) as u8));
     let form_data = reqwest::multipart::Form::new()
         .text("_csrf", csrf.clone())
         .text(
@@ -370,6 +372,7 @@ async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_
         again["outside"][0]["address"], address,
         "the same person, found by address"
     );
+    let follow_up_link = link_for(&sink, email, 2, &["Follow-up"], &[&link]).await;
 
     // Removed from the thread: the session ends and the link stops working.
     let (st, _) = call(
@@ -385,6 +388,61 @@ async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_
     assert_eq!(st, 401);
     let (st, _) = page(&s.browser(), &s, path).await;
     assert_eq!(st, 404);
+
+    // Added again, with the remembered method and number: a new link opens with a new code.
+    let (st, added) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/threads/{thread}/participants"),
+        json!({"outside": {"email": email}, "confirm": ["first_outside_address"]}),
+    )
+    .await;
+    assert_eq!(st, 200, "{added}");
+    assert_eq!(added["outside"]["address"], address);
+    assert_eq!(added["outside"]["method"], "sms");
+    let again_link = link_for(
+        &sink,
+        email,
+        3,
+        &["Lambert", "Discharge"],
+        &[&link, &follow_up_link],
+    )
+    .await;
+    let c3 = s.browser();
+    page(
+        &c3,
+        &s,
+        &again_link[again_link.find("/outside/").unwrap()..],
+    )
+    .await;
+    let csrf3 = csrf_of(&page(&c3, &s, "/outside").await.1);
+    let (st, html, _) = form(&c3, &s, "/outside/code", &[("_csrf", &csrf3)]).await;
+    assert_eq!(st, 200, "{html}");
+    let code = sms_code(&s, phone, 2).await;
+    let (st, _, _) = form(
+        &c3,
+        &s,
+        "/outside/verify",
+        &[("_csrf", &csrf3), ("code", &code)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(page(&c3, &s, "/outside")
+        .await
+        .1
+        .contains("Discharge summary"));
+    // The same new address twice (in other case) is one recipient.
+    let (st, twice) = post(
+        &s,
+        &h.im_doctor,
+        "/api/v1/threads",
+        json!({"subject": "Twice", "body": "Hello.", "confirm": ["first_outside_address"],
+               "outside": [{"email": "new.gp@example.org", "verify": "access_code"},
+                           {"email": "New.GP@example.org", "verify": "access_code"}]}),
+    )
+    .await;
+    assert_eq!(st, 201, "{twice}");
+    assert_eq!(twice["outside"].as_array().unwrap().len(), 1, "{twice}");
 }
 
 async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread(b: Backend) {
@@ -469,6 +527,48 @@ async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread
         "a locked, unverified session reads nothing (sent back to verify)"
     );
 
+    // Removed and added again, they get a new link and code, and the lock is lifted.
+    let first_thread = first["thread_id"].as_str().unwrap().to_owned();
+    let first_address = first["outside"][0]["address"].as_str().unwrap().to_owned();
+    let (st, _) = call(
+        &s,
+        &h.im_doctor,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/threads/{first_thread}/participants/{first_address}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 204);
+    let (st, added) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/threads/{first_thread}/participants"),
+        json!({"outside": {"email": email, "verify": "access_code"}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{added}");
+    let new_code = added["outside"]["access_code"].as_str().unwrap().to_owned();
+    assert_ne!(new_code, code);
+    let relink = link_for(&sink, email, 2, &["Batch"], &[&link]).await;
+    let c1 = s.browser();
+    page(&c1, &s, &relink[relink.find("/outside/").unwrap()..]).await;
+    let csrf1 = csrf_of(&page(&c1, &s, "/outside").await.1);
+    let (st, _, _) = form(
+        &c1,
+        &s,
+        "/outside/verify",
+        &[("_csrf", &csrf1), ("code", &new_code)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "unlocked by adding them again");
+    // The old link and code no longer open anything.
+    assert_eq!(
+        page(&s.browser(), &s, &link[link.find("/outside/").unwrap()..])
+            .await
+            .0,
+        404
+    );
+
     // A second thread to the same address: its own link and code; typed in lower case with
     // spaces, it opens that thread and no other.
     let second = start("Batch 2", None).await;
@@ -481,7 +581,7 @@ async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread
         .unwrap()
         .to_lowercase()
         .replace('-', " ");
-    let link2 = link_for(&sink, email, 2, &["Batch"], &[&link]).await;
+    let link2 = link_for(&sink, email, 3, &["Batch"], &[&link, &relink]).await;
     let c2 = s.browser();
     page(&c2, &s, &link2[link2.find("/outside/").unwrap()..]).await;
     let csrf2 = csrf_of(&page(&c2, &s, "/outside").await.1);

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::Stream;
 use sealroom_app::messaging::{
-    NewMessageBody, NewThread, OutsideAddressee, ThreadFilter, UploadedAttachment,
+    FileInto, NewMessageBody, NewThread, OutsideAddressee, ThreadFilter, UploadedAttachment,
 };
 use sealroom_app::AppError;
 use sealroom_domain::leak_rules::LeakRule;
@@ -272,6 +272,47 @@ pub async fn add_participant(
             "give either \"participant\" (an address) or \"outside\" (someone by e-mail address)",
         )),
     }
+}
+
+/// How a filed attachment enters the record; every field is optional.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileIntoBody {
+    /// The document's title (the file name when absent).
+    pub title: Option<String>,
+    /// result, report, letter, image or other (other when absent).
+    pub kind: Option<String>,
+    /// The data category (the thread's when absent).
+    pub category: Option<String>,
+    /// A configured retention class (the default when absent).
+    pub retention_class: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/attachments/{id}/file", tag = "messages", request_body = FileIntoBody,
+    params(("id" = String, Path, description = "Attachment id")),
+    responses((status = 201, description = "Filed: the new document of the patient's record"),
+        (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn file_attachment(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FileIntoBody>,
+) -> Result<Response, ApiError> {
+    let into = FileInto {
+        title: body.title,
+        kind: match body.kind.as_deref() {
+            Some(k) => sealroom_app::documents::DocumentKind::parse(k)?,
+            None => sealroom_app::documents::DocumentKind::Other,
+        },
+        category: body
+            .category
+            .as_deref()
+            .map(|c| DataCategory::parse(c).map_err(|e| invalid(format!("category: {e}"))))
+            .transpose()?,
+        retention_class: body.retention_class,
+    };
+    let document = s.app.file_attachment(&caller.actor, &id, into).await?;
+    Ok((StatusCode::CREATED, Json(document)).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v1/threads/{id}/participants/{participant}", tag = "messages",

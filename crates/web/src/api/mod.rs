@@ -178,6 +178,7 @@ pub fn routes() -> Router<AppState> {
             "/v1/attachments/{id}/content",
             get(messages::attachment_content),
         )
+        .route("/v1/attachments/{id}/file", post(messages::file_attachment))
         .route(
             "/v1/alerts/{id}/acknowledgement",
             post(security::acknowledge),
@@ -220,7 +221,7 @@ impl Modify for BearerAuth {
         patients::revoke_grant, patients::access_history,
         security::open, security::reviews, security::review, security::alerts, security::acknowledge,
         messages::start, messages::list, messages::search, messages::show, messages::send, messages::add_participant, messages::remove_participant,
-        messages::recall, messages::unread, messages::upload, messages::attachment_content, messages::events),
+        messages::recall, messages::unread, messages::upload, messages::attachment_content, messages::file_attachment, messages::events),
     components(schemas(ErrorBody, me::Me, me::SessionInfo, users::User, users::NewUser, users::CreatedUser, users::Ended, tokens::Token, audit::Verification,
         organization::NewDepartment, organization::NewAssignmentBody, organization::AttestationBody, patients::NationalIdBody, patients::NewPatientBody, patients::SearchBody,
         patients::DepartmentBody, patients::TestBody, patients::RecordBody, patients::GrantBody, security::BreakGlassBody, security::ReviewBody, policies::ProposalBody,

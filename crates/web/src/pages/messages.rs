@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use sealroom_app::accounts::Actor;
 use sealroom_app::documents::FileDescription;
 use sealroom_app::messaging::{
-    MessageView, NewMessageBody, NewThread, OutsideAddressee, ThreadFilter,
+    FileInto, MessageView, NewMessageBody, NewThread, OutsideAddressee, ThreadFilter,
 };
 use sealroom_app::sessions::CurrentSession;
 use sealroom_app::AppError;
@@ -502,7 +502,12 @@ fn stopped(e: AppError) -> Result<(Vec<Finding>, String), PageError> {
     }
 }
 
-fn message_block(m: &MessageView, me_csrf: &CurrentSession, thread_id: &str) -> Markup {
+fn message_block(
+    m: &MessageView,
+    me_csrf: &CurrentSession,
+    thread_id: &str,
+    about_patient: bool,
+) -> Markup {
     html! {
         article.message id={ "m-" (m.id) } data-state=(m.state) {
             header {
@@ -522,7 +527,15 @@ fn message_block(m: &MessageView, me_csrf: &CurrentSession, thread_id: &str) -> 
                     @if !m.attachments.is_empty() {
                         ul.attachments {
                             @for a in &m.attachments {
-                                li { a href={ "/api/v1/attachments/" (a.id) "/content" } download { (a.filename) } " (" (a.size) " bytes)" }
+                                li {
+                                    a href={ "/api/v1/attachments/" (a.id) "/content" } download { (a.filename) } " (" (a.size) " bytes)"
+                                    @if about_patient {
+                                        form.file-into method="post" action={ "/messages/" (thread_id) "/attachments/" (a.id) "/file" } {
+                                            (csrf(me_csrf))
+                                            button type="submit" { "File into the patient's record" }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -573,7 +586,7 @@ async fn thread_page(
         p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-typing="A new message arrived; it will show when you send or reload." {}
         p.participants { "With: " @for (i, p) in t.participants.iter().enumerate() { @if i > 0 { ", " } (p.label) } }
         @if let Some(p) = &t.patient_id { p.hint { "About patient " code { (p) } } }
-        section #messages { @for m in &t.messages { (message_block(m, me, &t.id)) } }
+        section #messages { @for m in &t.messages { (message_block(m, me, &t.id, t.patient_id.is_some())) } }
         form #reply method="post" action={ "/messages/" (t.id) "/messages" } enctype="multipart/form-data" {
             (csrf(me))
             (findings_block(findings))
@@ -597,6 +610,7 @@ async fn thread_page(
 pub struct ThreadQuery {
     sent: Option<String>,
     recalled: Option<String>,
+    filed: Option<String>,
 }
 
 /// `GET /messages/{id}`: a thread (marked read).
@@ -612,6 +626,8 @@ pub async fn thread(
         Some("Sent.")
     } else if q.recalled.is_some() {
         Some("Recalled: its keys are destroyed; nobody can open it any more.")
+    } else if q.filed.is_some() {
+        Some("Filed into the patient's record: it is now one of their documents, signed by you.")
     } else {
         None
     };
@@ -667,4 +683,19 @@ pub async fn recall(
     let who = actor(&s, &me, client);
     s.app.recall_message(&who, &message_id).await?;
     Ok(Redirect::to(&format!("/messages/{thread_id}?recalled=1")).into_response())
+}
+
+/// `POST /messages/{thread}/attachments/{id}/file`: file an attachment into the patient's
+/// record (as a document of the thread's category, titled with the file name).
+pub async fn file_attachment(
+    State(s): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    Path((thread_id, attachment_id)): Path<(String, String)>,
+    SignedInForm(me, _): SignedInForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    let who = actor(&s, &me, client);
+    s.app
+        .file_attachment(&who, &attachment_id, FileInto::default())
+        .await?;
+    Ok(Redirect::to(&format!("/messages/{thread_id}?filed=1")).into_response())
 }

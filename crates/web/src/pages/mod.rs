@@ -103,6 +103,10 @@ pub fn routes() -> Router<AppState> {
             "/messages/{thread}/recall/{message}",
             post(messages::recall),
         )
+        .route(
+            "/messages/{thread}/attachments/{attachment}/file",
+            post(messages::file_attachment),
+        )
         .route("/security/review", get(review::show))
         .route(
             "/security/alerts/{id}/acknowledge",
