@@ -39,6 +39,8 @@ pub(crate) struct ThreadContext<'a> {
     pub(crate) subject: &'a str,
     /// Outside recipients already on it (new ones would see them).
     pub(crate) outside_on_thread: usize,
+    /// The sender's recipient history, when the caller has read it already.
+    pub(crate) history: Option<Vec<(String, i64)>>,
 }
 
 /// Signers' public keys looked up during one request: key id → (owner, public key).
@@ -90,8 +92,9 @@ impl App {
             thread_id,
             subject,
             outside_on_thread,
+            history,
         } = thread;
-        let history = self.known_recipients(reader, &recipients).await?;
+        let history = self.known_recipients(reader, &recipients, history).await?;
         let draft = Draft {
             subject,
             notification_texts: Vec::new(),
@@ -137,13 +140,18 @@ impl App {
         &self,
         reader: &Reader,
         recipients: &[DraftRecipient],
+        history: Option<Vec<(String, i64)>>,
     ) -> Result<Vec<KnownRecipient>, AppError> {
         let mut labels = Labels::default();
         let mut out = Vec::new();
-        let history = self
-            .store()
-            .recipient_history(&reader.own.address())
-            .await?;
+        let history = match history {
+            Some(h) => h,
+            None => {
+                self.store()
+                    .recipient_history(&reader.own.address())
+                    .await?
+            }
+        };
         // Names of frequent recipients matter only when someone new is written to.
         let someone_new = recipients
             .iter()
@@ -236,6 +244,7 @@ impl App {
                 thread_id,
                 subject: &subject,
                 outside_on_thread: 0,
+                history: Some(known),
             };
             self.leak_check(&reader, context, recipients, names, &message)
                 .await?
