@@ -6,7 +6,9 @@
 //   phone-sized screen, activates the space, chooses a password and e-mail codes, reads and
 //   downloads the result, sees who looked at their data, switches to French, signs out and in
 //   again, changes to a passkey -> an invitation by e-mail opens the patient's lasting space
-//   (no slip), and a forgotten password is recovered online with two codes -> every patient page
+//   (no slip), and a forgotten password is recovered online with two codes -> two colleagues and
+//   the patient converse with a file, live -> a doctor outside opens an e-mailed link with the
+//   access code the clinician was shown, reads and replies with a file -> every page visited
 //   passes axe (WCAG 2.2 AA) -> no secret and no planted patient data in the server's output.
 //
 // Needs the server binary ($SEALROOM_BIN or ../target/debug/sealroom), /usr/bin/chromium and
@@ -754,6 +756,74 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       const reply = clinician.page.locator('#messages article.message', { hasText: 'I am at home after 2 pm' });
       await reply.waitFor();
       assert.match(await reply.locator('header').textContent(), /Signature verified/);
+      assertNoConsoleErrors(clinician.page);
+    });
+
+    // ---- Someone outside the organization: a link by e-mail, an access code given by phone ----
+
+    const OUTSIDE_EMAIL = 'dr.outside-5e1a@clinique-exemple.fr';
+    const OUTSIDE_SUBJECT = 'Referral for a second opinion';
+    const outside = await step('the clinician writes to a doctor outside about the patient; after confirming a first address, the access code is shown once', async () => {
+      currentPage = clinician.page;
+      await clinician.page.goto(`${server.baseUrl}/messages`);
+      await clinician.page.fill('form#compose #subject', OUTSIDE_SUBJECT);
+      await clinician.page.fill('form#compose #patient_id', patient.id);
+      await clinician.page.selectOption('form#compose #category', 'results');
+      await clinician.page.fill('form#compose #outside_email', OUTSIDE_EMAIL);
+      await clinician.page.selectOption('form#compose #outside_verify', 'access_code');
+      await clinician.page.fill('form#compose #body', 'Could you see our patient next week?');
+      await clinician.page.click('form#compose #send');
+      const confirm = clinician.page.locator('#leak-findings input[name=confirm][value=first_outside_address]');
+      await confirm.waitFor();
+      await confirm.check();
+      await clinician.page.click('form#compose #send');
+      await clinician.page.locator('p.notice', { hasText: 'access code' }).waitFor();
+      const notice = await text(clinician.page, 'p.notice');
+      const m = /([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})/.exec(notice);
+      assert.ok(m, notice);
+      assert.equal(await text(clinician.page, '#thread-subject'), OUTSIDE_SUBJECT);
+      // The first attempt was answered 422 (stopped for confirmation), as intended.
+      assertNoConsoleErrors(clinician.page, { allow: [/status of 422 \(Unprocessable Entity\) \(http:\/\/localhost:\d+\/messages:/] });
+      return { code: m[1], thread: await clinician.page.locator('#thread-subject').getAttribute('data-thread') };
+    });
+
+    await step('the outside doctor opens the e-mailed link, types the access code, reads and replies with a file; axe on /outside', async () => {
+      const mail = await sink.waitFor((m) => m.to.includes(OUTSIDE_EMAIL));
+      for (const planted of [OUTSIDE_SUBJECT, PATIENT.family, PATIENT.given, outside.code]) {
+        assert.ok(!mail.subject.includes(planted) && !mail.text.includes(planted), `the e-mail reveals ${planted}`);
+      }
+      const link = /https?:\/\/\S+\/outside\/m\/\S+/.exec(mail.text);
+      assert.ok(link, mail.text);
+      const outsideContext = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en' });
+      const doctor = await newPage(outsideContext);
+      currentPage = doctor;
+      await doctor.goto(link[0]);
+      assert.equal(new URL(doctor.url()).pathname, '/outside', 'the reference leaves the address bar');
+      await doctor.locator('#method[data-method=access_code]').waitFor();
+      await axe(doctor, '/outside (verification)');
+      await doctor.fill('form#verify #code', outside.code.toLowerCase().replaceAll('-', ' '));
+      await doctor.click('form#verify button[type=submit]');
+      await doctor.locator('#thread-subject').waitFor();
+      assert.equal(await text(doctor, '#thread-subject'), OUTSIDE_SUBJECT);
+      assert.match(await text(doctor, '#messages'), /see our patient next week/);
+      assert.match(await text(doctor, '#messages'), /Signature verified/);
+      await axe(doctor, '/outside (thread)');
+      await doctor.fill('form#reply #body', 'Booked for Tuesday at 10.');
+      await doctor.setInputFiles('form#reply #files', { name: 'booking.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n% booking\n%%EOF\n') });
+      await Promise.all([doctor.waitForURL((u) => u.search.includes('sent=1')), doctor.click('form#reply #send')]);
+      assert.match(await text(doctor, '#messages'), /Booked for Tuesday at 10/);
+      assertNoConsoleErrors(doctor);
+      await outsideContext.close();
+    });
+
+    await step('the clinician sees the outside reply, signed, with its file', async () => {
+      currentPage = clinician.page;
+      await clinician.page.goto(`${server.baseUrl}/messages/${outside.thread}`);
+      const reply = clinician.page.locator('#messages article.message', { hasText: 'Booked for Tuesday at 10' });
+      await reply.waitFor();
+      assert.match(await reply.locator('header').textContent(), /Signature verified/);
+      assert.match(await reply.locator('header').textContent(), new RegExp(OUTSIDE_EMAIL.replace(/[.]/g, '\\.')));
+      assert.match(await reply.locator('ul.attachments').textContent(), /booking\.pdf/);
       assertNoConsoleErrors(clinician.page);
     });
 
