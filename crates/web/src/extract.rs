@@ -265,13 +265,18 @@ pub fn check_csrf_header(headers: &HeaderMap, session: &CurrentSession) -> Resul
 
 /// Check a form's CSRF token against the session's.
 pub fn check_csrf(session: &CurrentSession, sent: &str) -> Result<(), PageError> {
-    if sealroom_crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
+    Ok(csrf_matches(&session.csrf_token, sent)?)
+}
+
+/// Whether a form's `_csrf` field is the token its session expects (constant time), with the
+/// error a person can act on when it is not. Shared by every kind of session.
+pub fn csrf_matches(expected: &str, sent: &str) -> Result<(), AppError> {
+    if sealroom_crypto::constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
         Err(AppError::InvalidInput(
             "the form expired or was not sent from this page; reload the page and try again".into(),
-        )
-        .into())
+        ))
     }
 }
 

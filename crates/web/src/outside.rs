@@ -21,8 +21,9 @@ use sealroom_app::messaging::{OutsideSession, VerifyMethod};
 use sealroom_app::AppError;
 
 use crate::error::classify;
-use crate::extract::{cookie, ClientInfo};
-use crate::pages::layout::{alert, notice, page, when};
+use crate::extract::{cookie, csrf_matches, ClientInfo};
+use crate::pages::layout::{alert, notice, page};
+use crate::pages::messages::{message_article, MessageActions};
 use crate::AppState;
 
 /// The outside recipient's session cookie, bound to this origin.
@@ -99,14 +100,16 @@ async fn session_of(
     s.app.check_outside_session(token, client).await
 }
 
-fn csrf_ok(session: &OutsideSession, sent: &str) -> Result<(), AppError> {
-    if sealroom_crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
-        Ok(())
-    } else {
-        Err(AppError::InvalidInput(
-            "the form expired or was not sent from this page; reload the page and try again".into(),
-        ))
-    }
+/// The session of a form's request, if the form carries its CSRF token.
+async fn form_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    client: &sealroom_app::Client,
+    sent_csrf: &str,
+) -> Result<OutsideSession, AppError> {
+    let session = session_of(s, headers, client).await?;
+    csrf_matches(&session.csrf_token, sent_csrf)?;
+    Ok(session)
 }
 
 fn csrf(session: &OutsideSession) -> Markup {
@@ -204,8 +207,7 @@ pub async fn send_code(
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, OutsideError> {
-    let session = session_of(&s, &headers, &client).await?;
-    csrf_ok(&session, &f.csrf)?;
+    let session = form_session(&s, &headers, &client, &f.csrf).await?;
     match s.app.send_outside_code(&session).await {
         Ok(to) => {
             let said = format!("A code was sent to {to}. It works for 10 minutes.");
@@ -232,8 +234,7 @@ pub async fn verify(
     headers: HeaderMap,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, OutsideError> {
-    let session = session_of(&s, &headers, &client).await?;
-    csrf_ok(&session, &f.csrf)?;
+    let session = form_session(&s, &headers, &client, &f.csrf).await?;
     if session.verified {
         return Ok(Redirect::to("/outside").into_response());
     }
@@ -260,38 +261,18 @@ async fn thread_page(
     typed: &str,
 ) -> Result<Response, OutsideError> {
     let t = s.app.outside_thread(session).await?;
+    let actions = MessageActions {
+        attachment_href: &|id| format!("/outside/attachments/{id}"),
+        beside_attachment: &|_| html! {},
+        below: &|_| html! {},
+    };
     let body = html! {
         h1 #thread-subject data-thread=(t.id) { (t.subject) }
         (notice(said))
         (alert(error))
         section #messages {
             @for m in &t.messages {
-                article.message id={ "m-" (m.id) } data-state=(m.state) {
-                    header {
-                        strong.author { (m.author_label) }
-                        " · " time { (when(m.sent_at)) }
-                        @match m.signature {
-                            Some("verified") => { " · " span.verified { "✓ Signature verified" } }
-                            Some(_) => { " · " strong.alert { "✗ Signature does not verify — do not rely on this message" } }
-                            None => {}
-                        }
-                    }
-                    @match m.state {
-                        "recalled" => { p.gone { "This message was recalled by its sender." } }
-                        "expired" => { p.gone { "This message has expired." } }
-                        _ => {
-                            div.body { (m.body.as_deref().unwrap_or("")) }
-                            @if !m.attachments.is_empty() {
-                                ul.attachments {
-                                    @for a in &m.attachments {
-                                        li { a href={ "/outside/attachments/" (a.id) } download { (a.filename) } " (" (a.size) " bytes)" }
-                                    }
-                                }
-                            }
-                            @if let Some(e) = m.expires_at { p.hint { "Expires " (when(e)) } }
-                        }
-                    }
-                }
+                (message_article(m, &actions))
             }
         }
         form #reply method="post" action="/outside/reply" enctype="multipart/form-data" {
@@ -360,8 +341,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, OutsideError> {
-    let session = session_of(&s, &headers, &client).await?;
-    csrf_ok(&session, &f.csrf)?;
+    let session = form_session(&s, &headers, &client, &f.csrf).await?;
     s.app.outside_sign_out(&session).await?;
     Ok((
         [(SET_COOKIE, clear_cookie())],

@@ -103,6 +103,33 @@ fn csrf_of(html: &str) -> String {
     attr_after(html, "name=\"_csrf\"", "value").expect("the page has a form")
 }
 
+/// Open an e-mailed link in a fresh browser: its client, the page it leads to, and the CSRF
+/// token of that page's forms.
+async fn open(s: &TestServer, link: &str) -> (reqwest::Client, String, String) {
+    let c = s.browser();
+    let (st, _) = page(&c, s, path_of(link)).await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "the link leads to /outside");
+    let html = page(&c, s, "/outside").await.1;
+    let csrf = csrf_of(&html);
+    (c, html, csrf)
+}
+
+/// The path of a link (the test client resolves the host itself).
+fn path_of(link: &str) -> &str {
+    &link[link.find("/outside/").expect("an /outside/ link")..]
+}
+
+/// Type a code on the verification page: the status and the page answered.
+async fn verify(
+    c: &reqwest::Client,
+    s: &TestServer,
+    csrf: &str,
+    code: &str,
+) -> (StatusCode, String) {
+    let (st, html, _) = form(c, s, "/outside/verify", &[("_csrf", csrf), ("code", code)]).await;
+    (st, html)
+}
+
 async fn page(c: &reqwest::Client, s: &TestServer, path: &str) -> (StatusCode, String) {
     let r = c.get(s.url(path)).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
@@ -215,15 +242,11 @@ async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_
         &[],
     )
     .await;
-    let path = &link[link.find("/outside/").unwrap()..];
-    let c = s.browser();
+    let path = path_of(&link);
     // A made-up link opens nothing.
-    let (st, _) = page(&c, &s, "/outside/m/not-a-real-reference-at-all").await;
+    let (st, _) = page(&s.browser(), &s, "/outside/m/not-a-real-reference-at-all").await;
     assert_eq!(st, 404);
-    let (st, _) = page(&c, &s, path).await;
-    assert_eq!(st, StatusCode::SEE_OTHER);
-    let (st, html) = page(&c, &s, "/outside").await;
-    assert_eq!(st, 200);
+    let (c, html, csrf) = open(&s, &link).await;
     assert!(html.contains("data-method=\"sms\""), "{html}");
     assert!(
         html.contains("+33") && !html.contains(phone),
@@ -233,7 +256,6 @@ async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_
         !html.contains("Discharge"),
         "nothing of the thread before verifying"
     );
-    let csrf = csrf_of(&html);
     // Not verified: no thread, no file.
     let (st, _) = page(
         &c,
@@ -243,13 +265,7 @@ async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_
     .await;
     assert_eq!(st, 303, "unverified: sent back to verify");
     // A wrong code spends a try.
-    let (st, html, _) = form(
-        &c,
-        &s,
-        "/outside/verify",
-        &[("_csrf", &csrf), ("code", "000000")],
-    )
-    .await;
+    let (st, html) = verify(&c, &s, &csrf, "000000").await;
     assert_eq!(st, 200);
     assert!(html.contains("4 tries left"), "{html}");
     let (st, html, _) = form(&c, &s, "/outside/code", &[("_csrf", &csrf)]).await;
@@ -408,24 +424,11 @@ async fn an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_
         &[&link, &follow_up_link],
     )
     .await;
-    let c3 = s.browser();
-    page(
-        &c3,
-        &s,
-        &again_link[again_link.find("/outside/").unwrap()..],
-    )
-    .await;
-    let csrf3 = csrf_of(&page(&c3, &s, "/outside").await.1);
+    let (c3, _, csrf3) = open(&s, &again_link).await;
     let (st, html, _) = form(&c3, &s, "/outside/code", &[("_csrf", &csrf3)]).await;
     assert_eq!(st, 200, "{html}");
     let code = sms_code(&s, phone, 2).await;
-    let (st, _, _) = form(
-        &c3,
-        &s,
-        "/outside/verify",
-        &[("_csrf", &csrf3), ("code", &code)],
-    )
-    .await;
+    let (st, _) = verify(&c3, &s, &csrf3, &code).await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     assert!(page(&c3, &s, "/outside")
         .await
@@ -473,23 +476,14 @@ async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread
         .to_owned();
     assert_eq!(code.len(), 19, "an 80-bit code in four groups: {code}");
     let link = link_for(&sink, email, 1, &["Batch", "Results", &code], &[]).await;
-    let c = s.browser();
-    page(&c, &s, &link[link.find("/outside/").unwrap()..]).await;
-    let html = page(&c, &s, "/outside").await.1;
+    let (c, html, csrf) = open(&s, &link).await;
     assert!(html.contains("data-method=\"access_code\""));
     assert!(
         !html.contains("send-code"),
         "no code is sent for an access code"
     );
-    let csrf = csrf_of(&html);
     for left in (1..5).rev() {
-        let (_, html, _) = form(
-            &c,
-            &s,
-            "/outside/verify",
-            &[("_csrf", &csrf), ("code", "AAAA-BBBB-CCCC-DDDD")],
-        )
-        .await;
+        let (_, html) = verify(&c, &s, &csrf, "AAAA-BBBB-CCCC-DDDD").await;
         let expected = if left == 1 {
             "1 try left".to_owned()
         } else {
@@ -497,22 +491,10 @@ async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread
         };
         assert!(html.contains(&expected), "{expected}: {html}");
     }
-    let (_, html, _) = form(
-        &c,
-        &s,
-        "/outside/verify",
-        &[("_csrf", &csrf), ("code", "AAAA-BBBB-CCCC-DDDD")],
-    )
-    .await;
+    let (_, html) = verify(&c, &s, &csrf, "AAAA-BBBB-CCCC-DDDD").await;
     assert!(html.contains("locked"), "{html}");
     // Locked: even the right code no longer opens it.
-    let (st, html, _) = form(
-        &c,
-        &s,
-        "/outside/verify",
-        &[("_csrf", &csrf), ("code", &code)],
-    )
-    .await;
+    let (st, html) = verify(&c, &s, &csrf, &code).await;
     assert_eq!(st, 200);
     assert!(html.contains("locked"), "{html}");
     assert_eq!(page(&c, &s, "/outside").await.0, 200);
@@ -550,24 +532,11 @@ async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread
     let new_code = added["outside"]["access_code"].as_str().unwrap().to_owned();
     assert_ne!(new_code, code);
     let relink = link_for(&sink, email, 2, &["Batch"], &[&link]).await;
-    let c1 = s.browser();
-    page(&c1, &s, &relink[relink.find("/outside/").unwrap()..]).await;
-    let csrf1 = csrf_of(&page(&c1, &s, "/outside").await.1);
-    let (st, _, _) = form(
-        &c1,
-        &s,
-        "/outside/verify",
-        &[("_csrf", &csrf1), ("code", &new_code)],
-    )
-    .await;
+    let (c1, _, csrf1) = open(&s, &relink).await;
+    let (st, _) = verify(&c1, &s, &csrf1, &new_code).await;
     assert_eq!(st, StatusCode::SEE_OTHER, "unlocked by adding them again");
     // The old link and code no longer open anything.
-    assert_eq!(
-        page(&s.browser(), &s, &link[link.find("/outside/").unwrap()..])
-            .await
-            .0,
-        404
-    );
+    assert_eq!(page(&s.browser(), &s, path_of(&link)).await.0, 404);
 
     // A second thread to the same address: its own link and code; typed in lower case with
     // spaces, it opens that thread and no other.
@@ -582,16 +551,8 @@ async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread
         .to_lowercase()
         .replace('-', " ");
     let link2 = link_for(&sink, email, 3, &["Batch"], &[&link, &relink]).await;
-    let c2 = s.browser();
-    page(&c2, &s, &link2[link2.find("/outside/").unwrap()..]).await;
-    let csrf2 = csrf_of(&page(&c2, &s, "/outside").await.1);
-    let (st, _, _) = form(
-        &c2,
-        &s,
-        "/outside/verify",
-        &[("_csrf", &csrf2), ("code", &code2)],
-    )
-    .await;
+    let (c2, _, csrf2) = open(&s, &link2).await;
+    let (st, _) = verify(&c2, &s, &csrf2, &code2).await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     let html = page(&c2, &s, "/outside").await.1;
     assert!(

@@ -171,13 +171,7 @@ pub(crate) async fn read_form(
             .map_err(|_| AppError::InvalidInput("the form is not valid UTF-8".into()))?;
         match name.as_str() {
             "_csrf" => {
-                if !sealroom_crypto::constant_time_eq(value.as_bytes(), csrf_token.as_bytes()) {
-                    return Err(AppError::InvalidInput(
-                        "the form expired or was not sent from this page; reload the page and try again"
-                            .into(),
-                    )
-                    .into());
-                }
+                crate::extract::csrf_matches(csrf_token, &value)?;
                 checked = true;
                 d.csrf = value;
             }
@@ -502,12 +496,18 @@ fn stopped(e: AppError) -> Result<(Vec<Finding>, String), PageError> {
     }
 }
 
-fn message_block(
-    m: &MessageView,
-    me_csrf: &CurrentSession,
-    thread_id: &str,
-    about_patient: bool,
-) -> Markup {
+/// What a reader may do with a message besides reading it: where its files download from,
+/// and what is offered beside each file and below the message. Staff and outside recipients
+/// see the same message with different actions.
+pub(crate) struct MessageActions<'a> {
+    pub(crate) attachment_href: &'a dyn Fn(&str) -> String,
+    pub(crate) beside_attachment: &'a dyn Fn(&str) -> Markup,
+    pub(crate) below: &'a dyn Fn(&MessageView) -> Markup,
+}
+
+/// A message: author, time, whether its signature verified, its text and files (or that it
+/// was recalled or expired), then the reader's actions.
+pub(crate) fn message_article(m: &MessageView, actions: &MessageActions<'_>) -> Markup {
     html! {
         article.message id={ "m-" (m.id) } data-state=(m.state) {
             header {
@@ -528,13 +528,8 @@ fn message_block(
                         ul.attachments {
                             @for a in &m.attachments {
                                 li {
-                                    a href={ "/api/v1/attachments/" (a.id) "/content" } download { (a.filename) } " (" (a.size) " bytes)"
-                                    @if about_patient {
-                                        form.file-into method="post" action={ "/messages/" (thread_id) "/attachments/" (a.id) "/file" } {
-                                            (csrf(me_csrf))
-                                            button type="submit" { "File into the patient's record" }
-                                        }
-                                    }
+                                    a href=((actions.attachment_href)(&a.id)) download { (a.filename) } " (" (a.size) " bytes)"
+                                    ((actions.beside_attachment)(&a.id))
                                 }
                             }
                         }
@@ -542,6 +537,31 @@ fn message_block(
                     @if let Some(e) = m.expires_at { p.hint { "Expires " (when(e)) } }
                 }
             }
+            ((actions.below)(m))
+        }
+    }
+}
+
+/// A message as staff see it: files filed into the patient's record from a patient thread,
+/// receipts and recall on their own messages.
+fn message_block(
+    m: &MessageView,
+    me_csrf: &CurrentSession,
+    thread_id: &str,
+    about_patient: bool,
+) -> Markup {
+    let file_into = |attachment: &str| {
+        html! {
+            @if about_patient {
+                form.file-into method="post" action={ "/messages/" (thread_id) "/attachments/" (attachment) "/file" } {
+                    (csrf(me_csrf))
+                    button type="submit" { "File into the patient's record" }
+                }
+            }
+        }
+    };
+    let receipts_and_recall = |m: &MessageView| {
+        html! {
             @if let Some(receipts) = &m.receipts {
                 details.receipts open {
                     summary { "Receipts" }
@@ -564,7 +584,15 @@ fn message_block(
                 }
             }
         }
-    }
+    };
+    message_article(
+        m,
+        &MessageActions {
+            attachment_href: &|id| format!("/api/v1/attachments/{id}/content"),
+            beside_attachment: &file_into,
+            below: &receipts_and_recall,
+        },
+    )
 }
 
 async fn thread_page(
