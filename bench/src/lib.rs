@@ -125,6 +125,29 @@ pub struct Stats {
     pub mean: Duration,
 }
 
+/// What this process has spent so far: CPU time (user + system, all threads, also those that
+/// ended) and context switches (voluntary + involuntary), from `getrusage`.
+#[derive(Debug, Clone, Copy)]
+pub struct Spent {
+    pub cpu: Duration,
+    pub switches: i64,
+}
+
+#[allow(unsafe_code)] // one libc call, no safe wrapper in the tree
+pub fn spent() -> Spent {
+    // SAFETY: getrusage only writes into the struct we pass, which is zeroed and owned here.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    assert_eq!(rc, 0, "getrusage failed");
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    Spent {
+        cpu: tv(u.ru_utime) + tv(u.ru_stime),
+        switches: u.ru_nvcsw + u.ru_nivcsw,
+    }
+}
+
 pub fn stats(mut samples: Vec<Duration>) -> Stats {
     samples.sort();
     let n = samples.len();

@@ -145,6 +145,7 @@ async fn run() {
     // Open loop: message i leaves at start + i / rate.
     let client = f.client();
     let url = |t: &str| format!("{}/api/v1/threads/{t}/messages", f.base);
+    let before = sealroom_bench::spent();
     let start = Instant::now();
     let mut sends = Vec::with_capacity(total as usize);
     for i in 0..total {
@@ -187,6 +188,7 @@ async fn run() {
             None => failed += 1,
         }
     }
+    let after = sealroom_bench::spent();
     tokio::time::sleep(Duration::from_secs(2)).await;
     reader.abort();
     let arrivals = arrivals.lock().await;
@@ -218,6 +220,12 @@ async fn run() {
         "  the sender's answer (201): median {:.1} ms, p99 {:.1} ms",
         ms(a.median),
         ms(a.p99)
+    );
+    // Client and server share the process and its 2 cores: this is what one message costs both.
+    println!(
+        "  CPU per message (client and server together): {:.2} ms, context switches per message: {:.0}",
+        ms(after.cpu - before.cpu) / total as f64,
+        (after.switches - before.switches) as f64 / total as f64
     );
     if let Some(smtp) = arg("--smtp") {
         let e = smtp_baseline(&smtp, rate, total).await;

@@ -1,60 +1,42 @@
 //! Group commit for the audit chain. Every append must be durable before the use case goes on
-//! (the access is recorded before the data leaves), but one transaction per event caps the
-//! rate at the disk's fsync rate. Callers therefore hand their events to one writer task,
-//! which takes everything waiting (up to [`MAX_BATCH`]), appends it in one transaction, and
-//! then answers every caller. Under load, many events share one fsync; alone, an event is
-//! written at once.
+//! (the access is recorded before the data leaves); callers hand their events to one writer
+//! task ([`GroupCommit`]), which appends everything waiting in one transaction. One caller's
+//! events stay contiguous and in order.
 
 use sealroom_crypto::audit_chain;
 use sealroom_store::{AuditRow, NewAuditEvent, Store};
-use tokio::sync::{mpsc, oneshot};
 
+use crate::group_commit::GroupCommit;
+
+/// Callers whose events one transaction takes at most.
 const MAX_BATCH: usize = 512;
-const QUEUE: usize = 8192;
-
-type Reply = oneshot::Sender<Result<(), String>>;
 
 /// The handle use cases append through.
 #[derive(Clone)]
 pub(crate) struct AuditWriter {
-    queue: Option<mpsc::Sender<(Vec<NewAuditEvent>, Reply)>>,
+    /// None without a runtime: appends are then direct.
+    writer: Option<GroupCommit<Vec<NewAuditEvent>, String>>,
     store: Store,
 }
 
 impl AuditWriter {
     /// Start the writer task on the current tokio runtime (without one, appends are direct).
     pub(crate) fn start(store: Store) -> AuditWriter {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return AuditWriter { queue: None, store };
-        };
-        let (tx, mut rx) = mpsc::channel::<(Vec<NewAuditEvent>, Reply)>(QUEUE);
         let writer_store = store.clone();
-        runtime.spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut events = first.0;
-                let mut replies = vec![first.1];
-                while events.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok((more, reply)) => {
-                            events.extend(more);
-                            replies.push(reply);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let result = writer_store
+        let writer = GroupCommit::start(MAX_BATCH, move |batch: Vec<Vec<NewAuditEvent>>| {
+            let store = writer_store.clone();
+            async move {
+                let callers = batch.len();
+                let events: Vec<NewAuditEvent> = batch.into_iter().flatten().collect();
+                // The chain is one sequence: the batch is appended, or not, as a whole.
+                let result = store
                     .append_audit_batch(&events, link)
                     .await
                     .map_err(|e| e.to_string());
-                for reply in replies {
-                    let _ = reply.send(result.clone());
-                }
+                vec![result; callers]
             }
         });
-        AuditWriter {
-            queue: Some(tx),
-            store,
-        }
+        AuditWriter { writer, store }
     }
 
     /// Append events (in order, contiguously) and return once they are committed.
@@ -62,14 +44,11 @@ impl AuditWriter {
         if events.is_empty() {
             return Ok(());
         }
-        if let Some(queue) = &self.queue {
-            let (reply, answer) = oneshot::channel();
-            if queue.send((events, reply)).await.is_ok() {
-                return answer
-                    .await
-                    .unwrap_or_else(|_| Err("the audit writer stopped".into()));
-            }
-            return Err("the audit writer stopped".into());
+        if let Some(writer) = &self.writer {
+            return writer
+                .submit(events)
+                .await
+                .unwrap_or_else(|| Err("the audit writer stopped".into()));
         }
         self.store
             .append_audit_batch(&events, link)

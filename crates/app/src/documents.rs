@@ -386,6 +386,16 @@ impl App {
         })
     }
 
+    /// A staff signing key's private half, unwrapped from under the master key.
+    pub(crate) fn open_signing_key(
+        &self,
+        id: &str,
+        wrapped: &[u8],
+    ) -> Result<StaffSigningKey, AppError> {
+        StaffSigningKey::unwrap(&self.keys().master, wrapped, &signing_context(id))
+            .map_err(AppError::internal)
+    }
+
     /// The person's signing key, made on first use.
     pub(crate) async fn signing_key_of(
         &self,
@@ -397,8 +407,7 @@ impl App {
                 let wrapped = row.wrapped_private.ok_or_else(|| {
                     AppError::internal("a current signing key has no private half")
                 })?;
-                let key = StaffSigningKey::unwrap(master, &wrapped, &signing_context(&row.id))
-                    .map_err(AppError::internal)?;
+                let key = self.open_signing_key(&row.id, &wrapped)?;
                 return Ok((row.id, key));
             }
             let key = StaffSigningKey::generate();

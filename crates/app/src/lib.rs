@@ -22,6 +22,7 @@ pub mod error;
 pub mod factors;
 pub mod fhir;
 pub mod grants;
+mod group_commit;
 pub mod keyring;
 pub mod mail;
 pub mod messaging;
@@ -167,6 +168,7 @@ struct Inner {
     sms: sms::SmsSender,
     /// Live connections for message delivery.
     live: messaging::LiveHub,
+    messages: messaging::MessageWriter,
 }
 
 impl App {
@@ -188,6 +190,7 @@ impl App {
         let mailer = mail::Mailer::new(&settings.mail, &settings.mail_from)?;
         let sms = sms::SmsSender::new(&settings.sms)?;
         let audit = audit_writer::AuditWriter::start(store.clone());
+        let messages = messaging::MessageWriter::start(store.clone());
         let policy = access_policy::PolicyEngine::default_policy()
             .map_err(|e| AppError::Config(format!("the access policy is not valid: {e}")))?;
         let blind_index = {
@@ -212,6 +215,7 @@ impl App {
                 mailer,
                 sms,
                 live: messaging::LiveHub::default(),
+                messages,
             }),
         })
     }
@@ -282,6 +286,10 @@ impl App {
     /// Who is connected for live message delivery.
     pub fn live(&self) -> &messaging::LiveHub {
         &self.inner.live
+    }
+
+    pub(crate) fn message_writer(&self) -> &messaging::MessageWriter {
+        &self.inner.messages
     }
 
     pub(crate) fn audit_writer(&self) -> &audit_writer::AuditWriter {

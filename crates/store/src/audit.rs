@@ -96,6 +96,7 @@ impl Store {
         link: impl Fn(&str, &AuditRow) -> String,
     ) -> Result<()> {
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let (last_seq, mut prev_hash): (i64, String) = sqlx::query_as(
@@ -186,18 +187,8 @@ impl Store {
 const INSERT_CHUNK: usize = 200;
 
 fn multi_row_insert(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, client_address, details, prev_hash, hash) VALUES ",
-    );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let b = r * 10;
-        let placeholders: Vec<String> = (1..=10).map(|i| format!("${}", b + i)).collect();
-        sql.push('(');
-        sql.push_str(&placeholders.join(", "));
-        sql.push(')');
-    }
-    sql
+    format!(
+        "INSERT INTO audit_events (seq, at, actor, action, subject, outcome, client_address, details, prev_hash, hash) VALUES {}",
+        crate::values_rows(rows, 10)
+    )
 }

@@ -46,10 +46,11 @@ pub use fhir::{FhirRow, FhirSearch};
 pub use grants::{AlertRow, BreakGlassRow, GrantRow};
 pub use links::{LinkPurpose, LinkRow};
 pub use messages::{
-    AttachmentRow, AuthorKeyRow, MessageRow, NewMessage, ParticipantRow, ReceiptRow, ThreadRow,
+    AttachmentRow, AuthorKeyRow, MessageRow, NewMessage, ParticipantRow, ReceiptRow,
+    ThreadForReader, ThreadRow,
 };
 pub use migrate::{LATEST_POSTGRES, LATEST_SQLITE};
-pub use organization::{AssignmentRow, DepartmentRow};
+pub use organization::{AssignmentRow, DepartmentRow, StaffMember};
 pub use outside::{OutsideInvitationRow, OutsideRecipientRow, OutsideSessionRow};
 pub use patient_accounts::{PatientAccountRow, PatientSessionRow, PatientSignInMethod};
 pub use patients::{CurrentPatientRow, EpisodeRow, PatientRow, RecordRow, TestRow};
@@ -64,6 +65,7 @@ pub use tokens::ApiTokenRow;
 pub use users::{UserRow, UserStatus};
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -90,6 +92,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A writer that batches writes (group commit) has stopped: the server is shutting down.
+    #[error("the {0} has stopped; the server is shutting down")]
+    WriterStopped(&'static str),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -104,6 +109,10 @@ enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// SQLite has one write lock, and a connection that finds it taken sleeps and tries again
+    /// (1, 2, 5, 10, … ms). The busiest writers (the audit and message group commits) take
+    /// turns here instead, so they queue without sleeping.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Run the same query code against whichever pool backs the store.
@@ -121,6 +130,15 @@ pub(crate) use on_pool;
 pub(crate) fn numbered_params(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $cols), ($cols+1, …), …`: the bind parameters of a multi-row `VALUES` list of
+/// `rows` rows of `cols` values each.
+pub(crate) fn values_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", numbered_params(r * cols + 1, cols)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -166,6 +184,7 @@ impl Store {
                 .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
             Ok(Store {
                 backend: Backend::Sqlite(pool),
+                write_gate: Arc::default(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts =
@@ -178,11 +197,21 @@ impl Store {
                 .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
             Ok(Store {
                 backend: Backend::Postgres(pool),
+                write_gate: Arc::default(),
             })
         } else {
             Err(StoreError::BadUrl(
                 "expected a URL starting with sqlite:// or postgres://".to_owned(),
             ))
+        }
+    }
+
+    /// On SQLite, a turn at the write lock (see `write_gate`); on PostgreSQL, which locks rows,
+    /// nothing to wait for.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(self.write_gate.lock().await),
+            Backend::Postgres(_) => None,
         }
     }
 

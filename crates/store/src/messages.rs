@@ -90,6 +90,79 @@ pub struct AuthorKeyRow {
     pub created_at: i64,
 }
 
+/// Rows one multi-row statement writes at most (SQLite allows 32 766 bound values).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// What a batch of messages changes beyond the messages themselves, gathered per row it
+/// touches (so that each row is written once, as a multi-row upsert requires).
+struct BatchChanges<'a> {
+    /// Thread → its latest message in the batch. Sorted, so that PostgreSQL locks the rows in
+    /// one order whoever writes.
+    last_message_at: std::collections::BTreeMap<&'a str, i64>,
+    /// (message, mailbox, delivered at).
+    receipts: Vec<(&'a str, &'a str, Option<i64>)>,
+    /// (sender, recipient) → (messages, latest).
+    history: std::collections::BTreeMap<(&'a str, &'a str), (i64, i64)>,
+    /// Mailbox not connected → (messages waiting, first).
+    notices: std::collections::BTreeMap<&'a str, (i64, i64)>,
+}
+
+impl<'a> BatchChanges<'a> {
+    fn of(batch: &'a [NewMessage]) -> BatchChanges<'a> {
+        let mut c = BatchChanges {
+            last_message_at: Default::default(),
+            receipts: Vec::new(),
+            history: Default::default(),
+            notices: Default::default(),
+        };
+        for new in batch {
+            let m = &new.message;
+            let at = c
+                .last_message_at
+                .entry(m.thread_id.as_str())
+                .or_insert(m.sent_at);
+            *at = (*at).max(m.sent_at);
+            for r in &new.recipients {
+                let delivered = new.delivered_now.contains(r).then_some(m.sent_at);
+                c.receipts.push((m.id.as_str(), r.as_str(), delivered));
+                if let Some(sender) = &new.history_sender {
+                    let h = c
+                        .history
+                        .entry((sender.as_str(), r.as_str()))
+                        .or_insert((0, m.sent_at));
+                    h.0 += 1;
+                    h.1 = h.1.max(m.sent_at);
+                }
+            }
+            for w in &new.waiting {
+                let n = c.notices.entry(w.as_str()).or_insert((0, m.sent_at));
+                n.0 += 1;
+                n.1 = n.1.min(m.sent_at);
+            }
+        }
+        c
+    }
+}
+
+/// A thread as a reader opens it: the thread, every participant it has had, and the wrapped
+/// keys of the reader's mailboxes that take part.
+#[derive(Debug, Clone)]
+pub struct ThreadForReader {
+    pub thread: ThreadRow,
+    pub participants: Vec<ParticipantRow>,
+    /// (mailbox, its wrapped key), for the reader's mailboxes among the participants.
+    pub mailbox_keys: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ThreadParticipantRow {
+    #[sqlx(flatten)]
+    thread: ThreadRow,
+    #[sqlx(flatten)]
+    participant: ParticipantRow,
+    mailbox_key: Option<Vec<u8>>,
+}
+
 /// A message to store, with what changes with it.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -103,6 +176,8 @@ pub struct NewMessage {
     pub recipients: Vec<String>,
     /// Recipients already connected: delivered at once.
     pub delivered_now: Vec<String>,
+    /// Recipients not connected: each gets a count toward a batched e-mail notice.
+    pub waiting: Vec<String>,
     /// Who wrote it, for the recipient history (`user:<id>`), or None for patients.
     pub history_sender: Option<String>,
     /// Outside recipients new to the organization and their invitations to a new thread,
@@ -161,6 +236,51 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(&format!(
             "SELECT {THREAD_COLUMNS} FROM threads WHERE id = $1"
         )).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// A thread, its participants and the reader's mailbox keys in one query (what every read
+    /// and send starts with); None if there is no such thread.
+    pub async fn thread_for_reader(
+        &self,
+        id: &str,
+        reader_mailboxes: &[String],
+    ) -> Result<Option<ThreadForReader>> {
+        let sql = format!(
+            "SELECT t.id, t.patient_id, t.category, t.subject_sealed, t.created_by, t.created_at, \
+             t.last_message_at, p.thread_id, p.mailbox, p.wrapped_thread_key, p.added_by, p.added_at, \
+             p.removed_at, p.removed_by, k.wrapped_key AS mailbox_key \
+             FROM threads t JOIN thread_participants p ON p.thread_id = t.id \
+             LEFT JOIN mailbox_keys k ON k.mailbox = p.mailbox AND p.mailbox IN ({}) \
+             WHERE t.id = $1 ORDER BY p.added_at, p.mailbox",
+            if reader_mailboxes.is_empty() {
+                "NULL".to_owned()
+            } else {
+                crate::numbered_params(2, reader_mailboxes.len())
+            }
+        );
+        let rows: Vec<ThreadParticipantRow> = on_pool!(self, pool => {
+            let mut q = sqlx::query_as(&sql).bind(id);
+            for m in reader_mailboxes {
+                q = q.bind(m);
+            }
+            q.fetch_all(pool).await
+        })?;
+        let Some(thread) = rows.first().map(|r| r.thread.clone()) else {
+            return Ok(None);
+        };
+        let mut mailbox_keys = Vec::new();
+        let mut participants = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let Some(k) = r.mailbox_key {
+                mailbox_keys.push((r.participant.mailbox.clone(), k));
+            }
+            participants.push(r.participant);
+        }
+        Ok(Some(ThreadForReader {
+            thread,
+            participants,
+            mailbox_keys,
+        }))
     }
 
     /// Every participant a thread has had, current and removed.
@@ -256,73 +376,138 @@ impl Store {
         })?)
     }
 
-    /// Store a sent message: the message, its attachments, a receipt per recipient, the
-    /// thread's last activity and the sender's recipient history, in one transaction.
-    pub async fn insert_message(&self, new: &NewMessage) -> Result<()> {
-        let m = &new.message;
+    /// Store messages (each with its new thread, attachments, receipts, history and notices)
+    /// in one transaction: all of them, or none if any fails (a message whose attachment was
+    /// already sent with another gives `Conflict`). What the messages share is written with
+    /// one statement per table, not one per message.
+    pub async fn insert_messages(&self, batch: &[NewMessage]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let changes = BatchChanges::of(batch);
+        let threads: Vec<&str> = changes.last_message_at.keys().copied().collect();
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            if let Some((t, participants)) = &new.thread {
-                sqlx::query(&format!("INSERT INTO threads ({THREAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-                    .bind(&t.id).bind(&t.patient_id).bind(&t.category).bind(&t.subject_sealed)
-                    .bind(&t.created_by).bind(t.created_at).bind(t.last_message_at)
-                    .execute(&mut *tx).await?;
-                for p in participants {
-                    sqlx::query(
-                        "INSERT INTO thread_participants (thread_id, mailbox, wrapped_thread_key, added_by, added_at) \
-                         VALUES ($1, $2, $3, $4, $5)"
-                    ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
-                    .execute(&mut *tx).await?;
-                }
-                for r in &new.new_recipients {
-                    sqlx::query(crate::outside::INSERT_RECIPIENT)
-                        .bind(&r.id).bind(&r.address_index).bind(&r.address_sealed).bind(r.created_at)
+            for new in batch {
+                if let Some((t, participants)) = &new.thread {
+                    sqlx::query(&format!("INSERT INTO threads ({THREAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                        .bind(&t.id).bind(&t.patient_id).bind(&t.category).bind(&t.subject_sealed)
+                        .bind(&t.created_by).bind(t.created_at).bind(t.last_message_at)
                         .execute(&mut *tx).await?;
-                }
-                for i in &new.invitations {
-                    sqlx::query(crate::outside::PUT_INVITATION)
-                        .bind(&i.id).bind(&i.reference_digest).bind(&i.recipient_id).bind(&i.thread_id)
-                        .bind(&i.method).bind(&i.phone_sealed).bind(&i.access_code_digest)
-                        .bind(&i.created_by).bind(i.created_at)
+                    for p in participants {
+                        sqlx::query(
+                            "INSERT INTO thread_participants (thread_id, mailbox, wrapped_thread_key, added_by, added_at) \
+                             VALUES ($1, $2, $3, $4, $5)"
+                        ).bind(&p.thread_id).bind(&p.mailbox).bind(&p.wrapped_thread_key).bind(&p.added_by).bind(p.added_at)
                         .execute(&mut *tx).await?;
+                    }
+                    for r in &new.new_recipients {
+                        sqlx::query(crate::outside::INSERT_RECIPIENT)
+                            .bind(&r.id).bind(&r.address_index).bind(&r.address_sealed).bind(r.created_at)
+                            .execute(&mut *tx).await?;
+                    }
+                    for i in &new.invitations {
+                        sqlx::query(crate::outside::PUT_INVITATION)
+                            .bind(&i.id).bind(&i.reference_digest).bind(&i.recipient_id).bind(&i.thread_id)
+                            .bind(&i.method).bind(&i.phone_sealed).bind(&i.access_code_digest)
+                            .bind(&i.created_by).bind(i.created_at)
+                            .execute(&mut *tx).await?;
+                    }
                 }
             }
-            // The thread's last activity, first: on PostgreSQL this row lock serialises sends
-            // into one thread (SQLite has one writer), so each message's place is taken after it.
-            sqlx::query(
-                "UPDATE threads SET last_message_at = CASE WHEN last_message_at < $1 THEN $1 ELSE last_message_at END \
-                 WHERE id = $2"
-            ).bind(m.sent_at).bind(&m.thread_id).execute(&mut *tx).await?;
-            sqlx::query(&format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, \
-                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = $2))"
-            ))
-            .bind(&m.id).bind(&m.thread_id).bind(&m.author).bind(&m.signer).bind(&m.body_sealed)
-            .bind(&m.wrapped_data_key).bind(&m.body_hash).bind(&m.signing_key_id).bind(&m.signature)
-            .bind(m.sent_at).bind(m.expires_at).bind(&m.legal_basis)
-            .execute(&mut *tx).await?;
-            for (position, (a, wrapped)) in new.attachments.iter().enumerate() {
-                let done = sqlx::query(
-                    "UPDATE message_attachments SET message_id = $1, position = $2, thread_id = $3, \
-                     wrapped_data_key = $4 WHERE id = $5 AND message_id IS NULL"
-                ).bind(&m.id).bind(position as i64).bind(&m.thread_id).bind(wrapped).bind(a)
-                .execute(&mut *tx).await?.rows_affected();
-                if done != 1 {
-                    tx.rollback().await?;
-                    return Err(crate::StoreError::Conflict("attachment (already sent)"));
+            // The threads' last activity, first: on PostgreSQL these row locks serialise sends
+            // into the same threads (SQLite has one writer), so each message's place below is
+            // taken after the last one stored.
+            let latest = format!("CASE id {} END", (0..threads.len())
+                .map(|i| format!("WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>().join(" "));
+            let ids = (0..threads.len()).map(|i| format!("${}", 2 * i + 1)).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "UPDATE threads SET last_message_at = CASE WHEN last_message_at < {latest} THEN {latest} \
+                 ELSE last_message_at END WHERE id IN ({ids})");
+            let mut q = sqlx::query(&sql);
+            for (t, at) in &changes.last_message_at {
+                q = q.bind(*t).bind(*at);
+            }
+            q.execute(&mut *tx).await?;
+            let sql = format!(
+                "SELECT thread_id, MAX(seq) FROM messages WHERE thread_id IN ({}) GROUP BY thread_id",
+                crate::numbered_params(1, threads.len()));
+            let mut q = sqlx::query_as(&sql);
+            for t in &threads {
+                q = q.bind(*t);
+            }
+            let stored: Vec<(String, i64)> = q.fetch_all(&mut *tx).await?;
+            let mut next_seq: std::collections::HashMap<&str, i64> =
+                threads.iter().map(|t| (*t, 1)).collect();
+            for (t, max) in &stored {
+                if let Some(n) = next_seq.get_mut(t.as_str()) {
+                    *n = max + 1;
                 }
             }
-            for r in &new.recipients {
-                let delivered = new.delivered_now.contains(r).then_some(m.sent_at);
-                sqlx::query(
-                    "INSERT INTO message_receipts (message_id, mailbox, delivered_at) VALUES ($1, $2, $3)"
-                ).bind(&m.id).bind(r).bind(delivered).execute(&mut *tx).await?;
-                if let Some(sender) = &new.history_sender {
-                    sqlx::query(
-                        "INSERT INTO recipient_history (sender, recipient, messages, last_at) VALUES ($1, $2, 1, $3) \
-                         ON CONFLICT (sender, recipient) DO UPDATE SET messages = recipient_history.messages + 1, last_at = $3"
-                    ).bind(sender).bind(r).bind(m.sent_at).execute(&mut *tx).await?;
+            for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!("INSERT INTO messages ({MESSAGE_COLUMNS}, seq) VALUES {}",
+                    crate::values_rows(chunk.len(), 16));
+                let mut q = sqlx::query(&sql);
+                for new in chunk {
+                    let m = &new.message;
+                    let seq = next_seq.entry(m.thread_id.as_str()).or_insert(1);
+                    q = q.bind(&m.id).bind(&m.thread_id).bind(&m.author).bind(&m.signer).bind(&m.body_sealed)
+                        .bind(&m.wrapped_data_key).bind(&m.body_hash).bind(&m.signing_key_id).bind(&m.signature)
+                        .bind(m.sent_at).bind(m.expires_at).bind(&m.legal_basis)
+                        .bind(m.destroyed_at).bind(&m.destroyed_reason).bind(&m.destroyed_by).bind(*seq);
+                    *seq += 1;
                 }
+                q.execute(&mut *tx).await?;
+            }
+            for new in batch {
+                let m = &new.message;
+                for (position, (a, wrapped)) in new.attachments.iter().enumerate() {
+                    let done = sqlx::query(
+                        "UPDATE message_attachments SET message_id = $1, position = $2, thread_id = $3, \
+                         wrapped_data_key = $4 WHERE id = $5 AND message_id IS NULL"
+                    ).bind(&m.id).bind(position as i64).bind(&m.thread_id).bind(wrapped).bind(a)
+                    .execute(&mut *tx).await?.rows_affected();
+                    if done != 1 {
+                        tx.rollback().await?;
+                        return Err(crate::StoreError::Conflict("attachment (already sent)"));
+                    }
+                }
+            }
+            for chunk in changes.receipts.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!("INSERT INTO message_receipts (message_id, mailbox, delivered_at) VALUES {}",
+                    crate::values_rows(chunk.len(), 3));
+                let mut q = sqlx::query(&sql);
+                for (message, mailbox, delivered) in chunk {
+                    q = q.bind(*message).bind(*mailbox).bind(*delivered);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            let history: Vec<_> = changes.history.iter().collect();
+            for chunk in history.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO recipient_history (sender, recipient, messages, last_at) VALUES {} \
+                     ON CONFLICT (sender, recipient) DO UPDATE SET \
+                     messages = recipient_history.messages + excluded.messages, last_at = excluded.last_at",
+                    crate::values_rows(chunk.len(), 4));
+                let mut q = sqlx::query(&sql);
+                for ((sender, recipient), (messages, last_at)) in chunk {
+                    q = q.bind(*sender).bind(*recipient).bind(*messages).bind(*last_at);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            let notices: Vec<_> = changes.notices.iter().collect();
+            for chunk in notices.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO message_notices (mailbox, waiting, first_at) VALUES {} \
+                     ON CONFLICT (mailbox) DO UPDATE SET waiting = message_notices.waiting + excluded.waiting",
+                    crate::values_rows(chunk.len(), 3));
+                let mut q = sqlx::query(&sql);
+                for (mailbox, (waiting, first_at)) in chunk {
+                    q = q.bind(*mailbox).bind(*waiting).bind(*first_at);
+                }
+                q.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -489,21 +674,6 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(
             "SELECT recipient, messages FROM recipient_history WHERE sender = $1 ORDER BY messages DESC, recipient LIMIT 500"
         ).bind(sender).fetch_all(pool).await)?)
-    }
-
-    /// Count messages waiting for mailboxes that were not connected.
-    pub async fn add_message_notices(&self, mailboxes: &[String], at: i64) -> Result<()> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for m in mailboxes {
-                sqlx::query(
-                    "INSERT INTO message_notices (mailbox, waiting, first_at) VALUES ($1, 1, $2) \
-                     ON CONFLICT (mailbox) DO UPDATE SET waiting = message_notices.waiting + 1"
-                ).bind(m).bind(at).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
     }
 
     /// Take the notices whose first message is at least as old as `before`: removed and

@@ -25,6 +25,16 @@ pub struct AssignmentRow {
     pub created_at: i64,
 }
 
+/// A staff member as messaging sees them.
+#[derive(Debug, Clone)]
+pub struct StaffMember {
+    pub status: String,
+    /// Departments whose inboxes they read now (confirmed assignments in force).
+    pub departments: Vec<String>,
+    /// Their current signing key (id, private half wrapped under the master key), if made.
+    pub signing_key: Option<(String, Vec<u8>)>,
+}
+
 const ASSIGNMENT_COLUMNS: &str =
     "id, user_id, department_id, role, valid_from, valid_until, temporary, confirmed, created_by, created_at";
 
@@ -77,6 +87,33 @@ impl Store {
             "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE user_id = $1 ORDER BY valid_from, id"
         );
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)?)
+    }
+
+    /// What reading and writing messages needs of a staff member, in one query (every read
+    /// and send starts here); None if there is no such user.
+    pub async fn staff_member(&self, user_id: &str, now: i64) -> Result<Option<StaffMember>> {
+        type Row = (String, Option<String>, Option<String>, Option<Vec<u8>>);
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT u.status, a.department_id, k.id, k.wrapped_private FROM users u \
+             LEFT JOIN assignments a ON a.user_id = u.id AND a.confirmed = 1 \
+             AND a.valid_from <= $2 AND (a.valid_until IS NULL OR $2 < a.valid_until) \
+             LEFT JOIN signing_keys k ON k.user_id = u.id AND k.retired_at IS NULL \
+             WHERE u.id = $1 ORDER BY a.valid_from, a.id"
+        ).bind(user_id).bind(now).fetch_all(pool).await)?;
+        let Some((status, _, key_id, wrapped)) = rows.first().cloned() else {
+            return Ok(None);
+        };
+        let mut departments: Vec<String> = Vec::new();
+        for d in rows.into_iter().filter_map(|(_, d, _, _)| d) {
+            if !departments.contains(&d) {
+                departments.push(d);
+            }
+        }
+        Ok(Some(StaffMember {
+            status,
+            departments,
+            signing_key: key_id.zip(wrapped),
+        }))
     }
 
     /// Assignments of a department in force at `now` (confirmed or waiting).

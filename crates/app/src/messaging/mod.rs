@@ -27,6 +27,7 @@ mod notices;
 mod outside;
 mod sending;
 mod threads;
+mod writer;
 
 pub use attachments::{AttachmentContent, AttachmentUpload, UploadedAttachment};
 pub use filing::FileInto;
@@ -40,6 +41,7 @@ pub use threads::{
     AttachmentView, MessageView, NewThread, ParticipantView, ReceiptView, ThreadFilter,
     ThreadSummary, ThreadView,
 };
+pub(crate) use writer::MessageWriter;
 
 use sealroom_crypto::envelope::SymmetricKey;
 use sealroom_domain::leak_rules::LeakLevels;
@@ -138,6 +140,19 @@ impl Mailbox {
 pub(crate) struct MailboxKeys(std::collections::HashMap<String, SymmetricKey>);
 
 impl MailboxKeys {
+    /// Keep keys the caller has already read (wrapped), so that `get` need not read them.
+    pub(crate) fn open_wrapped(
+        &mut self,
+        app: &App,
+        wrapped: &[(String, Vec<u8>)],
+    ) -> Result<(), AppError> {
+        for (mailbox, w) in wrapped {
+            let key = app.unwrap_mailbox_key(mailbox, w)?;
+            self.0.insert(mailbox.clone(), key);
+        }
+        Ok(())
+    }
+
     async fn get(&mut self, app: &App, mailbox: &str) -> Result<&SymmetricKey, AppError> {
         if !self.0.contains_key(mailbox) {
             let key = app.mailbox_key(mailbox).await?;
@@ -157,6 +172,9 @@ pub(crate) struct Reader {
     pub(crate) own: Mailbox,
     /// Every mailbox they read through (their own first).
     pub(crate) mailboxes: Vec<Mailbox>,
+    /// A staff member's current signing key (id, wrapped), read with who they are so that a
+    /// send need not read it again; None for others, or before their first signature.
+    pub(crate) signing_key: Option<(String, Vec<u8>)>,
 }
 
 impl Reader {
@@ -208,40 +226,37 @@ impl App {
         match &actor.principal {
             Principal::Staff { user_id, .. } => {
                 crate::patient_access::staff_id(actor, false)?;
-                // A leaver's token or stream must not keep reading.
-                let active = self.store().user_by_id(user_id).await?.is_some_and(|u| {
-                    sealroom_store::UserStatus::parse(&u.status)
-                        == Some(sealroom_store::UserStatus::Active)
-                });
-                if !active {
+                // A leaver's token or stream must not keep reading. Status and department
+                // inboxes come in one query: every read and send starts here.
+                let now = self.now().as_seconds();
+                let Some(member) = self.store().staff_member(user_id, now).await? else {
+                    return Err(AppError::Unauthenticated);
+                };
+                if sealroom_store::UserStatus::parse(&member.status)
+                    != Some(sealroom_store::UserStatus::Active)
+                {
                     return Err(AppError::Unauthenticated);
                 }
-                let now = self.now().as_seconds();
                 let mut mailboxes = vec![Mailbox::User(user_id.clone())];
-                for a in self.store().assignments_of(user_id).await? {
-                    let current = a.valid_from <= now
-                        && a.valid_until.is_none_or(|u| now < u)
-                        && a.confirmed == 1;
-                    let d = Mailbox::Department(a.department_id);
-                    if current && !mailboxes.contains(&d) {
-                        mailboxes.push(d);
-                    }
-                }
+                mailboxes.extend(member.departments.into_iter().map(Mailbox::Department));
                 Ok(Reader {
                     actor: actor.clone(),
                     own: Mailbox::User(user_id.clone()),
                     mailboxes,
+                    signing_key: member.signing_key,
                 })
             }
             Principal::PatientAccount { patient_id, .. } => Ok(Reader {
                 actor: actor.clone(),
                 own: Mailbox::Patient(patient_id.clone()),
                 mailboxes: vec![Mailbox::Patient(patient_id.clone())],
+                signing_key: None,
             }),
             Principal::OutsideRecipient { recipient_id, .. } => Ok(Reader {
                 actor: actor.clone(),
                 own: Mailbox::Outside(recipient_id.clone()),
                 mailboxes: vec![Mailbox::Outside(recipient_id.clone())],
+                signing_key: None,
             }),
             _ => Err(AppError::Forbidden),
         }
@@ -258,19 +273,25 @@ impl App {
 
     /// A mailbox's key, made on first use.
     async fn mailbox_key(&self, mailbox: &str) -> Result<SymmetricKey, AppError> {
-        let master = &self.keys().master;
-        let context = mailbox_context(mailbox);
         let wrapped = match self.store().mailbox_key(mailbox).await? {
             Some(w) => w,
             None => {
-                let fresh = master.wrap(&SymmetricKey::generate(), &context);
+                let fresh = self
+                    .keys()
+                    .master
+                    .wrap(&SymmetricKey::generate(), &mailbox_context(mailbox));
                 self.store()
                     .insert_mailbox_key(mailbox, &fresh, self.now().as_seconds())
                     .await?
             }
         };
-        master
-            .unwrap(&wrapped, &context)
+        self.unwrap_mailbox_key(mailbox, &wrapped)
+    }
+
+    fn unwrap_mailbox_key(&self, mailbox: &str, wrapped: &[u8]) -> Result<SymmetricKey, AppError> {
+        self.keys()
+            .master
+            .unwrap(wrapped, &mailbox_context(mailbox))
             .map_err(AppError::internal)
     }
 

@@ -334,7 +334,7 @@ impl App {
         let (attachments, hashes) = self
             .take_attachments(reader, &message.attachments, thread_key)
             .await?;
-        let (signing_key_id, signing_key) = self.author_signing_key(actor).await?;
+        let (signing_key_id, signing_key) = self.author_signing_key(reader).await?;
         let statement = MessageStatement {
             message: message_id.clone(),
             thread: thread.id.clone(),
@@ -376,13 +376,14 @@ impl App {
         let attachment_count = attachments.len();
         let is_new = new_participants.is_some();
         match self
-            .store()
-            .insert_message(&NewMessage {
+            .message_writer()
+            .insert(NewMessage {
                 thread: new_participants.map(|p| (thread.clone(), p)),
                 message: row,
                 attachments,
                 recipients: recipients.clone(),
                 delivered_now,
+                waiting,
                 history_sender: reader.is_staff().then(|| own.to_owned()),
                 invitations,
                 new_recipients,
@@ -405,11 +406,6 @@ impl App {
                 sent_at: now.as_seconds(),
             },
         );
-        if !waiting.is_empty() {
-            self.store()
-                .add_message_notices(&waiting, now.as_seconds())
-                .await?;
-        }
         self.audit(
             &actor.name(),
             AuditAction::MessageSent,
@@ -441,10 +437,14 @@ impl App {
     /// documents), or a patient space account's author key.
     async fn author_signing_key(
         &self,
-        actor: &Actor,
+        reader: &Reader,
     ) -> Result<(String, StaffSigningKey), AppError> {
+        let actor = &reader.actor;
         if let crate::policy::Principal::Staff { user_id, .. } = &actor.principal {
-            return self.signing_key_of(user_id).await;
+            return match &reader.signing_key {
+                Some((id, wrapped)) => Ok((id.clone(), self.open_signing_key(id, wrapped)?)),
+                None => self.signing_key_of(user_id).await,
+            };
         }
         let author = actor.name();
         let master = &self.keys().master;

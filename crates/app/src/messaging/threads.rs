@@ -663,8 +663,6 @@ impl App {
         audit: AuditAction,
     ) -> Result<(ThreadRow, SymmetricKey, String, Vec<ParticipantRow>), AppError> {
         let actor = &reader.actor;
-        let thread = self.store().thread(thread_id).await?;
-        let mut participants = Vec::new();
         // An outside recipient's session opens only the thread it was verified for.
         let in_scope = match &actor.principal {
             crate::policy::Principal::OutsideRecipient {
@@ -672,20 +670,23 @@ impl App {
             } => scope == thread_id,
             _ => true,
         };
-        let opened = match &thread {
-            Some(_) if in_scope => {
-                participants = self.store().participants(thread_id).await?;
-                self.open_thread_key(
-                    thread_id,
-                    reader,
-                    &participants,
-                    &mut super::MailboxKeys::default(),
-                )
+        let found = if in_scope {
+            self.store()
+                .thread_for_reader(thread_id, &reader.addresses())
                 .await?
-            }
-            _ => None,
+        } else {
+            None
         };
-        let (Some(thread), Some((key, mailbox))) = (thread, opened) else {
+        let opened = match &found {
+            Some(f) => {
+                let mut keys = super::MailboxKeys::default();
+                keys.open_wrapped(self, &f.mailbox_keys)?;
+                self.open_thread_key(thread_id, reader, &f.participants, &mut keys)
+                    .await?
+            }
+            None => None,
+        };
+        let (Some(found), Some((key, mailbox))) = (found, opened) else {
             self.audit(
                 &actor.name(),
                 AuditAction::MessageAccessDenied,
@@ -697,6 +698,11 @@ impl App {
             .await?;
             return Err(AppError::NotFound);
         };
+        let sealroom_store::ThreadForReader {
+            thread,
+            participants,
+            ..
+        } = found;
         if let Some((patient, category)) = self.thread_patient(&thread)? {
             let details = json!({"thread": thread_id});
             if reader.is_staff() {

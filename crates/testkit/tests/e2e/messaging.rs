@@ -19,6 +19,7 @@ both_backends!(
     live_delivery_counts_unread_and_absent_recipients_get_one_notice,
     the_live_stream_does_not_keep_an_idle_session_alive,
     a_clinician_files_an_attachment_into_the_patients_record,
+    concurrent_sends_each_arrive_once_and_an_attachment_goes_with_one_message,
 );
 
 async fn start_thread(s: &TestServer, who: &Person, body: Value) -> Value {
@@ -967,4 +968,108 @@ async fn a_clinician_files_an_attachment_into_the_patients_record(b: Backend) {
             .contains("not about a patient"),
         "{e}"
     );
+}
+
+/// Many sends at once (stored by group commit, several per transaction): each arrives once, in
+/// a place of its own in its thread; the recipient history and the notice count every one; of
+/// two sends racing with the same attachment, one takes it and the other is refused plainly.
+async fn concurrent_sends_each_arrive_once_and_an_attachment_goes_with_one_message(b: Backend) {
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let mut threads = Vec::new();
+    for i in 0..3 {
+        let t = start_thread(
+            &s,
+            &h.im_doctor,
+            json!({"subject": format!("Rota {i}"), "participants": [user(&h.cardio_doctor)], "body": "Start"}),
+        )
+        .await;
+        threads.push(t["thread_id"].as_str().unwrap().to_owned());
+    }
+    let file = upload(&s, &h.im_doctor, "rota.pdf", b"%PDF-1.4 rota".to_vec()).await;
+    let file = file["id"].as_str().unwrap().to_owned();
+    let (s, sender) = (&s, &h.im_doctor);
+    let plain = (0..60).map(|i| {
+        let path = format!("/api/v1/threads/{}/messages", threads[i % 3]);
+        async move { post(s, sender, &path, json!({"body": format!("Slot {i}")})).await }
+    });
+    let with_file = (0..2).map(|i| {
+        let path = format!("/api/v1/threads/{}/messages", threads[i]);
+        let body = json!({"body": "The rota", "attachments": [file.clone()]});
+        async move { post(s, sender, &path, body).await }
+    });
+    let (plain, with_file) = tokio::join!(
+        futures_util::future::join_all(plain),
+        futures_util::future::join_all(with_file)
+    );
+    for (st, v) in &plain {
+        assert_eq!(*st, 201, "{v}");
+    }
+    let taken: Vec<&(StatusCode, Value)> = with_file.iter().filter(|(st, _)| *st == 201).collect();
+    assert_eq!(taken.len(), 1, "{with_file:?}");
+    let refused = with_file.iter().find(|(st, _)| *st != 201).unwrap();
+    // Refused at the check (the other was stored already) or at the commit (both in flight).
+    assert!(refused.0 == 409 || refused.0 == 400, "{refused:?}");
+    assert!(
+        refused.1.to_string().contains("attachment"),
+        "the refusal says what was wrong: {}",
+        refused.1
+    );
+
+    let mut seen = Vec::new();
+    for t in &threads {
+        let (st, view) = get(s, &h.cardio_doctor, &format!("/api/v1/threads/{t}")).await;
+        assert_eq!(st, 200);
+        for m in view["messages"].as_array().unwrap() {
+            assert_eq!(m["signature"], "verified", "{m}");
+            seen.push(m["id"].as_str().unwrap().to_owned());
+        }
+    }
+    let sent: Vec<String> = plain
+        .iter()
+        .chain(taken.iter().copied())
+        .map(|(_, v)| v["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    // The threads hold the 3 first messages and every send, none twice.
+    let mut arrived = seen;
+    arrived.sort();
+    assert!(sent.iter().all(|id| arrived.binary_search(id).is_ok()));
+    assert_eq!(arrived.len(), sent.len() + 3);
+    arrived.dedup();
+    assert_eq!(arrived.len(), sent.len() + 3, "a message shown twice");
+    // 3 first messages + 60 + 1, each counted once.
+    let history = s
+        .app()
+        .store()
+        .recipient_history(&user(&h.im_doctor))
+        .await
+        .unwrap();
+    assert_eq!(history, [(user(&h.cardio_doctor), 64)]);
+    for t in &threads {
+        let seqs = seqs_of(s, t).await;
+        let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
+        assert_eq!(seqs, expected, "each message has a place of its own in {t}");
+    }
+}
+
+/// The places (`seq`) of a thread's messages, read directly from the database.
+async fn seqs_of(s: &TestServer, thread: &str) -> Vec<i64> {
+    use sqlx::Connection;
+    let url = &s.config.database_url;
+    let sql = "SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq";
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql)
+            .bind(thread)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql)
+            .bind(thread)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    }
 }

@@ -1,7 +1,8 @@
 //! The storage conformance suite: the same behaviour from SQLite and PostgreSQL.
 
 use sealroom_store::{
-    DelaySchedule, LinkPurpose, LinkRow, NewAuditEvent, SessionRow, Store, StoreError, UserRow,
+    DelaySchedule, LinkPurpose, LinkRow, MessageRow, NewAuditEvent, NewMessage, ParticipantRow,
+    SessionRow, Store, StoreError, ThreadRow, UserRow,
 };
 use sealroom_testkit::{Backend, TestDatabase};
 
@@ -16,6 +17,7 @@ both_backends!(
     sessions_rotate_and_end_with_a_reason,
     concurrent_audit_appends_keep_one_chain,
     failure_counters_count_and_clear,
+    a_batch_of_messages_is_stored_whole_or_not_at_all_each_in_its_place,
 );
 
 fn user(id: &str, email: &str) -> UserRow {
@@ -464,4 +466,142 @@ async fn failure_counters_count_and_clear(b: Backend) {
     store.remember_address("u1", "10.0.0.1", 7).await.unwrap();
     store.remember_address("u1", "10.0.0.1", 8).await.unwrap();
     assert!(store.is_known_address("u1", "10.0.0.1").await.unwrap());
+}
+
+/// A message from `user:a` to `user:b` (not connected) sent at `at`, opening `thread` when
+/// `new_thread`.
+fn message_to_b(id: &str, thread: &str, at: i64, new_thread: bool) -> NewMessage {
+    let participant = |mailbox: &str| ParticipantRow {
+        thread_id: thread.into(),
+        mailbox: mailbox.into(),
+        wrapped_thread_key: Some(vec![1; 8]),
+        added_by: "user:a".into(),
+        added_at: at,
+        removed_at: None,
+        removed_by: None,
+    };
+    NewMessage {
+        thread: new_thread.then(|| {
+            (
+                ThreadRow {
+                    id: thread.into(),
+                    patient_id: None,
+                    category: None,
+                    subject_sealed: vec![2; 8],
+                    created_by: "user:a".into(),
+                    created_at: at,
+                    last_message_at: at,
+                },
+                vec![participant("user:a"), participant("user:b")],
+            )
+        }),
+        message: MessageRow {
+            id: id.into(),
+            thread_id: thread.into(),
+            author: "user:a".into(),
+            signer: "user:a".into(),
+            body_sealed: Some(vec![3; 8]),
+            wrapped_data_key: Some(vec![4; 8]),
+            body_hash: vec![5; 32],
+            signing_key_id: "key-a".into(),
+            signature: vec![6; 64],
+            sent_at: at,
+            expires_at: None,
+            legal_basis: None,
+            destroyed_at: None,
+            destroyed_reason: None,
+            destroyed_by: None,
+        },
+        attachments: Vec::new(),
+        recipients: vec!["user:b".into()],
+        delivered_now: Vec::new(),
+        waiting: vec!["user:b".into()],
+        history_sender: Some("user:a".into()),
+        new_recipients: Vec::new(),
+        invitations: Vec::new(),
+    }
+}
+
+async fn ids_in_order(store: &Store, thread: &str) -> Vec<String> {
+    store
+        .messages_of(thread)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect()
+}
+
+/// The message writer's group commit: messages into two threads (one opened in the batch) in
+/// one transaction, each thread's messages in the order given, receipts, history and notices
+/// counted once per message; a batch with one bad message stores nothing.
+async fn a_batch_of_messages_is_stored_whole_or_not_at_all_each_in_its_place(b: Backend) {
+    let db = TestDatabase::new(b).await;
+    let store = db.open().await;
+    store
+        .insert_messages(&[
+            message_to_b("m1", "t1", 100, true),
+            message_to_b("m2", "t1", 101, false),
+            message_to_b("m3", "t2", 102, true),
+            message_to_b("m4", "t2", 103, false),
+            message_to_b("m5", "t1", 104, false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(ids_in_order(&store, "t1").await, ["m1", "m2", "m5"]);
+    assert_eq!(ids_in_order(&store, "t2").await, ["m3", "m4"]);
+    assert_eq!(
+        store.thread("t1").await.unwrap().unwrap().last_message_at,
+        104
+    );
+    assert_eq!(
+        store.thread("t2").await.unwrap().unwrap().last_message_at,
+        103
+    );
+    assert_eq!(store.receipts_of("t1").await.unwrap().len(), 3);
+    assert_eq!(
+        store.recipient_history("user:a").await.unwrap(),
+        [("user:b".to_owned(), 5)]
+    );
+
+    // One message's attachment cannot be taken (there is no such upload): nothing is stored.
+    let mut bad = message_to_b("m7", "t1", 106, false);
+    bad.attachments = vec![("no-such-upload".into(), vec![7; 8])];
+    let refused = store
+        .insert_messages(&[
+            message_to_b("m6", "t1", 105, false),
+            bad,
+            message_to_b("m8", "t2", 107, false),
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(ids_in_order(&store, "t1").await, ["m1", "m2", "m5"]);
+    assert_eq!(ids_in_order(&store, "t2").await, ["m3", "m4"]);
+    assert_eq!(
+        store.thread("t1").await.unwrap().unwrap().last_message_at,
+        104
+    );
+    assert_eq!(
+        store.recipient_history("user:a").await.unwrap(),
+        [("user:b".to_owned(), 5)]
+    );
+
+    // Alone, the good ones go in after the others.
+    store
+        .insert_messages(&[message_to_b("m6", "t1", 105, false)])
+        .await
+        .unwrap();
+    assert_eq!(ids_in_order(&store, "t1").await, ["m1", "m2", "m5", "m6"]);
+    assert_eq!(
+        store.recipient_history("user:a").await.unwrap(),
+        [("user:b".to_owned(), 6)]
+    );
+    // One notice for the absent recipient, counting every message, from the first.
+    assert_eq!(
+        store.take_message_notices(i64::MAX).await.unwrap(),
+        [("user:b".to_owned(), 6, 100)]
+    );
 }
