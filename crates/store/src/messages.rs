@@ -431,8 +431,11 @@ impl Store {
                 q = q.bind(*t).bind(*at);
             }
             q.execute(&mut *tx).await?;
+            // One MAX per thread, which both databases answer from the end of the
+            // (thread_id, seq) index; a GROUP BY would read every message of the threads.
             let sql = format!(
-                "SELECT thread_id, MAX(seq) FROM messages WHERE thread_id IN ({}) GROUP BY thread_id",
+                "SELECT t.id, COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.thread_id = t.id), 0) \
+                 FROM threads t WHERE t.id IN ({})",
                 crate::numbered_params(1, threads.len()));
             let mut q = sqlx::query_as(&sql);
             for t in &threads {
