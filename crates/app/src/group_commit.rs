@@ -7,6 +7,9 @@
 //! at once.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,8 +47,23 @@ impl<T: Send + 'static, E: Send + 'static> GroupCommit<T, E> {
             // Waits for the first write, then takes whatever else is already queued.
             while rx.recv_many(&mut waiting, max_batch).await > 0 {
                 let (batch, replies): (Vec<T>, Vec<Reply<E>>) = waiting.drain(..).unzip();
-                let results = commit(batch).await;
-                debug_assert_eq!(results.len(), replies.len());
+                // A panic in one batch must not stop the writer for everyone after it: its
+                // callers get no answer (an error to them), and the next batch goes on.
+                let results = match AssertUnwindSafe(commit(batch)).catch_unwind().await {
+                    Ok(results) => results,
+                    Err(_) => {
+                        tracing::error!("a group commit panicked; its writes were not confirmed");
+                        continue;
+                    }
+                };
+                if results.len() != replies.len() {
+                    tracing::error!(
+                        results = results.len(),
+                        writes = replies.len(),
+                        "a group commit answered for a different number of writes; none confirmed"
+                    );
+                    continue;
+                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that gave up waiting no longer needs its answer.
                     let _ = reply.send(result);
@@ -55,8 +73,9 @@ impl<T: Send + 'static, E: Send + 'static> GroupCommit<T, E> {
         Some(GroupCommit { queue: tx })
     }
 
-    /// Hand a write over and wait until it is committed (or failed). None if the writer task
-    /// has stopped (the runtime is shutting down).
+    /// Hand a write over and wait until it is committed (or failed). None if no answer came:
+    /// the writer task has stopped (the runtime is shutting down) or its batch failed
+    /// unexpectedly (a panic), so the write may or may not be stored.
     pub(crate) async fn submit(&self, write: T) -> Option<Result<(), E>> {
         let (reply, answer) = oneshot::channel();
         self.queue.send((write, reply)).await.ok()?;

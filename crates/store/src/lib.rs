@@ -92,9 +92,13 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// A writer that batches writes (group commit) has stopped: the server is shutting down.
-    #[error("the {0} has stopped; the server is shutting down")]
+    /// A writer that batches writes (group commit) gave no answer: it stopped (the server is
+    /// shutting down) or failed on the batch.
+    #[error("the {0} gave no answer (it stopped, or the server is shutting down)")]
     WriterStopped(&'static str),
+    /// A batch of writes committed together failed as a whole, for this reason.
+    #[error("the database refused a batch of writes: {0}")]
+    BatchFailed(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

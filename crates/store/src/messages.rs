@@ -599,14 +599,6 @@ impl Store {
         ).bind(thread_id).fetch_all(pool).await)?)
     }
 
-    /// Mark a message delivered to a mailbox (no change if it already was).
-    pub async fn mark_delivered(&self, message_id: &str, mailbox: &str, at: i64) -> Result<()> {
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE message_receipts SET delivered_at = $3 WHERE message_id = $1 AND mailbox = $2 AND delivered_at IS NULL"
-        ).bind(message_id).bind(mailbox).bind(at).execute(pool).await.map(|_| ()))?;
-        Ok(())
-    }
-
     /// Mark the messages a reader was shown (`message_ids`) delivered and read for a mailbox,
     /// by `reader`. Returns how many were newly read.
     pub async fn mark_read(

@@ -51,6 +51,10 @@ const SQLITE: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/sqlite/0016_outside_recipients.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_message_places.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -102,12 +106,16 @@ const POSTGRES: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/postgres/0016_outside_recipients.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/postgres/0017_message_places.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 16;
+pub const LATEST_SQLITE: i64 = 17;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 16;
+pub const LATEST_POSTGRES: i64 = 17;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

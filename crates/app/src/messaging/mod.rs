@@ -174,7 +174,23 @@ pub(crate) struct Reader {
     pub(crate) mailboxes: Vec<Mailbox>,
     /// A staff member's current signing key (id, wrapped), read with who they are so that a
     /// send need not read it again; None for others, or before their first signature.
-    pub(crate) signing_key: Option<(String, Vec<u8>)>,
+    pub(crate) signing_key: Option<WrappedSigningKey>,
+}
+
+/// A signing key's id and its private half wrapped under the master key. Printed by id only:
+/// a debug line must not carry key material, even wrapped.
+#[derive(Clone)]
+pub(crate) struct WrappedSigningKey {
+    pub(crate) id: String,
+    pub(crate) wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for WrappedSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WrappedSigningKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reader {
@@ -243,7 +259,9 @@ impl App {
                     actor: actor.clone(),
                     own: Mailbox::User(user_id.clone()),
                     mailboxes,
-                    signing_key: member.signing_key,
+                    signing_key: member
+                        .signing_key
+                        .map(|(id, wrapped)| WrappedSigningKey { id, wrapped }),
                 })
             }
             Principal::PatientAccount { patient_id, .. } => Ok(Reader {

@@ -375,43 +375,27 @@ impl App {
         };
         let attachment_count = attachments.len();
         let is_new = new_participants.is_some();
-        match self
-            .message_writer()
-            .insert(NewMessage {
-                thread: new_participants.map(|p| (thread.clone(), p)),
-                message: row,
-                attachments,
-                recipients: recipients.clone(),
-                delivered_now,
-                waiting,
-                history_sender: reader.is_staff().then(|| own.to_owned()),
-                invitations,
-                new_recipients,
-            })
-            .await
-        {
-            Err(StoreError::Conflict(_)) => {
-                return Err(AppError::Conflict(
-                    "an attachment was already sent with another message; upload it again".into(),
-                ))
-            }
-            other => other?,
-        }
-        live.publish(
-            &recipients,
-            &LiveEvent {
-                kind: "message",
-                thread: thread.id.clone(),
-                message: message_id.clone(),
-                sent_at: now.as_seconds(),
-            },
-        );
-        self.audit(
-            &actor.name(),
-            AuditAction::MessageSent,
-            &format!("thread:{}", thread.id),
-            "success",
-            &actor.client,
+        let stored = NewMessage {
+            thread: new_participants.map(|p| (thread.clone(), p)),
+            message: row,
+            attachments,
+            recipients: recipients.clone(),
+            delivered_now,
+            waiting,
+            history_sender: reader.is_staff().then(|| own.to_owned()),
+            invitations,
+            new_recipients,
+        };
+        let event = LiveEvent {
+            kind: "message",
+            thread: thread.id.clone(),
+            message: message_id.clone(),
+            sent_at: now.as_seconds(),
+        };
+        let audited = (
+            actor.name(),
+            format!("thread:{}", thread.id),
+            actor.client.clone(),
             json!({
                 "message": message_id,
                 "patient": thread.patient_id,
@@ -421,8 +405,36 @@ impl App {
                 "legal_basis": message.legal_basis,
                 "new_thread": is_new,
             }),
-        )
-        .await?;
+        );
+        // Stored, delivered and audited in a task of its own: once handed to the writer, the
+        // message is stored even if the sender goes away (the request dropped), and then it
+        // must still reach the recipients and the audit log.
+        let app = self.clone();
+        let delivered = tokio::spawn(async move {
+            match app.message_writer().insert(stored).await {
+                Err(StoreError::Conflict(_)) => {
+                    return Err(AppError::Conflict(
+                        "an attachment was already sent with another message; upload it again"
+                            .into(),
+                    ))
+                }
+                other => other?,
+            }
+            app.live().publish(&recipients, &event);
+            let (actor, subject, client, details) = audited;
+            app.audit(
+                &actor,
+                AuditAction::MessageSent,
+                &subject,
+                "success",
+                &client,
+                details,
+            )
+            .await
+        });
+        delivered
+            .await
+            .map_err(|e| AppError::internal(format!("storing a message failed: {e}")))??;
         Ok(SendOutcome {
             thread_id: thread.id.clone(),
             message_id,
@@ -442,7 +454,7 @@ impl App {
         let actor = &reader.actor;
         if let crate::policy::Principal::Staff { user_id, .. } = &actor.principal {
             return match &reader.signing_key {
-                Some((id, wrapped)) => Ok((id.clone(), self.open_signing_key(id, wrapped)?)),
+                Some(k) => Ok((k.id.clone(), self.open_signing_key(&k.id, &k.wrapped)?)),
                 None => self.signing_key_of(user_id).await,
             };
         }

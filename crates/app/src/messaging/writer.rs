@@ -44,12 +44,26 @@ impl MessageWriter {
     }
 }
 
-/// One transaction for the batch; if it fails, each message again on its own, so that one
-/// message's failure (an attachment already sent with another) is its own and not its
-/// neighbours'.
+/// One transaction for the batch. If one of its messages conflicts (an attachment already sent
+/// with another), the batch was rolled back whole, and each message is stored again on its own
+/// so that the conflict is that message's alone. Any other failure (the database unreachable,
+/// a statement refused) is every message's: retrying one by one would only wait longer, and
+/// after a lost answer to COMMIT could report stored messages as failed.
 async fn store_batch(store: &Store, batch: Vec<NewMessage>) -> Vec<Result<(), StoreError>> {
-    if batch.len() > 1 && store.insert_messages(&batch).await.is_ok() {
-        return batch.iter().map(|_| Ok(())).collect();
+    let err = match store.insert_messages(&batch).await {
+        Ok(()) => return batch.iter().map(|_| Ok(())).collect(),
+        Err(e) => e,
+    };
+    if batch.len() == 1 {
+        return vec![Err(err)];
+    }
+    if !matches!(err, StoreError::Conflict(_)) {
+        tracing::error!(error = %err, messages = batch.len(), "a batch of messages could not be stored");
+        let reason = err.to_string();
+        return batch
+            .iter()
+            .map(|_| Err(StoreError::BatchFailed(reason.clone())))
+            .collect();
     }
     let mut results = Vec::with_capacity(batch.len());
     for message in &batch {

@@ -1045,6 +1045,15 @@ async fn concurrent_sends_each_arrive_once_and_an_attachment_goes_with_one_messa
         .await
         .unwrap();
     assert_eq!(history, [(user(&h.cardio_doctor), 64)]);
+    // Nobody was connected: one notice waits, counting all 64.
+    let notices = s
+        .app()
+        .store()
+        .take_message_notices(i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!((&notices[0].0, notices[0].1), (&user(&h.cardio_doctor), 64));
     for t in &threads {
         let seqs = seqs_of(s, t).await;
         let expected: Vec<i64> = (1..=seqs.len() as i64).collect();

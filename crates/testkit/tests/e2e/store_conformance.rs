@@ -589,17 +589,37 @@ async fn a_batch_of_messages_is_stored_whole_or_not_at_all_each_in_its_place(b: 
         [("user:b".to_owned(), 5)]
     );
 
-    // Alone, the good ones go in after the others.
+    // Alone, the good ones go in after the others; a connected recipient has it delivered at
+    // once; a message with an older time does not move the thread's last activity back.
+    let mut delivered = message_to_b("m6", "t1", 105, false);
+    delivered.delivered_now = vec!["user:b".into()];
+    delivered.waiting.clear();
+    store.insert_messages(&[delivered]).await.unwrap();
+    assert_eq!(ids_in_order(&store, "t1").await, ["m1", "m2", "m5", "m6"]);
+    let receipts = store.receipts_of("t1").await.unwrap();
+    let of = |id: &str| {
+        receipts
+            .iter()
+            .find(|r| r.message_id == id)
+            .unwrap()
+            .delivered_at
+    };
+    assert_eq!((of("m5"), of("m6")), (None, Some(105)));
     store
-        .insert_messages(&[message_to_b("m6", "t1", 105, false)])
+        .insert_messages(&[message_to_b("m9", "t2", 50, false)])
         .await
         .unwrap();
-    assert_eq!(ids_in_order(&store, "t1").await, ["m1", "m2", "m5", "m6"]);
+    assert_eq!(
+        store.thread("t2").await.unwrap().unwrap().last_message_at,
+        103
+    );
+    assert_eq!(ids_in_order(&store, "t2").await, ["m3", "m4", "m9"]);
     assert_eq!(
         store.recipient_history("user:a").await.unwrap(),
-        [("user:b".to_owned(), 6)]
+        [("user:b".to_owned(), 7)]
     );
-    // One notice for the absent recipient, counting every message, from the first.
+    // One notice for the absent recipient, counting every message that waited, timed from the
+    // first to wait (stored first, whatever time a later one carries).
     assert_eq!(
         store.take_message_notices(i64::MAX).await.unwrap(),
         [("user:b".to_owned(), 6, 100)]
