@@ -13,6 +13,7 @@ use crate::access::{call, events_about, get, hospital, post, register};
 both_backends!(
     an_outside_recipient_opens_with_an_sms_code_replies_with_a_file_and_is_remembered,
     access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread,
+    a_later_message_is_told_by_a_fresh_link_and_a_new_address_needs_a_method,
 );
 
 async fn server(b: Backend, sink: &SmtpSink) -> TestServer {
@@ -576,4 +577,89 @@ async fn access_codes_lock_after_five_wrong_tries_and_a_session_opens_one_thread
         && o == "success"
         && d["method"] == "access_code"));
     assert!(!format!("{events:?}").contains(&code2.to_uppercase().replace(' ', "-")));
+}
+
+/// Someone outside who is not connected when a later message arrives is told by the batched
+/// notice: an e-mail saying nothing but that a message waits, with a fresh link; the older link
+/// stops working. A sender who names no way to verify for an address never written to before
+/// is refused plainly, and nothing is sent.
+async fn a_later_message_is_told_by_a_fresh_link_and_a_new_address_needs_a_method(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = server(b, &sink).await;
+    let h = hospital(&s).await;
+    let email = "registrar@clinique-exemple.fr";
+    let (st, first) = post(
+        &s,
+        &h.im_doctor,
+        "/api/v1/threads",
+        json!({"subject": "Transfer of care", "outside": [{"email": email, "verify": "access_code"}],
+            "body": "We expect her on Monday.", "confirm": ["first_outside_address"]}),
+    )
+    .await;
+    assert_eq!(st, 201, "{first}");
+    let code = first["outside"][0]["access_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let thread = first["thread_id"].as_str().unwrap().to_owned();
+    let old = link_for(&sink, email, 1, &["Transfer", "Monday", &code], &[]).await;
+
+    let (st, v) = post(
+        &s,
+        &h.im_doctor,
+        &format!("/api/v1/threads/{thread}/messages"),
+        json!({"body": "Bring the discharge letter."}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        s.app().send_message_notices().await.unwrap(),
+        0,
+        "not before the delay"
+    );
+    s.clock.advance(sealroom_domain::Duration::minutes(6));
+    assert!(s.app().send_message_notices().await.unwrap() >= 1);
+    let fresh = link_for(
+        &sink,
+        email,
+        2,
+        &["Transfer", "Monday", "discharge", &code],
+        &[old.as_str()],
+    )
+    .await;
+    assert_ne!(fresh, old);
+    assert_eq!(
+        page(&s.browser(), &s, path_of(&old)).await.0,
+        404,
+        "the older link stops working"
+    );
+    let (c, _, csrf) = open(&s, &fresh).await;
+    let (st, _) = verify(&c, &s, &csrf, &code).await;
+    assert!(st.is_success() || st.is_redirection(), "{st}");
+    let (st, html) = page(&c, &s, "/outside").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Bring the discharge letter."), "{html}");
+
+    // A new address with no way to verify: refused, saying what to give, and nobody is written to.
+    let mails_before = sink.decoded_messages().len();
+    let (st, v) = post(
+        &s,
+        &h.im_doctor,
+        "/api/v1/threads",
+        json!({"subject": "Results", "outside": [{"email": "new.colleague@hopital-exemple.fr"}],
+            "body": "See below.", "confirm": ["first_outside_address"]}),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    let said = v.to_string();
+    assert!(
+        said.contains("sms") && said.contains("access_code"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("new.colleague@"),
+        "the address is masked in the error: {said}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.decoded_messages().len(), mails_before);
 }
