@@ -152,6 +152,9 @@ pub struct ThreadForReader {
     pub participants: Vec<ParticipantRow>,
     /// (mailbox, its wrapped key), for the reader's mailboxes among the participants.
     pub mailbox_keys: Vec<(String, Vec<u8>)>,
+    /// (participant, messages) for the participants the reader has written to before: their
+    /// entries in the reader's recipient history.
+    pub sent_before: Vec<(String, i64)>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -161,6 +164,7 @@ struct ThreadParticipantRow {
     #[sqlx(flatten)]
     participant: ParticipantRow,
     mailbox_key: Option<Vec<u8>>,
+    sent_before: Option<i64>,
 }
 
 /// A message to store, with what changes with it.
@@ -248,15 +252,18 @@ impl Store {
         let sql = format!(
             "SELECT t.id, t.patient_id, t.category, t.subject_sealed, t.created_by, t.created_at, \
              t.last_message_at, p.thread_id, p.mailbox, p.wrapped_thread_key, p.added_by, p.added_at, \
-             p.removed_at, p.removed_by, k.wrapped_key AS mailbox_key \
+             p.removed_at, p.removed_by, k.wrapped_key AS mailbox_key, h.messages AS sent_before \
              FROM threads t JOIN thread_participants p ON p.thread_id = t.id \
-             LEFT JOIN mailbox_keys k ON k.mailbox = p.mailbox AND p.mailbox IN ({}) \
+             LEFT JOIN mailbox_keys k ON k.mailbox = p.mailbox AND p.mailbox IN ({mailboxes}) \
+             LEFT JOIN recipient_history h ON h.sender = {own} AND h.recipient = p.mailbox \
              WHERE t.id = $1 ORDER BY p.added_at, p.mailbox",
-            if reader_mailboxes.is_empty() {
+            mailboxes = if reader_mailboxes.is_empty() {
                 "NULL".to_owned()
             } else {
                 crate::numbered_params(2, reader_mailboxes.len())
-            }
+            },
+            // The reader's own mailbox comes first: the sender, when the thread is opened to write.
+            own = if reader_mailboxes.is_empty() { "NULL" } else { "$2" },
         );
         let rows: Vec<ThreadParticipantRow> = on_pool!(self, pool => {
             let mut q = sqlx::query_as(&sql).bind(id);
@@ -269,10 +276,14 @@ impl Store {
             return Ok(None);
         };
         let mut mailbox_keys = Vec::new();
+        let mut sent_before = Vec::new();
         let mut participants = Vec::with_capacity(rows.len());
         for r in rows {
             if let Some(k) = r.mailbox_key {
                 mailbox_keys.push((r.participant.mailbox.clone(), k));
+            }
+            if let Some(n) = r.sent_before {
+                sent_before.push((r.participant.mailbox.clone(), n));
             }
             participants.push(r.participant);
         }
@@ -280,6 +291,7 @@ impl Store {
             thread,
             participants,
             mailbox_keys,
+            sent_before,
         }))
     }
 

@@ -184,8 +184,14 @@ impl App {
         self.check_message(&message)?;
         self.check_attachments(&reader, &message.attachments)
             .await?;
-        let (thread, key, _, participants) = self
-            .open_thread(
+        let super::threads::OpenedThread {
+            thread,
+            key,
+            participants,
+            sent_before,
+            ..
+        } = self
+            .open_thread_fully(
                 &reader,
                 thread_id,
                 AccessAction::Write,
@@ -204,7 +210,17 @@ impl App {
         }
         let mut labels = Labels::default();
         let mut recipients = Vec::new();
-        let known = self.store().recipient_history(&own).await?;
+        // The leak rules look at the sender's history only for recipients they have not
+        // written to: when there are none, what the thread's query found is all they need.
+        let everyone_known = participants
+            .iter()
+            .filter(|p| p.removed_at.is_none() && p.mailbox != own)
+            .all(|p| sent_before.iter().any(|(a, _)| a == &p.mailbox));
+        let known = if everyone_known {
+            sent_before
+        } else {
+            self.store().recipient_history(&own).await?
+        };
         for p in participants
             .iter()
             .filter(|p| p.removed_at.is_none() && p.mailbox != own)

@@ -138,6 +138,17 @@ enum NewParticipant<'a> {
 #[derive(Default)]
 pub(crate) struct Labels(HashMap<String, String>);
 
+/// A thread the reader may open, with its key.
+pub(crate) struct OpenedThread {
+    pub(crate) thread: ThreadRow,
+    pub(crate) key: SymmetricKey,
+    /// The reader's mailbox that holds the key.
+    pub(crate) mailbox: String,
+    pub(crate) participants: Vec<ParticipantRow>,
+    /// (participant, messages) for participants the reader has written to before.
+    pub(crate) sent_before: Vec<(String, i64)>,
+}
+
 impl App {
     pub(crate) async fn label(
         &self,
@@ -662,6 +673,20 @@ impl App {
         action: AccessAction,
         audit: AuditAction,
     ) -> Result<(ThreadRow, SymmetricKey, String, Vec<ParticipantRow>), AppError> {
+        let o = self
+            .open_thread_fully(reader, thread_id, action, audit)
+            .await?;
+        Ok((o.thread, o.key, o.mailbox, o.participants))
+    }
+
+    /// [`App::open_thread`], with what the same query learnt of the reader's recipient history.
+    pub(crate) async fn open_thread_fully(
+        &self,
+        reader: &Reader,
+        thread_id: &str,
+        action: AccessAction,
+        audit: AuditAction,
+    ) -> Result<OpenedThread, AppError> {
         let actor = &reader.actor;
         // An outside recipient's session opens only the thread it was verified for.
         let in_scope = match &actor.principal {
@@ -701,6 +726,7 @@ impl App {
         let sealroom_store::ThreadForReader {
             thread,
             participants,
+            sent_before,
             ..
         } = found;
         if let Some((patient, category)) = self.thread_patient(&thread)? {
@@ -740,7 +766,13 @@ impl App {
                 return Err(AppError::NotFound);
             }
         }
-        Ok((thread, key, mailbox, participants))
+        Ok(OpenedThread {
+            thread,
+            key,
+            mailbox,
+            participants,
+            sent_before,
+        })
     }
 
     /// Read a thread: every message the reader may still open, with signatures checked, and

@@ -552,6 +552,35 @@ async fn leak_rules_block_errors_and_ask_to_confirm_warnings(b: Backend) {
     let sent = start_thread(&s, &h.im_doctor, confirmed).await;
     assert_eq!(sent["findings"][0]["rule"], "resembles_frequent_recipient");
 
+    // Replying in a thread someone else started counts too: the doctor has never written to
+    // Peeter, whose name resembles a frequent recipient's.
+    let peeter = person_named(&s, "a.peeter@example.org", "Anna Peeter", "clinician").await;
+    let theirs = start_thread(
+        &s,
+        &peeter,
+        json!({"subject": "Swap", "participants": [user(&h.im_doctor)], "body": "Swap Friday?"}),
+    )
+    .await;
+    let reply = format!(
+        "/api/v1/threads/{}/messages",
+        theirs["thread_id"].as_str().unwrap()
+    );
+    let (st, e) = post(&s, &h.im_doctor, &reply, json!({"body": "Yes"})).await;
+    assert_eq!(st, 422, "{e}");
+    assert_eq!(e["findings"][0]["rule"], "resembles_frequent_recipient");
+    // Once written to, Peeter is known: the next reply goes without a warning.
+    let (st, e) = post(
+        &s,
+        &h.im_doctor,
+        &reply,
+        json!({"body": "Yes", "confirm": ["resembles_frequent_recipient"]}),
+    )
+    .await;
+    assert_eq!(st, 201, "{e}");
+    let (st, e) = post(&s, &h.im_doctor, &reply, json!({"body": "See you"})).await;
+    assert_eq!(st, 201, "{e}");
+    assert_eq!(e["findings"], json!([]), "{e}");
+
     // Each outcome is audited, without what matched.
     let events: Vec<_> = s
         .app()
