@@ -21,6 +21,18 @@ pub struct ThreadRow {
 const THREAD_COLUMNS: &str =
     "id, patient_id, category, subject_sealed, created_by, created_at, last_message_at";
 
+const PARTICIPANT_COLUMNS: &str =
+    "thread_id, mailbox, wrapped_thread_key, added_by, added_at, removed_at, removed_by";
+
+/// `columns` (a comma-separated list) each prefixed by the table `alias`, for a join.
+fn aliased(alias: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ParticipantRow {
     pub thread_id: String,
@@ -250,9 +262,7 @@ impl Store {
         reader_mailboxes: &[String],
     ) -> Result<Option<ThreadForReader>> {
         let sql = format!(
-            "SELECT t.id, t.patient_id, t.category, t.subject_sealed, t.created_by, t.created_at, \
-             t.last_message_at, p.thread_id, p.mailbox, p.wrapped_thread_key, p.added_by, p.added_at, \
-             p.removed_at, p.removed_by, k.wrapped_key AS mailbox_key, h.messages AS sent_before \
+            "SELECT {thread}, {participant}, k.wrapped_key AS mailbox_key, h.messages AS sent_before \
              FROM threads t JOIN thread_participants p ON p.thread_id = t.id \
              LEFT JOIN mailbox_keys k ON k.mailbox = p.mailbox AND p.mailbox IN ({mailboxes}) \
              LEFT JOIN recipient_history h ON h.sender = {own} AND h.recipient = p.mailbox \
@@ -264,6 +274,8 @@ impl Store {
             },
             // The reader's own mailbox comes first: the sender, when the thread is opened to write.
             own = if reader_mailboxes.is_empty() { "NULL" } else { "$2" },
+            thread = aliased("t", THREAD_COLUMNS),
+            participant = aliased("p", PARTICIPANT_COLUMNS),
         );
         let rows: Vec<ThreadParticipantRow> = on_pool!(self, pool => {
             let mut q = sqlx::query_as(&sql).bind(id);
@@ -310,8 +322,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT thread_id, mailbox, wrapped_thread_key, added_by, added_at, removed_at, removed_by \
-             FROM thread_participants WHERE thread_id IN ({}) ORDER BY thread_id, added_at, mailbox",
+            "SELECT {PARTICIPANT_COLUMNS} FROM thread_participants WHERE thread_id IN ({}) ORDER BY thread_id, added_at, mailbox",
             crate::numbered_params(1, thread_ids.len())
         );
         Ok(on_pool!(self, pool => {

@@ -240,7 +240,12 @@ impl App {
             .await?;
             return Err(AppError::NotFound);
         };
-        let (thread, thread_key, _, participants) = self
+        let super::threads::OpenedThread {
+            thread,
+            key: thread_key,
+            participants,
+            ..
+        } = self
             .open_thread(
                 &reader,
                 &thread_id,

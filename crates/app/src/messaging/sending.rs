@@ -191,7 +191,7 @@ impl App {
             sent_before,
             ..
         } = self
-            .open_thread_fully(
+            .open_thread(
                 &reader,
                 thread_id,
                 AccessAction::Write,
@@ -208,33 +208,32 @@ impl App {
                 "you read this thread through a department inbox; add yourself to reply as yourself".into(),
             ));
         }
-        let mut labels = Labels::default();
-        let mut recipients = Vec::new();
+        // Every current participant but the sender.
+        let to: Vec<String> = participants
+            .into_iter()
+            .filter(|p| p.removed_at.is_none() && p.mailbox != own)
+            .map(|p| p.mailbox)
+            .collect();
         // The leak rules look at the sender's history only for recipients they have not
         // written to: when there are none, what the thread's query found is all they need.
-        let everyone_known = participants
-            .iter()
-            .filter(|p| p.removed_at.is_none() && p.mailbox != own)
-            .all(|p| sent_before.iter().any(|(a, _)| a == &p.mailbox));
-        let known = if everyone_known {
+        let known = if to.iter().all(|r| sent_before.iter().any(|(a, _)| a == r)) {
             sent_before
         } else {
             self.store().recipient_history(&own).await?
         };
-        for p in participants
-            .iter()
-            .filter(|p| p.removed_at.is_none() && p.mailbox != own)
-        {
-            let m = Mailbox::parse(&p.mailbox)?;
+        let mut labels = Labels::default();
+        let mut recipients = Vec::new();
+        for address in &to {
+            let m = Mailbox::parse(address)?;
             // The rules look at the names of recipients the sender has not written to before.
-            let label = if known.iter().any(|(a, _)| a == &p.mailbox) {
+            let label = if known.iter().any(|(a, _)| a == address) {
                 String::new()
             } else {
-                self.label(&mut labels, &p.mailbox).await?
+                self.label(&mut labels, address).await?
             };
             recipients.push(DraftRecipient {
                 label,
-                address: p.mailbox.clone(),
+                address: address.clone(),
                 kind: match m {
                     Mailbox::User(_) => RecipientKind::Staff,
                     Mailbox::Department(_) => RecipientKind::Department,
@@ -269,11 +268,7 @@ impl App {
             thread: &thread,
             thread_key: &key,
             new_participants: None,
-            recipients: participants
-                .iter()
-                .filter(|p| p.removed_at.is_none() && p.mailbox != own)
-                .map(|p| p.mailbox.clone())
-                .collect(),
+            recipients: to,
             invitations: Vec::new(),
             new_recipients: Vec::new(),
         };
@@ -408,11 +403,9 @@ impl App {
             message: message_id.clone(),
             sent_at: now.as_seconds(),
         };
-        let audited = (
-            actor.name(),
-            format!("thread:{}", thread.id),
-            actor.client.clone(),
-            json!({
+        let (author, client) = (actor.name(), actor.client.clone());
+        let subject = format!("thread:{}", thread.id);
+        let details = json!({
                 "message": message_id,
                 "patient": thread.patient_id,
                 "recipients": recipients.len(),
@@ -420,8 +413,7 @@ impl App {
                 "expires_at": expires_at,
                 "legal_basis": message.legal_basis,
                 "new_thread": is_new,
-            }),
-        );
+        });
         // Stored, delivered and audited in a task of its own: once handed to the writer, the
         // message is stored even if the sender goes away (the request dropped), and then it
         // must still reach the recipients and the audit log.
@@ -437,9 +429,8 @@ impl App {
                 other => other?,
             }
             app.live().publish(&recipients, &event);
-            let (actor, subject, client, details) = audited;
             app.audit(
-                &actor,
+                &author,
                 AuditAction::MessageSent,
                 &subject,
                 "success",

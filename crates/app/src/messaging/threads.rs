@@ -138,12 +138,10 @@ enum NewParticipant<'a> {
 #[derive(Default)]
 pub(crate) struct Labels(HashMap<String, String>);
 
-/// A thread the reader may open, with its key.
+/// A thread the reader may open, with its key and every participant it has had.
 pub(crate) struct OpenedThread {
     pub(crate) thread: ThreadRow,
     pub(crate) key: SymmetricKey,
-    /// The reader's mailbox that holds the key.
-    pub(crate) mailbox: String,
     pub(crate) participants: Vec<ParticipantRow>,
     /// (participant, messages) for participants the reader has written to before.
     pub(crate) sent_before: Vec<(String, i64)>,
@@ -489,7 +487,12 @@ impl App {
         if !reader.is_staff() {
             return Err(AppError::Forbidden);
         }
-        let (thread, key, _, participants) = self
+        let OpenedThread {
+            thread,
+            key,
+            participants,
+            ..
+        } = self
             .open_thread(
                 &reader,
                 thread_id,
@@ -599,7 +602,7 @@ impl App {
         address: &str,
     ) -> Result<(), AppError> {
         let reader = self.writer(actor).await?;
-        let (thread, _, _, _) = self
+        let OpenedThread { thread, .. } = self
             .open_thread(
                 &reader,
                 thread_id,
@@ -672,20 +675,6 @@ impl App {
         thread_id: &str,
         action: AccessAction,
         audit: AuditAction,
-    ) -> Result<(ThreadRow, SymmetricKey, String, Vec<ParticipantRow>), AppError> {
-        let o = self
-            .open_thread_fully(reader, thread_id, action, audit)
-            .await?;
-        Ok((o.thread, o.key, o.mailbox, o.participants))
-    }
-
-    /// [`App::open_thread`], with what the same query learnt of the reader's recipient history.
-    pub(crate) async fn open_thread_fully(
-        &self,
-        reader: &Reader,
-        thread_id: &str,
-        action: AccessAction,
-        audit: AuditAction,
     ) -> Result<OpenedThread, AppError> {
         let actor = &reader.actor;
         // An outside recipient's session opens only the thread it was verified for.
@@ -711,7 +700,7 @@ impl App {
             }
             None => None,
         };
-        let (Some(found), Some((key, mailbox))) = (found, opened) else {
+        let (Some(found), Some((key, _))) = (found, opened) else {
             self.audit(
                 &actor.name(),
                 AuditAction::MessageAccessDenied,
@@ -769,7 +758,6 @@ impl App {
         Ok(OpenedThread {
             thread,
             key,
-            mailbox,
             participants,
             sent_before,
         })
@@ -779,7 +767,12 @@ impl App {
     /// receipts on their own messages. Opening it marks it read for the reader's mailboxes.
     pub async fn thread(&self, actor: &Actor, thread_id: &str) -> Result<ThreadView, AppError> {
         let reader = self.reader(actor).await?;
-        let (thread, key, _, participants) = self
+        let OpenedThread {
+            thread,
+            key,
+            participants,
+            ..
+        } = self
             .open_thread(
                 &reader,
                 thread_id,

@@ -522,6 +522,21 @@ fn message_to_b(id: &str, thread: &str, at: i64, new_thread: bool) -> NewMessage
     }
 }
 
+/// What the batch test watches: each thread's messages in order and last activity, and the
+/// sender's recipient history.
+async fn messaging_state(
+    store: &Store,
+) -> (Vec<String>, Vec<String>, i64, i64, Vec<(String, i64)>) {
+    let last = |t: Option<ThreadRow>| t.unwrap().last_message_at;
+    (
+        ids_in_order(store, "t1").await,
+        ids_in_order(store, "t2").await,
+        last(store.thread("t1").await.unwrap()),
+        last(store.thread("t2").await.unwrap()),
+        store.recipient_history("user:a").await.unwrap(),
+    )
+}
+
 async fn ids_in_order(store: &Store, thread: &str) -> Vec<String> {
     store
         .messages_of(thread)
@@ -548,23 +563,21 @@ async fn a_batch_of_messages_is_stored_whole_or_not_at_all_each_in_its_place(b: 
         ])
         .await
         .unwrap();
-    assert_eq!(ids_in_order(&store, "t1").await, ["m1", "m2", "m5"]);
-    assert_eq!(ids_in_order(&store, "t2").await, ["m3", "m4"]);
+    let stored = messaging_state(&store).await;
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        store.thread("t1").await.unwrap().unwrap().last_message_at,
-        104
-    );
-    assert_eq!(
-        store.thread("t2").await.unwrap().unwrap().last_message_at,
-        103
+        stored,
+        (
+            ids(&["m1", "m2", "m5"]),
+            ids(&["m3", "m4"]),
+            104,
+            103,
+            vec![("user:b".to_owned(), 5)]
+        )
     );
     assert_eq!(store.receipts_of("t1").await.unwrap().len(), 3);
-    assert_eq!(
-        store.recipient_history("user:a").await.unwrap(),
-        [("user:b".to_owned(), 5)]
-    );
 
-    // One message's attachment cannot be taken (there is no such upload): nothing is stored.
+    // One message's attachment cannot be taken (there is no such upload): nothing changes.
     let mut bad = message_to_b("m7", "t1", 106, false);
     bad.attachments = vec![("no-such-upload".into(), vec![7; 8])];
     let refused = store
@@ -578,16 +591,7 @@ async fn a_batch_of_messages_is_stored_whole_or_not_at_all_each_in_its_place(b: 
         matches!(refused, Err(StoreError::Conflict(_))),
         "{refused:?}"
     );
-    assert_eq!(ids_in_order(&store, "t1").await, ["m1", "m2", "m5"]);
-    assert_eq!(ids_in_order(&store, "t2").await, ["m3", "m4"]);
-    assert_eq!(
-        store.thread("t1").await.unwrap().unwrap().last_message_at,
-        104
-    );
-    assert_eq!(
-        store.recipient_history("user:a").await.unwrap(),
-        [("user:b".to_owned(), 5)]
-    );
+    assert_eq!(messaging_state(&store).await, stored);
 
     // Alone, the good ones go in after the others; a connected recipient has it delivered at
     // once; a message with an older time does not move the thread's last activity back.
