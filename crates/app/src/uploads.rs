@@ -1,12 +1,14 @@
 //! Resumable uploads (the tus 1.0 protocol's model): a large file arrives in as many requests
-//! as it takes, and a dropped connection costs at most the last unfinished segment.
+//! as it takes, and a dropped connection costs at most the last unfinished segment. An upload
+//! becomes a document version (for a patient) or a message attachment (waiting, in its
+//! uploader's mailbox, to be sent).
 //!
-//! The upload is checked and permitted (and audited) when it is created, exactly like a
-//! one-request upload. Content is encrypted as it arrives and only whole, authenticated
+//! The upload is checked and permitted (and, for a document, audited) when it is created,
+//! exactly like a one-request upload. Content is encrypted as it arrives and only whole, authenticated
 //! 64 KiB segments are kept, as ciphertext, in a staging file under the data directory; the
 //! offset the server reports is always a whole number of segments, so plaintext never rests
 //! anywhere. When the last byte arrives the blob is sealed, its hash computed over the staged
-//! file, and it is moved to the blob store, signed and recorded.
+//! file, and it is moved to the blob store, signed and recorded (a document) or recorded as the uploader's unsent attachment.
 //!
 //! Staging files live on the server that received them: several servers behind a load
 //! balancer need a shared staging directory or sticky routing for `/api/v1/uploads`.
@@ -20,7 +22,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use sealroom_crypto::envelope::{
-    blob_len, Binding, BlobEncryptor, EnvelopeError, HEADER, SEGMENT, TAG,
+    blob_len, Binding, BlobEncryptor, EnvelopeError, SymmetricKey, HEADER, SEGMENT, TAG,
 };
 use sealroom_crypto::token::new_id;
 use sealroom_domain::{AuditAction, DataCategory};
@@ -32,14 +34,51 @@ use crate::documents::{
     VersionFacts,
 };
 use crate::keyring::data_key_context;
+use crate::messaging::attachments::{binding as attachment_binding, StoredAttachment};
+use crate::messaging::UploadedAttachment;
 use crate::patient_access::staff_id;
 use crate::{App, AppError};
+
+/// What an upload becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A document version of a patient's record.
+    Document,
+    /// A message attachment, waiting to be sent.
+    Attachment,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Document => "document",
+            Purpose::Attachment => "attachment",
+        }
+    }
+
+    fn of(row: &UploadRow) -> Result<Purpose, AppError> {
+        match row.purpose.as_str() {
+            "document" => Ok(Purpose::Document),
+            "attachment" => Ok(Purpose::Attachment),
+            other => Err(AppError::internal(format!("an upload has purpose {other}"))),
+        }
+    }
+}
+
+/// What to create an upload for.
+pub enum NewUpload {
+    Document(UploadTarget),
+    Attachment(FileDescription),
+}
 
 /// Where an upload stands.
 #[derive(Debug, Clone, Serialize)]
 pub struct UploadStatus {
     pub id: String,
-    pub document_id: String,
+    pub purpose: Purpose,
+    /// The document's id, or the attachment's.
+    pub object_id: String,
     /// Bytes the server holds; the client continues from here.
     pub offset: u64,
     pub length: u64,
@@ -51,10 +90,12 @@ pub enum UploadProgress {
     /// More is expected, from this offset.
     Partial(UploadStatus),
     /// The last byte arrived: the document version is stored and signed.
-    Complete(Box<DocumentView>),
+    Document(Box<DocumentView>),
+    /// The last byte arrived: the attachment waits to be sent with a message.
+    Attachment(UploadedAttachment),
 }
 
-/// The sealed description of a staged upload (title, file name and note stay sealed).
+/// The sealed description of a staged document (title, file name and note stay sealed).
 #[derive(Serialize, Deserialize)]
 struct Staged {
     target: Target,
@@ -62,6 +103,13 @@ struct Staged {
     filename: String,
     media_type: String,
     author_id: String,
+}
+
+/// The sealed description of a staged attachment.
+#[derive(Serialize, Deserialize)]
+struct StagedAttachment {
+    filename: String,
+    media_type: String,
 }
 
 /// Uploads receiving content in this process right now: one request at a time per upload.
@@ -115,13 +163,25 @@ impl App {
     pub async fn create_upload(
         &self,
         actor: &Actor,
-        target: UploadTarget,
+        new: NewUpload,
         length: u64,
     ) -> Result<UploadStatus, AppError> {
         self.expire_uploads().await?;
         if length > self.settings().documents.max_upload_bytes {
             return Err(self.limit_error());
         }
+        match new {
+            NewUpload::Document(target) => self.create_document_upload(actor, target, length).await,
+            NewUpload::Attachment(file) => self.create_attachment_upload(actor, file, length).await,
+        }
+    }
+
+    async fn create_document_upload(
+        &self,
+        actor: &Actor,
+        target: UploadTarget,
+        length: u64,
+    ) -> Result<UploadStatus, AppError> {
         let prepared = self.prepare(actor, target).await?;
         let Prepared {
             mut guard,
@@ -132,7 +192,6 @@ impl App {
             version,
             file,
             author_id,
-            uploader_id,
             ..
         } = prepared;
         let id = new_id();
@@ -148,7 +207,7 @@ impl App {
             .patient_key(&patient_id)
             .await
             .map_err(|e| guard.fail(e))?;
-        let data_key = sealroom_crypto::envelope::SymmetricKey::generate();
+        let data_key = SymmetricKey::generate();
         let encryptor = BlobEncryptor::new(
             &data_key,
             &Binding {
@@ -157,7 +216,64 @@ impl App {
             },
         )
         .map_err(|e| guard.fail(AppError::internal(e)))?;
-        let path = self.staged_path(&id);
+        let row = UploadRow {
+            id: id.clone(),
+            purpose: Purpose::Document.as_str().to_owned(),
+            owner: actor.name(),
+            patient_id: Some(patient_id),
+            object_id: document_id.clone(),
+            version: i64::from(version),
+            description_sealed: self.secrets().seal(&description, &description_owner(&id)),
+            wrapped_data_key: patient_key.wrap(&data_key, &data_key_context(&document_id, version)),
+            header: encryptor.header().to_vec(),
+            length: i64::try_from(length).map_err(AppError::internal)?,
+            segments: 0,
+            created_at: 0,
+            expires_at: 0,
+        };
+        let status = self.stage(row).await.map_err(|e| guard.fail(e))?;
+        // From here the upload outlives this request: it ends by completion, cancellation or
+        // expiry, each audited where it happens.
+        guard.disarm();
+        Ok(status)
+    }
+
+    async fn create_attachment_upload(
+        &self,
+        actor: &Actor,
+        file: FileDescription,
+        length: u64,
+    ) -> Result<UploadStatus, AppError> {
+        let (file, attachment_id, data_key, wrapped) = self.begin_attachment(actor, &file).await?;
+        let id = new_id();
+        let description = serde_json::to_vec(&StagedAttachment {
+            filename: file.filename,
+            media_type: file.media_type,
+        })
+        .map_err(AppError::internal)?;
+        let encryptor = BlobEncryptor::new(&data_key, &attachment_binding(&attachment_id))
+            .map_err(AppError::internal)?;
+        self.stage(UploadRow {
+            id: id.clone(),
+            purpose: Purpose::Attachment.as_str().to_owned(),
+            owner: actor.name(),
+            patient_id: None,
+            object_id: attachment_id,
+            version: 1,
+            description_sealed: self.secrets().seal(&description, &description_owner(&id)),
+            wrapped_data_key: wrapped,
+            header: encryptor.header().to_vec(),
+            length: i64::try_from(length).map_err(AppError::internal)?,
+            segments: 0,
+            created_at: 0,
+            expires_at: 0,
+        })
+        .await
+    }
+
+    /// Create the staging file with the blob's header, and record the upload.
+    async fn stage(&self, mut row: UploadRow) -> Result<UploadStatus, AppError> {
+        let path = self.staged_path(&row.id);
         let staged_file = async {
             let dir = &self.settings().documents.staging_dir;
             tokio::fs::create_dir_all(dir).await?;
@@ -167,54 +283,39 @@ impl App {
                 tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).await?;
             }
             let mut f = tokio::fs::File::create_new(&path).await?;
-            f.write_all(encryptor.header()).await?;
+            f.write_all(&row.header).await?;
             f.sync_all().await
         };
         staged_file.await.map_err(|e| {
-            guard.fail(AppError::Unavailable(format!(
+            AppError::Unavailable(format!(
                 "the staging directory could not be written ({e}); nothing was saved, try again"
-            )))
+            ))
         })?;
-        let now = self.now().as_seconds();
-        let expires_at = now + self.settings().documents.upload_expiry.as_seconds();
-        let row = UploadRow {
-            id: id.clone(),
-            owner_id: uploader_id,
-            patient_id,
-            document_id: document_id.clone(),
-            version: i64::from(version),
-            description_sealed: self.secrets().seal(&description, &description_owner(&id)),
-            wrapped_data_key: patient_key.wrap(&data_key, &data_key_context(&document_id, version)),
-            header: encryptor.header().to_vec(),
-            length: i64::try_from(length).map_err(AppError::internal)?,
-            segments: 0,
-            created_at: now,
-            expires_at,
-        };
+        row.created_at = self.now().as_seconds();
+        row.expires_at = row.created_at + self.settings().documents.upload_expiry.as_seconds();
         if let Err(e) = self.store().insert_upload(&row).await {
             let _ = tokio::fs::remove_file(&path).await;
-            return Err(guard.fail(e.into()));
+            return Err(e.into());
         }
-        // From here the upload outlives this request: it ends by completion, cancellation or
-        // expiry, each audited where it happens.
-        guard.disarm();
-        Ok(UploadStatus {
-            id,
-            document_id,
-            offset: 0,
-            length,
-            expires_at,
-        })
+        status_of(&row)
     }
 
+    /// The caller's own upload, still current; anyone else's, or none, is not found.
     async fn owned_upload(&self, actor: &Actor, upload_id: &str) -> Result<UploadRow, AppError> {
-        let me = staff_id(actor, true)?;
         let row = self
             .store()
             .upload(upload_id)
             .await?
-            .filter(|u| u.owner_id == me)
+            .filter(|u| u.owner == actor.name())
             .ok_or(AppError::NotFound)?;
+        match Purpose::of(&row)? {
+            Purpose::Document => {
+                staff_id(actor, true)?;
+            }
+            Purpose::Attachment => {
+                self.writer(actor).await?;
+            }
+        }
         if row.expires_at <= self.now().as_seconds() {
             self.drop_upload(actor, &row, "the upload expired before it was complete")
                 .await?;
@@ -230,7 +331,43 @@ impl App {
         upload_id: &str,
     ) -> Result<UploadStatus, AppError> {
         let row = self.owned_upload(actor, upload_id).await?;
-        Ok(status_of(&row))
+        status_of(&row)
+    }
+
+    /// An upload's data key and what its ciphertext is bound to.
+    async fn upload_key(
+        &self,
+        actor: &Actor,
+        row: &UploadRow,
+    ) -> Result<(SymmetricKey, Binding), AppError> {
+        let version = u32::try_from(row.version).map_err(AppError::internal)?;
+        match Purpose::of(row)? {
+            Purpose::Document => {
+                let patient_id = row
+                    .patient_id
+                    .as_deref()
+                    .ok_or_else(|| AppError::internal("a document upload has no patient"))?;
+                let data_key = self
+                    .patient_key(patient_id)
+                    .await?
+                    .unwrap(
+                        &row.wrapped_data_key,
+                        &data_key_context(&row.object_id, version),
+                    )
+                    .map_err(AppError::internal)?;
+                let binding = Binding {
+                    document: row.object_id.clone(),
+                    version,
+                };
+                Ok((data_key, binding))
+            }
+            Purpose::Attachment => {
+                let data_key = self
+                    .unsent_attachment_key(actor, &row.object_id, &row.wrapped_data_key)
+                    .await?;
+                Ok((data_key, attachment_binding(&row.object_id)))
+            }
+        }
     }
 
     /// Receive content from `offset`, which must be where the upload stands.
@@ -242,31 +379,16 @@ impl App {
     ) -> Result<UploadWriter, AppError> {
         let claim = Claim::take(upload_id)?;
         let row = self.owned_upload(actor, upload_id).await?;
-        let status = status_of(&row);
+        let status = status_of(&row)?;
         if offset != status.offset {
             return Err(AppError::Conflict(format!(
                 "Upload-Offset is {offset}, but the server holds {} bytes of this upload; ask for the offset (HEAD) and continue from there",
                 status.offset
             )));
         }
-        let version = u32::try_from(row.version).map_err(AppError::internal)?;
-        let patient_key = self.patient_key(&row.patient_id).await?;
-        let data_key = patient_key
-            .unwrap(
-                &row.wrapped_data_key,
-                &data_key_context(&row.document_id, version),
-            )
-            .map_err(AppError::internal)?;
+        let (data_key, binding) = self.upload_key(actor, &row).await?;
         let segments = u32::try_from(row.segments).map_err(AppError::internal)?;
-        let encryptor = match BlobEncryptor::resume(
-            &data_key,
-            &Binding {
-                document: row.document_id.clone(),
-                version,
-            },
-            &row.header,
-            segments,
-        ) {
+        let encryptor = match BlobEncryptor::resume(&data_key, &binding, &row.header, segments) {
             Ok(encryptor) => encryptor,
             Err(EnvelopeError::NotABlob) => {
                 return Err(AppError::Gone(
@@ -299,6 +421,7 @@ impl App {
             app: self.clone(),
             actor: actor.clone(),
             row,
+            data_key,
             encryptor,
             sealed: Vec::new(),
             file,
@@ -339,32 +462,53 @@ impl App {
     async fn drop_upload(&self, actor: &Actor, row: &UploadRow, why: &str) -> Result<(), AppError> {
         let _ = tokio::fs::remove_file(self.staged_path(&row.id)).await;
         self.store().delete_upload(&row.id).await?;
-        self.audit(
-            &actor.name(),
-            AuditAction::DocumentUploadAbandoned,
-            &format!("patient:{}", row.patient_id),
-            "failure",
-            &actor.client,
-            json!({
-                "document": row.document_id,
-                "version": row.version,
-                "received_bytes": status_of(row).offset,
-                "why": why,
-            }),
-        )
-        .await
+        let received = status_of(row)?.offset;
+        match (Purpose::of(row)?, &row.patient_id) {
+            (Purpose::Document, Some(patient_id)) => {
+                self.audit(
+                    &actor.name(),
+                    AuditAction::DocumentUploadAbandoned,
+                    &format!("patient:{patient_id}"),
+                    "failure",
+                    &actor.client,
+                    json!({
+                        "document": row.object_id,
+                        "version": row.version,
+                        "received_bytes": received,
+                        "why": why,
+                    }),
+                )
+                .await
+            }
+            _ => {
+                self.audit(
+                    &actor.name(),
+                    AuditAction::AttachmentUploadAbandoned,
+                    &format!("attachment:{}", row.object_id),
+                    "failure",
+                    &actor.client,
+                    json!({
+                        "owner": row.owner,
+                        "received_bytes": received,
+                        "why": why,
+                    }),
+                )
+                .await
+            }
+        }
     }
 }
 
-fn status_of(row: &UploadRow) -> UploadStatus {
+fn status_of(row: &UploadRow) -> Result<UploadStatus, AppError> {
     let length = row.length as u64;
-    UploadStatus {
+    Ok(UploadStatus {
         id: row.id.clone(),
-        document_id: row.document_id.clone(),
+        purpose: Purpose::of(row)?,
+        object_id: row.object_id.clone(),
         offset: (row.segments as u64 * SEGMENT as u64).min(length),
         length,
         expires_at: row.expires_at,
-    }
+    })
 }
 
 /// Content arriving for a resumable upload: encrypted as it comes, whole segments appended to
@@ -374,6 +518,7 @@ pub struct UploadWriter {
     app: App,
     actor: Actor,
     row: UploadRow,
+    data_key: SymmetricKey,
     encryptor: BlobEncryptor,
     /// Ciphertext of the piece being written, reused from piece to piece.
     sealed: Vec<u8>,
@@ -477,7 +622,7 @@ impl UploadWriter {
             ));
         }
         self.row.segments = to;
-        Ok(UploadProgress::Partial(status_of(&self.row)))
+        Ok(UploadProgress::Partial(status_of(&self.row)?))
     }
 
     async fn complete(self) -> Result<UploadProgress, AppError> {
@@ -485,6 +630,7 @@ impl UploadWriter {
             app,
             actor,
             row,
+            data_key,
             encryptor,
             mut file,
             mut position,
@@ -513,55 +659,133 @@ impl UploadWriter {
         if ciphertext_size != blob_len(received) {
             return Err(AppError::internal("a staged upload has the wrong length"));
         }
-        let staged: Staged = serde_json::from_slice(
-            &app.secrets()
-                .open(&row.description_sealed, &description_owner(&row.id))
-                .map_err(AppError::internal)?,
-        )
-        .map_err(AppError::internal)?;
+        let description = app
+            .secrets()
+            .open(&row.description_sealed, &description_owner(&row.id))
+            .map_err(AppError::internal)?;
         let blob_key = new_id();
         app.blobs().put_file(&blob_key, &path).await.map_err(|e| {
             AppError::Unavailable(format!(
                 "the document store could not be written ({e}); send the last request again"
             ))
         })?;
-        let version = u32::try_from(row.version).map_err(AppError::internal)?;
-        let mut guard = AbandonGuard::new(&app, &actor, &row.document_id, &row.patient_id, version);
-        let recorded = app
-            .record_version(
-                &actor,
-                staged.target,
-                VersionFacts {
-                    document_id: row.document_id.clone(),
-                    patient_id: row.patient_id.clone(),
-                    category: DataCategory::parse(&staged.category).map_err(AppError::internal)?,
-                    version,
-                    file: FileDescription {
-                        filename: staged.filename,
-                        media_type: staged.media_type,
-                        declared_size: Some(received),
-                    },
-                    author_id: staged.author_id,
-                    uploader_id: row.owner_id.clone(),
-                    wrapped_data_key: row.wrapped_data_key.clone(),
-                    blob_key: blob_key.clone(),
-                    size: received,
-                    ciphertext_size,
-                    ciphertext_hash: hash,
+        let stored = Stored {
+            blob_key,
+            size: received,
+            ciphertext_size,
+            ciphertext_hash: hash,
+        };
+        match Purpose::of(&row)? {
+            Purpose::Document => complete_document(&app, &actor, &row, &description, stored).await,
+            Purpose::Attachment => {
+                complete_attachment(&app, &actor, &row, &data_key, &description, stored).await
+            }
+        }
+    }
+}
+
+/// A finished upload's ciphertext, in the blob store.
+struct Stored {
+    blob_key: String,
+    size: u64,
+    ciphertext_size: u64,
+    ciphertext_hash: [u8; 32],
+}
+
+async fn complete_document(
+    app: &App,
+    actor: &Actor,
+    row: &UploadRow,
+    description: &[u8],
+    stored: Stored,
+) -> Result<UploadProgress, AppError> {
+    let staged: Staged = serde_json::from_slice(description).map_err(AppError::internal)?;
+    let patient_id = row
+        .patient_id
+        .clone()
+        .ok_or_else(|| AppError::internal("a document upload has no patient"))?;
+    let version = u32::try_from(row.version).map_err(AppError::internal)?;
+    let mut guard = AbandonGuard::new(app, actor, &row.object_id, &patient_id, version);
+    let recorded = async {
+        app.record_version(
+            actor,
+            staged.target,
+            VersionFacts {
+                document_id: row.object_id.clone(),
+                patient_id: patient_id.clone(),
+                category: DataCategory::parse(&staged.category).map_err(AppError::internal)?,
+                version,
+                file: FileDescription {
+                    filename: staged.filename,
+                    media_type: staged.media_type,
+                    declared_size: Some(stored.size),
                 },
-            )
-            .await;
-        let _ = tokio::fs::remove_file(&path).await;
-        app.store().delete_upload(&row.id).await?;
-        match recorded {
-            Ok(view) => {
-                guard.disarm();
-                Ok(UploadProgress::Complete(Box::new(view)))
-            }
-            Err(e) => {
-                let _ = app.blobs().delete(&blob_key).await;
-                Err(guard.fail(e))
-            }
+                author_id: staged.author_id,
+                uploader_id: staff_id(actor, true)?.to_owned(),
+                wrapped_data_key: row.wrapped_data_key.clone(),
+                blob_key: stored.blob_key.clone(),
+                size: stored.size,
+                ciphertext_size: stored.ciphertext_size,
+                ciphertext_hash: stored.ciphertext_hash,
+            },
+        )
+        .await
+    }
+    .await;
+    let _ = tokio::fs::remove_file(app.staged_path(&row.id)).await;
+    app.store().delete_upload(&row.id).await?;
+    match recorded {
+        Ok(view) => {
+            guard.disarm();
+            Ok(UploadProgress::Document(Box::new(view)))
+        }
+        Err(e) => {
+            let _ = app.blobs().delete(&stored.blob_key).await;
+            Err(guard.fail(e))
+        }
+    }
+}
+
+/// Record the attachment as the uploader's, unsent. If that fails the upload stays, so the
+/// last request can be sent again.
+async fn complete_attachment(
+    app: &App,
+    actor: &Actor,
+    row: &UploadRow,
+    data_key: &SymmetricKey,
+    description: &[u8],
+    stored: Stored,
+) -> Result<UploadProgress, AppError> {
+    let staged: StagedAttachment =
+        serde_json::from_slice(description).map_err(AppError::internal)?;
+    let recorded = app
+        .record_attachment(
+            actor,
+            data_key,
+            StoredAttachment {
+                id: row.object_id.clone(),
+                blob_key: stored.blob_key.clone(),
+                wrapped_data_key: row.wrapped_data_key.clone(),
+                file: FileDescription {
+                    filename: staged.filename,
+                    media_type: staged.media_type,
+                    declared_size: Some(stored.size),
+                },
+                size: stored.size,
+                ciphertext_size: stored.ciphertext_size,
+                ciphertext_hash: stored.ciphertext_hash,
+            },
+        )
+        .await;
+    match recorded {
+        Ok(attachment) => {
+            let _ = tokio::fs::remove_file(app.staged_path(&row.id)).await;
+            app.store().delete_upload(&row.id).await?;
+            Ok(UploadProgress::Attachment(attachment))
+        }
+        Err(e) => {
+            let _ = app.blobs().delete(&stored.blob_key).await;
+            Err(e)
         }
     }
 }

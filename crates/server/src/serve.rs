@@ -239,7 +239,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
 }
 
 /// Work done on a timer: tell patients about documents whose scheduled release has come,
-/// expire messages and send batched message notices. A
+/// expire messages, discard unsent attachments and unfinished uploads, and send batched
+/// message notices. A
 /// failure is logged (never with patient data) and retried at the next tick.
 async fn periodic_jobs(app: App) {
     let mut tick = tokio::time::interval(app.settings().patient_space.notify_every);
@@ -260,6 +261,11 @@ async fn periodic_jobs(app: App) {
             Ok(0) => {}
             Ok(n) => tracing::info!(attachments = n, "discarded attachments never sent"),
             Err(e) => tracing::warn!(error = %e, "discarding unsent attachments failed; retrying"),
+        }
+        match app.expire_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "removed resumable uploads past their expiry"),
+            Err(e) => tracing::warn!(error = %e, "removing expired uploads failed; retrying"),
         }
         match app.send_message_notices().await {
             Ok(0) => {}

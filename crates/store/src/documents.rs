@@ -129,12 +129,18 @@ const SELECT_ERASURES: &str =
      e.requested_at, e.state, e.decided_by, e.decided_at, d.patient_id \
      FROM erasure_requests e JOIN documents d ON d.id = e.document_id";
 
+/// A resumable upload in progress: a document version, or a message attachment.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UploadRow {
     pub id: String,
-    pub owner_id: String,
-    pub patient_id: String,
-    pub document_id: String,
+    /// `document` or `attachment`.
+    pub purpose: String,
+    /// The uploader, by the actor's name (`user:…`, `patient_account:…`).
+    pub owner: String,
+    /// The patient of a document; none for an attachment.
+    pub patient_id: Option<String>,
+    /// The document's id, or the attachment's.
+    pub object_id: String,
     pub version: i64,
     pub description_sealed: Vec<u8>,
     pub wrapped_data_key: Vec<u8>,
@@ -145,7 +151,7 @@ pub struct UploadRow {
     pub expires_at: i64,
 }
 
-const UPLOAD_COLUMNS: &str = "id, owner_id, patient_id, document_id, version, description_sealed, wrapped_data_key, header, length, segments, created_at, expires_at";
+const UPLOAD_COLUMNS: &str = "id, purpose, owner, patient_id, object_id, version, description_sealed, wrapped_data_key, header, length, segments, created_at, expires_at";
 
 /// A key to re-wrap during master-key rotation: which table, which row, the wrapped bytes.
 #[derive(Debug, Clone)]
@@ -490,10 +496,10 @@ impl Store {
 
     pub async fn insert_upload(&self, u: &UploadRow) -> Result<()> {
         let sql = format!(
-            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         on_pool!(self, pool => sqlx::query(&sql)
-            .bind(&u.id).bind(&u.owner_id).bind(&u.patient_id).bind(&u.document_id).bind(u.version)
+            .bind(&u.id).bind(&u.purpose).bind(&u.owner).bind(&u.patient_id).bind(&u.object_id).bind(u.version)
             .bind(&u.description_sealed).bind(&u.wrapped_data_key).bind(&u.header).bind(u.length)
             .bind(u.segments).bind(u.created_at).bind(u.expires_at)
             .execute(pool).await.map(|_| ()))?;

@@ -55,6 +55,10 @@ const SQLITE: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_message_places.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/sqlite/0018_attachment_uploads.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -110,12 +114,16 @@ const POSTGRES: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/postgres/0017_message_places.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/postgres/0018_attachment_uploads.sql"),
+    ),
 ];
 
 /// Newest SQLite schema this build knows.
-pub const LATEST_SQLITE: i64 = 17;
+pub const LATEST_SQLITE: i64 = 18;
 /// Newest PostgreSQL schema this build knows.
-pub const LATEST_POSTGRES: i64 = 17;
+pub const LATEST_POSTGRES: i64 = 18;
 
 /// A lock number that serialises concurrent migrations of one PostgreSQL database.
 const PG_MIGRATION_LOCK: i64 = 0x5ea1_0000;

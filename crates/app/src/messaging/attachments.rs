@@ -36,7 +36,7 @@ fn filename_context(id: &str) -> String {
     format!("attachment-name:{id}")
 }
 
-fn binding(id: &str) -> Binding {
+pub(crate) fn binding(id: &str) -> Binding {
     Binding {
         document: format!("attachment:{id}"),
         version: 1,
@@ -448,9 +448,95 @@ impl AttachmentUpload {
         };
         upload.store(&tail).await?;
         upload.writer.commit().await.map_err(blob_error)?;
-        let reader = app.reader(&actor).await?;
-        let mailbox_key = app.mailbox_key(&reader.own.address()).await?;
-        app.store()
+        let wrapped_data_key = app
+            .uploader_mailbox_key(&actor)
+            .await?
+            .wrap(&data_key, &key_context(&id));
+        app.record_attachment(
+            &actor,
+            &data_key,
+            StoredAttachment {
+                id,
+                blob_key,
+                wrapped_data_key,
+                file,
+                size,
+                ciphertext_size: upload.ciphertext_size,
+                ciphertext_hash: *upload.hasher.finalize().as_bytes(),
+            },
+        )
+        .await
+    }
+}
+
+/// An attachment's encrypted content, in the blob store and ready to be recorded.
+pub(crate) struct StoredAttachment {
+    pub(crate) id: String,
+    pub(crate) blob_key: String,
+    /// Its data key, wrapped for the uploader's mailbox.
+    pub(crate) wrapped_data_key: Vec<u8>,
+    pub(crate) file: FileDescription,
+    pub(crate) size: u64,
+    pub(crate) ciphertext_size: u64,
+    pub(crate) ciphertext_hash: [u8; 32],
+}
+
+impl App {
+    /// The key of the mailbox an unsent attachment belongs to: its uploader's own, who must be
+    /// someone who may write messages now.
+    pub(crate) async fn uploader_mailbox_key(
+        &self,
+        actor: &Actor,
+    ) -> Result<SymmetricKey, AppError> {
+        let reader = self.writer(actor).await?;
+        self.mailbox_key(&reader.own.address()).await
+    }
+
+    /// Begin an attachment that arrives over several requests: the file checked, its id and
+    /// a fresh data key, wrapped for the uploader's mailbox as a finished attachment's is.
+    pub(crate) async fn begin_attachment(
+        &self,
+        actor: &Actor,
+        file: &FileDescription,
+    ) -> Result<(FileDescription, String, SymmetricKey, Vec<u8>), AppError> {
+        let mailbox_key = self.uploader_mailbox_key(actor).await?;
+        let file = self.checked_file(file)?;
+        let id = sealroom_crypto::token::new_id();
+        let data_key = SymmetricKey::generate();
+        let wrapped = mailbox_key.wrap(&data_key, &key_context(&id));
+        Ok((file, id, data_key, wrapped))
+    }
+
+    /// The data key of an attachment still being uploaded, from its uploader's mailbox.
+    pub(crate) async fn unsent_attachment_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+        wrapped: &[u8],
+    ) -> Result<SymmetricKey, AppError> {
+        self.uploader_mailbox_key(actor)
+            .await?
+            .unwrap(wrapped, &key_context(id))
+            .map_err(AppError::internal)
+    }
+
+    /// Record a stored attachment as its uploader's, unsent, and audit it.
+    pub(crate) async fn record_attachment(
+        &self,
+        actor: &Actor,
+        data_key: &SymmetricKey,
+        a: StoredAttachment,
+    ) -> Result<UploadedAttachment, AppError> {
+        let StoredAttachment {
+            id,
+            blob_key,
+            wrapped_data_key,
+            file,
+            size,
+            ciphertext_size,
+            ciphertext_hash,
+        } = a;
+        self.store()
             .insert_attachment(&AttachmentRow {
                 id: id.clone(),
                 thread_id: None,
@@ -458,17 +544,16 @@ impl AttachmentUpload {
                 position: 0,
                 uploaded_by: actor.name(),
                 blob_key,
-                wrapped_data_key: Some(mailbox_key.wrap(&data_key, &key_context(&id))),
+                wrapped_data_key: Some(wrapped_data_key),
                 filename_sealed: data_key.seal(file.filename.as_bytes(), &filename_context(&id)),
                 media_type: file.media_type.clone(),
                 size: i64::try_from(size).map_err(AppError::internal)?,
-                ciphertext_size: i64::try_from(upload.ciphertext_size)
-                    .map_err(AppError::internal)?,
-                ciphertext_hash: upload.hasher.finalize().as_bytes().to_vec(),
-                created_at: app.now().as_seconds(),
+                ciphertext_size: i64::try_from(ciphertext_size).map_err(AppError::internal)?,
+                ciphertext_hash: ciphertext_hash.to_vec(),
+                created_at: self.now().as_seconds(),
             })
             .await?;
-        app.audit(
+        self.audit(
             &actor.name(),
             AuditAction::AttachmentUploaded,
             &format!("attachment:{id}"),

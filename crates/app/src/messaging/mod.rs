@@ -20,7 +20,7 @@
 //! for that patient now. Both refusals look like "not found". Every read of a patient thread is
 //! audited on the patient, every other read on the thread.
 
-mod attachments;
+pub(crate) mod attachments;
 mod filing;
 mod live;
 mod notices;

@@ -137,7 +137,7 @@ fn stored_files(s: &TestServer) -> Vec<PathBuf> {
     files
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -1255,7 +1255,7 @@ async fn documents_in_an_s3_bucket_are_ciphertext_only_and_checked_on_every_read
     assert_eq!(files_under(&s3.bucket_dir()).len(), objects.len() - 1);
 }
 
-async fn tus(
+pub(crate) async fn tus(
     s: &TestServer,
     who: &Person,
     method: reqwest::Method,
@@ -1267,7 +1267,7 @@ async fn tus(
         .header("tus-resumable", "1.0.0")
 }
 
-fn tus_metadata(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn tus_metadata(pairs: &[(&str, &str)]) -> String {
     use data_encoding::BASE64;
     pairs
         .iter()
@@ -1276,7 +1276,7 @@ fn tus_metadata(pairs: &[(&str, &str)]) -> String {
         .join(",")
 }
 
-async fn offset_of(s: &TestServer, who: &Person, location: &str) -> reqwest::Response {
+pub(crate) async fn offset_of(s: &TestServer, who: &Person, location: &str) -> reqwest::Response {
     tus(s, who, reqwest::Method::HEAD, location)
         .await
         .send()

@@ -20,6 +20,7 @@ both_backends!(
     the_live_stream_does_not_keep_an_idle_session_alive,
     a_clinician_files_an_attachment_into_the_patients_record,
     concurrent_sends_each_arrive_once_and_an_attachment_goes_with_one_message,
+    a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_message,
 );
 
 async fn start_thread(s: &TestServer, who: &Person, body: Value) -> Value {
@@ -1109,5 +1110,235 @@ async fn seqs_of(s: &TestServer, thread: &str) -> Vec<i64> {
             .fetch_all(&mut conn)
             .await
             .unwrap()
+    }
+}
+
+/// tus 1.0 to `/api/v1/uploads` with `for` = `attachment`: the attachment is built over several
+/// requests, one of them cut off, and then goes with a message like any other.
+async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_message(b: Backend) {
+    use crate::documents::{contains, files_under, offset_of, tus, tus_metadata};
+    const MARKER: &str = "MARKER-attachment-5e1d-Peeters-MRI";
+    let s = TestServer::start(b).await;
+    let h = hospital(&s).await;
+    let content: Vec<u8> = MARKER
+        .as_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(700_000)
+        .collect();
+    let length = content.len().to_string();
+    let meta = tus_metadata(&[
+        ("for", "attachment"),
+        ("filename", "MRI series.zip"),
+        ("filetype", "application/zip"),
+    ]);
+    let create = |who: &Person, meta: String, length: String| {
+        let token = who.token.clone();
+        let s = &s;
+        async move {
+            s.client
+                .post(s.url("/api/v1/uploads"))
+                .bearer_auth(token)
+                .header("tus-resumable", "1.0.0")
+                .header("upload-length", length)
+                .header("upload-metadata", meta)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // What an attachment upload may say is checked.
+    let r = create(
+        &h.im_doctor,
+        tus_metadata(&[("for", "photo"), ("filename", "a.jpg")]),
+        "10".into(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("document or an attachment"));
+    let r = create(
+        &h.im_doctor,
+        tus_metadata(&[("for", "attachment"), ("patient_id", "p-1")]),
+        "10".into(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("patient_id is not a key"));
+
+    let r = create(&h.im_doctor, meta.clone(), length.clone()).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let attachment = r.headers()["x-sealroom-attachment"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!r.headers().contains_key("x-sealroom-document"));
+    assert_eq!(
+        offset_of(&s, &h.cardio_doctor, &location).await.status(),
+        404,
+        "an upload is its uploader's alone"
+    );
+    // Unfinished, it cannot be sent.
+    let (st, e) = post(
+        &s,
+        &h.im_doctor,
+        "/api/v1/threads",
+        json!({"subject": "MRI", "participants": [user(&h.cardio_doctor)],
+               "body": "Images attached.", "attachments": [attachment]}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+
+    let patch = |offset: usize, body: reqwest::Body| {
+        let location = location.clone();
+        let s = &s;
+        let token = h.im_doctor.token.clone();
+        async move {
+            s.client
+                .patch(s.url(&location))
+                .bearer_auth(token)
+                .header("tus-resumable", "1.0.0")
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", offset.to_string())
+                .body(body)
+                .send()
+                .await
+        }
+    };
+    // 300 000 bytes: four whole 64 KiB segments count.
+    let r = patch(0, content[..300_000].to_vec().into()).await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["upload-offset"], "262144");
+    assert_eq!(r.headers()["x-sealroom-attachment"], attachment.as_str());
+
+    // The connection drops after 200 000 more bytes: three more whole segments are kept.
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::copy_from_slice(&content[262_144..362_144])),
+        Ok(bytes::Bytes::copy_from_slice(&content[362_144..462_144])),
+        Err(std::io::Error::other("the connection dropped")),
+    ];
+    let slow = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |c| async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        c
+    });
+    let _ = patch(262_144, reqwest::Body::wrap_stream(slow)).await;
+    let mut offset = String::new();
+    for _ in 0..50 {
+        offset = offset_of(&s, &h.im_doctor, &location).await.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if offset == "458752" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(offset, "458752");
+    let staging = s.config.data_dir.join("uploads");
+    let staged = files_under(&staging);
+    assert_eq!(staged.len(), 1);
+    assert!(
+        !contains(&std::fs::read(&staged[0]).unwrap(), MARKER.as_bytes()),
+        "only ciphertext is staged"
+    );
+
+    // The rest completes the attachment.
+    let r = patch(458_752, content[458_752..].to_vec().into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+    assert_eq!(r.headers()["upload-offset"], length.as_str());
+    assert_eq!(r.headers()["x-sealroom-attachment"], attachment.as_str());
+    assert!(files_under(&staging).is_empty());
+    assert_eq!(offset_of(&s, &h.im_doctor, &location).await.status(), 404);
+    let uploaded = crate::access::events_about(&s, &format!("attachment:{attachment}")).await;
+    assert_eq!(
+        uploaded
+            .iter()
+            .filter(|e| e.1 == "message.attachment_uploaded" && e.0 == user(&h.im_doctor))
+            .count(),
+        1,
+        "{uploaded:?}"
+    );
+
+    // Only its uploader can send it; then it reaches the recipient whole, signed.
+    let (st, e) = post(
+        &s,
+        &h.cardio_doctor,
+        "/api/v1/threads",
+        json!({"subject": "MRI", "participants": [user(&h.im_doctor)],
+               "body": "Not mine.", "attachments": [attachment]}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    let sent = start_thread(
+        &s,
+        &h.im_doctor,
+        json!({"subject": "MRI", "participants": [user(&h.cardio_doctor)],
+               "body": "Images attached.", "attachments": [attachment]}),
+    )
+    .await;
+    let thread = sent["thread_id"].as_str().unwrap();
+    let (_, t) = get(&s, &h.cardio_doctor, &format!("/api/v1/threads/{thread}")).await;
+    let m = &t["messages"][0];
+    assert_eq!(m["signature"], "verified");
+    assert_eq!(m["attachments"][0]["id"], attachment.as_str());
+    assert_eq!(m["attachments"][0]["filename"], "MRI series.zip");
+    assert_eq!(m["attachments"][0]["size"], 700_000);
+    let (st, bytes) = download(&s, &h.cardio_doctor, &attachment).await;
+    assert_eq!(st, 200);
+    assert!(bytes == content, "the attachment comes back byte for byte");
+    for f in files_under(&s.config.data_dir) {
+        let stored = std::fs::read(&f).unwrap();
+        assert!(!contains(&stored, MARKER.as_bytes()), "{}", f.display());
+    }
+
+    // A cancelled upload and an expired one leave nothing, and the audit log says why.
+    let cancelled = create(&h.im_doctor, meta.clone(), "1000".into()).await;
+    assert_eq!(cancelled.status(), 201);
+    let cancelled_id = cancelled.headers()["x-sealroom-attachment"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = cancelled.headers()["location"].to_str().unwrap().to_owned();
+    let r = tus(&s, &h.cardio_doctor, Method::DELETE, &cancelled)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "nobody else can cancel it");
+    let r = tus(&s, &h.im_doctor, Method::DELETE, &cancelled)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let expiring = create(&h.im_doctor, meta.clone(), "1000".into()).await;
+    let expiring_id = expiring.headers()["x-sealroom-attachment"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    s.clock.advance(sealroom_domain::Duration::hours(25));
+    assert_eq!(s.app().expire_uploads().await.unwrap(), 1);
+    assert!(files_under(&staging).is_empty());
+    for (id, why) in [
+        (cancelled_id, "cancelled by the uploader"),
+        (expiring_id, "the upload expired before it was complete"),
+    ] {
+        let events = crate::access::events_about(&s, &format!("attachment:{id}")).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e.1 == "message.attachment_upload_abandoned"
+                    && e.2 == "failure"
+                    && e.3["why"] == why),
+            "{events:?}"
+        );
     }
 }

@@ -2,10 +2,15 @@
 //! any tus client (tus-js-client, Uppy, tusd's clients) can send a multi-gigabyte file that
 //! survives dropped connections.
 //!
-//! `Upload-Metadata` carries the document's description, like the `metadata` part of a
-//! one-request upload: `patient_id`, `category`, `kind`, `title`, `filename`, `filetype`, and
-//! optionally `retention_class`, `episode_id`, `test_id`, `author_id`; or, for a correction,
-//! `document_id` and `note`. The response's `X-Sealroom-Document` names the document.
+//! An upload becomes a document version or a message attachment. `Upload-Metadata` says which
+//! and describes it:
+//! - a document, like the `metadata` part of a one-request upload: `patient_id`, `category`,
+//!   `kind`, `title`, `filename`, `filetype`, and optionally `retention_class`, `episode_id`,
+//!   `test_id`, `author_id`; or, for a correction, `document_id` and `note`. Responses name the
+//!   document in `X-Sealroom-Document`.
+//! - an attachment: `for` = `attachment`, `filename` and `filetype`. Responses name the
+//!   attachment in `X-Sealroom-Attachment`; once complete, its id goes in a message's
+//!   `attachments` like one uploaded in one request to `/api/v1/attachments`.
 
 use std::collections::HashMap;
 
@@ -18,7 +23,7 @@ use futures_util::StreamExt;
 use sealroom_app::documents::{
     Correction, DocumentKind, FileDescription, NewDocument, UploadTarget,
 };
-use sealroom_app::uploads::{UploadProgress, UploadStatus};
+use sealroom_app::uploads::{NewUpload, Purpose, UploadProgress, UploadStatus};
 use sealroom_app::AppError;
 use sealroom_domain::DataCategory;
 
@@ -88,23 +93,40 @@ fn metadata(headers: &HeaderMap) -> Result<HashMap<String, String>, ApiError> {
     Ok(out)
 }
 
-fn target(mut m: HashMap<String, String>) -> Result<UploadTarget, ApiError> {
+fn target(mut m: HashMap<String, String>) -> Result<NewUpload, ApiError> {
     let mut take = |k: &str| m.remove(k).filter(|v| !v.is_empty());
+    let purpose = take("for");
     let file = FileDescription {
         filename: take("filename").unwrap_or_else(|| "document".into()),
         media_type: take("filetype").unwrap_or_default(),
         declared_size: None,
     };
+    match purpose.as_deref() {
+        None | Some("document") => {}
+        Some("attachment") => {
+            if let Some(k) = m.keys().next() {
+                return Err(invalid(format!(
+                    "Upload-Metadata: {k} is not a key of an attachment (filename, filetype)"
+                )));
+            }
+            return Ok(NewUpload::Attachment(file));
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "Upload-Metadata: for is {other}; an upload is for a document or an attachment"
+            )))
+        }
+    }
     if let Some(document_id) = take("document_id") {
         let note =
             take("note").ok_or_else(|| invalid("Upload-Metadata: a correction needs a note"))?;
         let author_id = take("author_id");
-        return Ok(UploadTarget::Correction(Correction {
+        return Ok(NewUpload::Document(UploadTarget::Correction(Correction {
             document_id,
             file,
             note,
             author_id,
-        }));
+        })));
     }
     let need = |v: Option<String>, k: &str| {
         v.ok_or_else(|| invalid(format!("Upload-Metadata: {k} is required")))
@@ -128,7 +150,7 @@ fn target(mut m: HashMap<String, String>) -> Result<UploadTarget, ApiError> {
     if let Some(k) = m.keys().next() {
         return Err(invalid(format!("Upload-Metadata: {k} is not a known key")));
     }
-    Ok(UploadTarget::New(new))
+    Ok(NewUpload::Document(UploadTarget::New(new)))
 }
 
 fn status_headers(r: &mut Response, s: &UploadStatus) {
@@ -140,8 +162,16 @@ fn status_headers(r: &mut Response, s: &UploadStatus) {
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(expires)) {
         h.insert("upload-expires", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&s.document_id) {
-        h.insert(HeaderName::from_static("x-sealroom-document"), v);
+    if let Ok(v) = HeaderValue::from_str(&s.object_id) {
+        h.insert(object_header(s.purpose), v);
+    }
+}
+
+/// The header that names what the upload becomes.
+fn object_header(purpose: Purpose) -> HeaderName {
+    match purpose {
+        Purpose::Document => HeaderName::from_static("x-sealroom-document"),
+        Purpose::Attachment => HeaderName::from_static("x-sealroom-attachment"),
     }
 }
 
@@ -264,7 +294,14 @@ pub async fn patch(
     let mut r = StatusCode::NO_CONTENT.into_response();
     match progress {
         UploadProgress::Partial(status) => status_headers(&mut r, &status),
-        UploadProgress::Complete(view) => {
+        UploadProgress::Attachment(a) => {
+            let h = r.headers_mut();
+            h.insert("upload-offset", HeaderValue::from(a.size));
+            if let Ok(v) = HeaderValue::from_str(&a.id) {
+                h.insert(object_header(Purpose::Attachment), v);
+            }
+        }
+        UploadProgress::Document(view) => {
             let h = r.headers_mut();
             if let Some(v) = view.versions.last() {
                 h.insert("upload-offset", HeaderValue::from(v.size));
