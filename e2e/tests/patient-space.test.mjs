@@ -670,6 +670,13 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
 
     const MESSAGE_SUBJECT = 'Follow-up of your ferritin';
     const MESSAGE_FILE = Buffer.from('%PDF-1.4\n% Sealroom e2e diet advice 41c2\n%%EOF\n');
+    // Larger than one 8 MiB piece of the page's resumable upload, so it takes two requests.
+    const PIECE = 8 * 1024 * 1024;
+    const SCAN_FILE = Buffer.alloc(PIECE + 300_000);
+    for (let i = 0, x = 0x2545f491; i < SCAN_FILE.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      SCAN_FILE[i] = x >>> 24;
+    }
     const nurseId = (await nurse.api.get('/api/v1/me')).body.principal.replace(/^user:/, '');
 
     await step('the nurse\'s inbox is open and connected for live delivery; axe on /messages', async () => {
@@ -680,7 +687,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       await axe(nurse.page, '/messages (staff inbox)');
     });
 
-    const threadId = await step('the clinician writes to the nurse and the patient about the patient, with a file', async () => {
+    const threadId = await step('the clinician writes to the nurse and the patient about the patient, with two files; the larger one resumes after its connection drops', async () => {
       currentPage = clinician.page;
       await clinician.page.goto(`${server.baseUrl}/messages`);
       await clinician.page.fill('form#compose #subject', MESSAGE_SUBJECT);
@@ -689,11 +696,36 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       await clinician.page.check('form#compose #include_patient');
       await clinician.page.selectOption('form#compose #category', 'results');
       await clinician.page.fill('form#compose #body', 'The result is fine. Diet advice attached; the nurse will call you.');
-      await clinician.page.setInputFiles('form#compose #files', { name: 'diet.pdf', mimeType: 'application/pdf', buffer: MESSAGE_FILE });
-      await Promise.all([clinician.page.waitForURL((u) => u.pathname.startsWith('/messages/')), clinician.page.click('form#compose #send')]);
+      await clinician.page.setInputFiles('form#compose #files', [
+        { name: 'diet.pdf', mimeType: 'application/pdf', buffer: MESSAGE_FILE },
+        { name: 'scan.zip', mimeType: 'application/zip', buffer: SCAN_FILE },
+      ]);
+      // The files go to the resumable upload endpoint first; the second piece of the larger
+      // one is cut off once, as a dropped connection would be.
+      const tus = [];
+      let dropped = false;
+      const isUpload = (u) => u.pathname.startsWith('/api/v1/uploads');
+      await clinician.page.route(isUpload, (route) => {
+        const r = route.request();
+        const offset = r.headers()['upload-offset'];
+        tus.push(offset === undefined ? r.method() : `${r.method()} ${offset}`);
+        if (r.method() === 'PATCH' && offset === String(PIECE) && !dropped) {
+          dropped = true;
+          return route.abort('connectionreset');
+        }
+        return route.continue();
+      });
+      let formBytes = -1;
+      clinician.page.on('request', (r) => {
+        if (r.method() === 'POST' && new URL(r.url()).pathname === '/messages') formBytes = (r.postDataBuffer() || Buffer.alloc(0)).length;
+      });
+      await Promise.all([clinician.page.waitForURL((u) => u.pathname.startsWith('/messages/'), { timeout: 60_000 }), clinician.page.click('form#compose #send')]);
+      await clinician.page.unroute(isUpload);
+      assert.deepEqual(tus, ['POST', 'PATCH 0', 'POST', 'PATCH 0', `PATCH ${PIECE}`, 'HEAD', `PATCH ${PIECE}`], tus.join(', '));
+      assert.ok(formBytes >= 0 && formBytes < 64 * 1024, `the form carried the files themselves (${formBytes} bytes)`);
       assert.match(await text(clinician.page, 'p.notice'), /Sent/);
       assert.equal(await text(clinician.page, '#thread-subject'), MESSAGE_SUBJECT);
-      assertNoConsoleErrors(clinician.page);
+      assertNoConsoleErrors(clinician.page, { allow: [/ERR_CONNECTION_RESET/] });
       return new URL(clinician.page.url()).pathname.split('/')[2];
     });
 
@@ -705,11 +737,12 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       const first = nurse.page.locator('#messages article.message').first();
       assert.match(await first.locator('.body').textContent(), /Diet advice attached/);
       assert.match(await first.locator('header').textContent(), /Signature verified/);
-      const link = first.locator('ul.attachments a');
-      const href = await link.getAttribute('href');
-      const r = await nurse.page.request.get(`${server.baseUrl}${href}`);
-      assert.equal(r.status(), 200);
-      assert.ok(Buffer.from(await r.body()).equals(MESSAGE_FILE), 'the attachment comes back byte for byte');
+      for (const [name, content] of [['diet.pdf', MESSAGE_FILE], ['scan.zip', SCAN_FILE]]) {
+        const href = await first.locator('ul.attachments a', { hasText: name }).getAttribute('href');
+        const r = await nurse.page.request.get(`${server.baseUrl}${href}`);
+        assert.equal(r.status(), 200);
+        assert.ok(Buffer.from(await r.body()).equals(content), `${name} comes back byte for byte`);
+      }
       await axe(nurse.page, '/messages/{id} (staff thread)');
       assertNoConsoleErrors(nurse.page);
     });
@@ -732,7 +765,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       await clickAndWaitFor(invited, `li[data-thread="${threadId}"] a`, `/patient/messages/${threadId}`);
       assert.match(await text(invited, '#messages'), /Diet advice attached/);
       assert.match(await text(invited, '#messages'), /I will call this afternoon/);
-      const href = await invited.locator('#messages ul.attachments a').first().getAttribute('href');
+      const href = await invited.locator('#messages ul.attachments a', { hasText: 'diet.pdf' }).getAttribute('href');
       const file = await invited.request.get(`${server.baseUrl}${href}`);
       assert.equal(file.status(), 200);
       assert.ok(Buffer.from(await file.body()).equals(MESSAGE_FILE), 'the patient downloads the attachment byte for byte');
@@ -784,6 +817,8 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assert.equal(await text(clinician.page, '#thread-subject'), OUTSIDE_SUBJECT);
       // The first attempt was answered 422 (stopped for confirmation), as intended.
       assertNoConsoleErrors(clinician.page, { allow: [/status of 422 \(Unprocessable Entity\) \(http:\/\/localhost:\d+\/messages:/] });
+      // The page stays open, connected for live delivery, while the outside doctor answers.
+      await clinician.page.locator('#live-status[data-live=connected]').waitFor({ state: 'attached' });
       return { code: m[1], thread: await clinician.page.locator('#thread-subject').getAttribute('data-thread') };
     });
 
@@ -818,6 +853,10 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
 
     await step('the clinician sees the outside reply, signed, with its file', async () => {
       currentPage = clinician.page;
+      // The page showing the access code answered a form: the reply is announced there, and
+      // the page is not loaded again (that would send the form again and lose the code).
+      await clinician.page.locator('#live-status', { hasText: 'A new message arrived' }).waitFor();
+      assert.match(await text(clinician.page, 'p.notice'), new RegExp(outside.code));
       await clinician.page.goto(`${server.baseUrl}/messages/${outside.thread}`);
       const reply = clinician.page.locator('#messages article.message', { hasText: 'Booked for Tuesday at 10' });
       await reply.waitFor();

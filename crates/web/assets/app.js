@@ -1,4 +1,5 @@
-// Sealroom's own script: passkey ceremonies (WebAuthn) and live message delivery.
+// Sealroom's own script: passkey ceremonies (WebAuthn), live message delivery and resumable
+// attachment uploads.
 // Loaded from /assets/app.js under a CSP that forbids inline script.
 'use strict';
 
@@ -117,8 +118,10 @@
   }
 
   // Live delivery on the messaging pages (staff and patient space): unread counts follow every
-  // change; a new message in the thread on screen (or in the inbox) reloads the page unless
-  // something is being typed, in which case a notice says so. Events carry ids only.
+  // change; a new message in the thread on screen (or in the inbox) loads the page again from
+  // its address (`data-reload`) unless something is being typed or the page is the answer to a
+  // form (it has no such address: loading it again would send the form again), in which case a
+  // notice says so. Events carry ids only.
   function live() {
     const status = document.querySelector('#live-status[data-events]');
     if (!status || !window.EventSource) return;
@@ -149,19 +152,170 @@
     const changed = (ev) => {
       const e = JSON.parse(ev.data);
       if (here && e.thread !== here) return;
-      if (typing() || Date.now() - lastUsed > RECENT_MS) {
+      if (typing() || Date.now() - lastUsed > RECENT_MS || !status.dataset.reload) {
         status.textContent = status.dataset.typing || '';
       } else {
         store.setItem('sealroom-auto-reload', '1');
-        window.location.reload();
+        window.location.assign(status.dataset.reload);
       }
     };
     ['message', 'recalled', 'expired'].forEach((k) => source.addEventListener(k, changed));
     source.addEventListener('open', () => { status.dataset.live = 'connected'; });
   }
 
+  // Attachments on the staff messaging forms go first to the resumable upload endpoint (tus
+  // 1.0), in pieces: after a dropped connection or a server hiccup the upload asks where the
+  // server stands (HEAD) and continues from there, and a form sent again continues an upload
+  // this tab left unfinished. The form then carries the attachments' ids instead of the files.
+  // Without script (or fetch) the files simply go with the form.
+  const PIECE = 8 * 1024 * 1024;
+  const RETRIES = 6;
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const tusHeaders = (extra) => Object.assign({ 'Tus-Resumable': '1.0.0', 'X-CSRF-Token': csrf() }, extra || {});
+  const b64 = (text) => {
+    let bin = '';
+    new TextEncoder().encode(text).forEach((c) => { bin += String.fromCharCode(c); });
+    return btoa(bin);
+  };
+
+  async function refusal(res) {
+    let data = {};
+    try { data = await res.json(); } catch (_) { data = {}; }
+    return new Error(data.message || 'The upload was refused (' + res.status + ').');
+  }
+
+  // The key under which this tab remembers an unfinished upload of `file`: a hash, so that
+  // no file name is kept in the browser's storage. None outside a secure context.
+  async function fingerprint(file) {
+    if (!window.crypto || !crypto.subtle || !window.sessionStorage) return null;
+    const text = [file.name, file.size, file.lastModified, file.type].join('\n');
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+    return 'sealroom-upload:' + Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  // Where an upload stands: its offset, 'gone' if the server no longer has it, or null if
+  // the server could not be asked.
+  async function standing(location) {
+    try {
+      const res = await fetch(location, { method: 'HEAD', credentials: 'same-origin', headers: tusHeaders() });
+      if (res.ok) return Number(res.headers.get('Upload-Offset'));
+      return res.status === 404 || res.status === 410 ? 'gone' : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  async function sendFile(endpoint, file, progress) {
+    const key = await fingerprint(file);
+    let upload = key ? JSON.parse(sessionStorage.getItem(key) || 'null') : null;
+    let offset = upload ? await standing(upload.location) : 'gone';
+    if (typeof offset !== 'number') {
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: tusHeaders({
+          'Upload-Length': String(file.size),
+          'Upload-Metadata': ['for ' + b64('attachment'), 'filename ' + b64(file.name),
+            'filetype ' + b64(file.type || 'application/octet-stream')].join(','),
+        }),
+      });
+      if (res.status !== 201) throw await refusal(res);
+      upload = { location: res.headers.get('Location'), id: res.headers.get('X-Sealroom-Attachment') };
+      if (key) sessionStorage.setItem(key, JSON.stringify(upload));
+      offset = 0;
+    }
+    let failures = 0;
+    for (;;) {
+      progress(offset);
+      let res = null;
+      try {
+        res = await fetch(upload.location, {
+          method: 'PATCH',
+          credentials: 'same-origin',
+          headers: tusHeaders({ 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }),
+          // One byte more than the piece: the server keeps a 64 KiB segment once a byte after
+          // it has arrived (until then it could be the file's last), so the next piece starts
+          // exactly PIECE further on and only that byte is sent twice.
+          body: file.slice(offset, offset + PIECE + 1),
+        });
+      } catch (_) {
+        res = null; // the connection dropped
+      }
+      if (res && res.ok) {
+        offset = Number(res.headers.get('Upload-Offset'));
+        failures = 0;
+        if (offset >= file.size) break;
+        continue;
+      }
+      if (res && res.status !== 409 && res.status < 500) throw await refusal(res);
+      failures += 1;
+      if (failures > RETRIES) {
+        throw new Error('The connection keeps dropping. Send the form again to continue the upload where it stopped.');
+      }
+      await pause(Math.min(8000, 250 * 2 ** failures));
+      const at = await standing(upload.location);
+      if (at === 'gone') {
+        if (key) sessionStorage.removeItem(key);
+        throw new Error('The upload expired before it was complete. Send the form again to start it anew.');
+      }
+      if (typeof at === 'number') offset = at;
+    }
+    if (key) sessionStorage.removeItem(key);
+    return upload.id;
+  }
+
+  function resumableUploads() {
+    if (!window.fetch || !window.TextEncoder) return;
+    document.querySelectorAll('input[type="file"][data-uploads]').forEach((input) => {
+      const form = input.form;
+      if (!form) return;
+      const status = document.getElementById(input.getAttribute('aria-describedby')) || document.createElement('p');
+      const sent = new WeakMap(); // file → attachment id, across attempts
+      let busy = false;
+      form.addEventListener('submit', async (ev) => {
+        if (!input.files || input.files.length === 0) return;
+        ev.preventDefault();
+        if (busy) return;
+        busy = true;
+        const button = form.querySelector('button[type="submit"]');
+        if (button) button.disabled = true;
+        status.classList.remove('alert');
+        try {
+          const files = Array.from(input.files);
+          for (let i = 0; i < files.length; i++) {
+            const file = files[i];
+            if (sent.has(file)) continue;
+            const which = files.length > 1 ? 'file ' + (i + 1) + ' of ' + files.length : 'the file';
+            const id = await sendFile(input.dataset.uploads, file, (at) => {
+              const pct = file.size ? Math.floor((100 * at) / file.size) : 100;
+              status.textContent = 'Uploading ' + which + ' securely: ' + pct + ' %';
+            });
+            sent.set(file, id);
+          }
+          files.forEach((file) => {
+            const kept = document.createElement('input');
+            kept.type = 'hidden';
+            kept.name = 'attachment';
+            kept.value = sent.get(file);
+            form.appendChild(kept);
+          });
+          input.value = '';
+          status.textContent = 'Files uploaded; sending the message…';
+          form.submit();
+        } catch (err) {
+          status.textContent = (err && err.message) || 'The upload failed. Send the form again to continue it.';
+          status.classList.add('alert');
+          if (button) button.disabled = false;
+        } finally {
+          busy = false;
+        }
+      });
+    });
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
     live();
+    resumableUploads();
     wire('[data-passkey-register]', (button) => {
       const field = document.querySelector('input[name="passkey_name"]');
       return register('/webauthn/register/start', '/webauthn/register/finish', field ? field.value : '');

@@ -228,6 +228,17 @@ fn findings_block(findings: &[Finding]) -> Markup {
     }
 }
 
+/// The file box of the compose and reply forms. Without script the files go with the form;
+/// with it, `app.js` first sends each one to the resumable upload endpoint (tus), which
+/// continues where it stopped if the connection drops, and the form carries their ids.
+fn file_box() -> Markup {
+    html! {
+        label for="files" { "Attach files" }
+        input #files type="file" name="files" multiple data-uploads="/api/v1/uploads" aria-describedby="files-status";
+        p #files-status.hint role="status" aria-live="polite" {}
+    }
+}
+
 fn kept_attachments(d: &Draft) -> Markup {
     html! {
         @for a in &d.attachments {
@@ -301,8 +312,7 @@ fn compose_form(
             label for="expires_in_days" { "Expires after (days, optional)" }
             input #expires_in_days name="expires_in_days" inputmode="numeric" value=(d.expires_in_days);
             (kept_attachments(d))
-            label for="files" { "Attach files" }
-            input #files type="file" name="files" multiple;
+            (file_box())
             button #send type="submit" { "Send securely" }
         }
     }
@@ -329,6 +339,9 @@ struct Answer<'a> {
     findings: &'a [Finding],
     notice: Option<&'a str>,
     error: Option<&'a str>,
+    /// The page answers a GET, so a live update may load it again. An answer to a POST is
+    /// never reloaded: that would send the form again (and lose a code shown once).
+    reloadable: bool,
 }
 
 async fn inbox_page(
@@ -355,7 +368,7 @@ async fn inbox_page(
         h1 { "Messages " span #unread-total.badge { (total) } span.visually-hidden { " unread" } }
         (notice(message))
         (alert(error))
-        p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-typing="A new message arrived; it will show when you send or reload." {}
+        p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-reload=[answer.reloadable.then_some("/messages")] data-typing="A new message arrived; it will show when you send or reload." {}
         form #search method="post" action="/messages/search" {
             (csrf(me))
             label for="q-subject" { "Subject" }
@@ -414,6 +427,7 @@ pub async fn inbox(
     let sent = q.sent.as_ref().map(|_| "Sent.");
     let answer = Answer {
         notice: sent,
+        reloadable: true,
         ..Answer::default()
     };
     inbox_page(&s, &me, &who, &SearchForm::default(), answer).await
@@ -475,8 +489,8 @@ pub async fn compose(
     let answer = Answer {
         draft: Some(&d),
         findings: &findings,
-        notice: None,
         error: Some(&message),
+        ..Answer::default()
     };
     inbox_page(&s, &me, &who, &SearchForm::default(), answer).await
 }
@@ -611,7 +625,7 @@ async fn thread_page(
         h1 #thread-subject data-thread=(t.id) { (t.subject) }
         (notice(answer.notice))
         (alert(answer.error))
-        p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-typing="A new message arrived; it will show when you send or reload." {}
+        p #live-status.hint role="status" aria-live="polite" data-events="/api/v1/messages/events" data-reload=[answer.reloadable.then(|| format!("/messages/{}", t.id))] data-typing="A new message arrived; it will show when you send or reload." {}
         p.participants { "With: " @for (i, p) in t.participants.iter().enumerate() { @if i > 0 { ", " } (p.label) } }
         @if let Some(p) = &t.patient_id { p.hint { "About patient " code { (p) } } }
         section #messages { @for m in &t.messages { (message_block(m, me, &t.id, t.patient_id.is_some())) } }
@@ -621,8 +635,7 @@ async fn thread_page(
             label for="body" { "Reply" }
             textarea #body name="body" rows="4" { (draft.body) }
             (kept_attachments(draft))
-            label for="files" { "Attach files" }
-            input #files type="file" name="files" multiple;
+            (file_box())
             button #send type="submit" { "Send securely" }
         }
     };
@@ -661,6 +674,7 @@ pub async fn thread(
     };
     let answer = Answer {
         notice: message,
+        reloadable: true,
         ..Answer::default()
     };
     thread_page(&s, &me, &who, &id, answer).await
@@ -688,8 +702,8 @@ pub async fn reply(
     let answer = Answer {
         draft: Some(&d),
         findings: &findings,
-        notice: None,
         error: Some(&message),
+        ..Answer::default()
     };
     thread_page(&s, &me, &who, &id, answer).await
 }

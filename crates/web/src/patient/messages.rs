@@ -40,7 +40,7 @@ pub async fn list(
         .map_err(|e| PatientError::new(e, lang))?;
     let body = html! {
         h1 { (lang.t("messages-title")) }
-        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" data-typing=(lang.t("message-arrived-typing")) {}
+        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" data-reload="/patient/messages" data-typing=(lang.t("message-arrived-typing")) {}
         @if threads.is_empty() {
             p #no-threads { (lang.t("messages-none")) }
         } @else {
@@ -90,7 +90,8 @@ async fn thread_page(
     let body = html! {
         p { a href="/patient/messages" { "← " (lang.t("back-to-messages")) } }
         h1 #thread-subject data-thread=(t.id) { (t.subject) }
-        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" data-typing=(lang.t("message-arrived-typing")) {}
+        // An answer to a failed reply (a POST) is never reloaded: that would send it again.
+        p #live-status.hint role="status" aria-live="polite" data-events="/patient/messages/events" data-reload=[error.is_none().then_some(&here)] data-typing=(lang.t("message-arrived-typing")) {}
         (notice(sent.then(|| lang.t("message-sent")).as_deref()))
         (alert(error))
         section #messages {
