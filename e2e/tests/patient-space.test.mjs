@@ -700,17 +700,21 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
         { name: 'diet.pdf', mimeType: 'application/pdf', buffer: MESSAGE_FILE },
         { name: 'scan.zip', mimeType: 'application/zip', buffer: SCAN_FILE },
       ]);
-      // The files go to the resumable upload endpoint first; the second piece of the larger
-      // one is cut off once, as a dropped connection would be.
+      // The files go to the resumable upload endpoint first. The second piece of the larger
+      // one is cut off once, as a dropped connection would: the server receives only its
+      // first 200 000 bytes (three whole segments, 196 608 bytes, count) and the browser no
+      // answer, so the page must ask where the upload stands and continue from there.
       const tus = [];
       let dropped = false;
       const isUpload = (u) => u.pathname.startsWith('/api/v1/uploads');
-      await clinician.page.route(isUpload, (route) => {
+      await clinician.page.route(isUpload, async (route) => {
         const r = route.request();
         const offset = r.headers()['upload-offset'];
         tus.push(offset === undefined ? r.method() : `${r.method()} ${offset}`);
         if (r.method() === 'PATCH' && offset === String(PIECE) && !dropped) {
           dropped = true;
+          const cut = await route.fetch({ postData: r.postDataBuffer().subarray(0, 200_000) });
+          assert.equal(cut.headers()['upload-offset'], String(PIECE + 196_608));
           return route.abort('connectionreset');
         }
         return route.continue();
@@ -721,7 +725,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       });
       await Promise.all([clinician.page.waitForURL((u) => u.pathname.startsWith('/messages/'), { timeout: 60_000 }), clinician.page.click('form#compose #send')]);
       await clinician.page.unroute(isUpload);
-      assert.deepEqual(tus, ['POST', 'PATCH 0', 'POST', 'PATCH 0', `PATCH ${PIECE}`, 'HEAD', `PATCH ${PIECE}`], tus.join(', '));
+      assert.deepEqual(tus, ['POST', 'PATCH 0', 'POST', 'PATCH 0', `PATCH ${PIECE}`, 'HEAD', `PATCH ${PIECE + 196_608}`], tus.join(', '));
       assert.ok(formBytes >= 0 && formBytes < 64 * 1024, `the form carried the files themselves (${formBytes} bytes)`);
       assert.match(await text(clinician.page, 'p.notice'), /Sent/);
       assert.equal(await text(clinician.page, '#thread-subject'), MESSAGE_SUBJECT);
@@ -817,8 +821,10 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assert.equal(await text(clinician.page, '#thread-subject'), OUTSIDE_SUBJECT);
       // The first attempt was answered 422 (stopped for confirmation), as intended.
       assertNoConsoleErrors(clinician.page, { allow: [/status of 422 \(Unprocessable Entity\) \(http:\/\/localhost:\d+\/messages:/] });
-      // The page stays open, connected for live delivery, while the outside doctor answers.
+      // The page stays open, connected for live delivery, while the outside doctor answers;
+      // a mark on it shows whether it was loaded again.
       await clinician.page.locator('#live-status[data-live=connected]').waitFor({ state: 'attached' });
+      await clinician.page.evaluate(() => { window.sealroomTestMark = 'still here'; });
       return { code: m[1], thread: await clinician.page.locator('#thread-subject').getAttribute('data-thread') };
     });
 
@@ -856,6 +862,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       // The page showing the access code answered a form: the reply is announced there, and
       // the page is not loaded again (that would send the form again and lose the code).
       await clinician.page.locator('#live-status', { hasText: 'A new message arrived' }).waitFor();
+      assert.equal(await clinician.page.evaluate(() => window.sealroomTestMark), 'still here', 'the page was loaded again');
       assert.match(await text(clinician.page, 'p.notice'), new RegExp(outside.code));
       await clinician.page.goto(`${server.baseUrl}/messages/${outside.thread}`);
       const reply = clinician.page.locator('#messages article.message', { hasText: 'Booked for Tuesday at 10' });

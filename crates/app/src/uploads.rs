@@ -438,6 +438,7 @@ impl App {
         let row = self.owned_upload(actor, upload_id).await?;
         self.drop_upload(actor, &row, "cancelled by the uploader")
             .await
+            .map(|_| ())
     }
 
     /// Remove uploads past their expiry; returns how many.
@@ -452,16 +453,34 @@ impl App {
                 user_agent: "upload expiry".into(),
             },
         };
+        let mut done = 0;
         for row in &expired {
-            self.drop_upload(&system, row, "the upload expired before it was complete")
-                .await?;
+            // One receiving content right now is left to finish (or to expire next time).
+            let Ok(_claim) = Claim::take(&row.id) else {
+                continue;
+            };
+            if self
+                .drop_upload(&system, row, "the upload expired before it was complete")
+                .await?
+            {
+                done += 1;
+            }
         }
-        Ok(expired.len())
+        Ok(done)
     }
 
-    async fn drop_upload(&self, actor: &Actor, row: &UploadRow, why: &str) -> Result<(), AppError> {
+    /// Remove an upload and its staged content, and audit why; false (and no audit) if
+    /// something else removed it first.
+    async fn drop_upload(
+        &self,
+        actor: &Actor,
+        row: &UploadRow,
+        why: &str,
+    ) -> Result<bool, AppError> {
+        if !self.store().delete_upload(&row.id).await? {
+            return Ok(false);
+        }
         let _ = tokio::fs::remove_file(self.staged_path(&row.id)).await;
-        self.store().delete_upload(&row.id).await?;
         let received = status_of(row)?.offset;
         match (Purpose::of(row)?, &row.patient_id) {
             (Purpose::Document, Some(patient_id)) => {
@@ -478,7 +497,7 @@ impl App {
                         "why": why,
                     }),
                 )
-                .await
+                .await?
             }
             _ => {
                 self.audit(
@@ -493,9 +512,10 @@ impl App {
                         "why": why,
                     }),
                 )
-                .await
+                .await?
             }
         }
+        Ok(true)
     }
 }
 
@@ -659,10 +679,18 @@ impl UploadWriter {
         if ciphertext_size != blob_len(received) {
             return Err(AppError::internal("a staged upload has the wrong length"));
         }
-        let description = app
+        let sealed = app
             .secrets()
             .open(&row.description_sealed, &description_owner(&row.id))
             .map_err(AppError::internal)?;
+        let description = match Purpose::of(&row)? {
+            Purpose::Document => {
+                Description::Document(serde_json::from_slice(&sealed).map_err(AppError::internal)?)
+            }
+            Purpose::Attachment => Description::Attachment(
+                serde_json::from_slice(&sealed).map_err(AppError::internal)?,
+            ),
+        };
         let blob_key = new_id();
         app.blobs().put_file(&blob_key, &path).await.map_err(|e| {
             AppError::Unavailable(format!(
@@ -675,13 +703,21 @@ impl UploadWriter {
             ciphertext_size,
             ciphertext_hash: hash,
         };
-        match Purpose::of(&row)? {
-            Purpose::Document => complete_document(&app, &actor, &row, &description, stored).await,
-            Purpose::Attachment => {
-                complete_attachment(&app, &actor, &row, &data_key, &description, stored).await
+        match description {
+            Description::Document(staged) => {
+                complete_document(&app, &actor, &row, staged, stored).await
+            }
+            Description::Attachment(staged) => {
+                complete_attachment(&app, &actor, &row, &data_key, staged, stored).await
             }
         }
     }
+}
+
+/// What a staged upload becomes, unsealed.
+enum Description {
+    Document(Staged),
+    Attachment(StagedAttachment),
 }
 
 /// A finished upload's ciphertext, in the blob store.
@@ -696,10 +732,9 @@ async fn complete_document(
     app: &App,
     actor: &Actor,
     row: &UploadRow,
-    description: &[u8],
+    staged: Staged,
     stored: Stored,
 ) -> Result<UploadProgress, AppError> {
-    let staged: Staged = serde_json::from_slice(description).map_err(AppError::internal)?;
     let patient_id = row
         .patient_id
         .clone()
@@ -733,7 +768,11 @@ async fn complete_document(
     }
     .await;
     let _ = tokio::fs::remove_file(app.staged_path(&row.id)).await;
-    app.store().delete_upload(&row.id).await?;
+    // What was recorded decides the answer; a record left behind expires later, unaudited
+    // twice since its content is gone.
+    if let Err(e) = app.store().delete_upload(&row.id).await {
+        tracing::warn!(error = %e, "a finished upload's record could not be removed");
+    }
     match recorded {
         Ok(view) => {
             guard.disarm();
@@ -746,18 +785,16 @@ async fn complete_document(
     }
 }
 
-/// Record the attachment as the uploader's, unsent. If that fails the upload stays, so the
-/// last request can be sent again.
+/// Record the attachment as the uploader's, unsent. The staged file has moved to the blob
+/// store, so the upload cannot be continued whatever happens: it is removed either way.
 async fn complete_attachment(
     app: &App,
     actor: &Actor,
     row: &UploadRow,
     data_key: &SymmetricKey,
-    description: &[u8],
+    staged: StagedAttachment,
     stored: Stored,
 ) -> Result<UploadProgress, AppError> {
-    let staged: StagedAttachment =
-        serde_json::from_slice(description).map_err(AppError::internal)?;
     let recorded = app
         .record_attachment(
             actor,
@@ -779,12 +816,20 @@ async fn complete_attachment(
         .await;
     match recorded {
         Ok(attachment) => {
-            let _ = tokio::fs::remove_file(app.staged_path(&row.id)).await;
-            app.store().delete_upload(&row.id).await?;
+            if let Err(e) = app.store().delete_upload(&row.id).await {
+                tracing::warn!(error = %e, "a finished upload's record could not be removed");
+            }
             Ok(UploadProgress::Attachment(attachment))
+        }
+        // Recorded, but its audit failed: the attachment stands (its blob with it).
+        Err(e) if app.store().attachment(&row.object_id).await?.is_some() => {
+            let _ = app.store().delete_upload(&row.id).await;
+            Err(e)
         }
         Err(e) => {
             let _ = app.blobs().delete(&stored.blob_key).await;
+            app.drop_upload(actor, row, "the attachment could not be recorded")
+                .await?;
             Err(e)
         }
     }

@@ -520,10 +520,11 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn delete_upload(&self, id: &str) -> Result<()> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id).execute(pool).await.map(|_| ()))?;
-        Ok(())
+    /// Remove an upload's record; false if it was already gone.
+    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
+        let n = on_pool!(self, pool => sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     pub async fn expired_uploads(&self, now: i64) -> Result<Vec<UploadRow>> {

@@ -129,7 +129,9 @@
     const subject = document.querySelector('#thread-subject[data-thread]');
     const here = subject ? subject.dataset.thread : null;
     const typing = () => Array.from(document.querySelectorAll('#body, #subject'))
-      .some((f) => f.value && f.value.trim() !== '');
+      .some((f) => f.value && f.value.trim() !== '')
+      || Array.from(document.querySelectorAll('input[type="file"]')).some((f) => f.files && f.files.length > 0)
+      || document.querySelector('form[data-uploading]') !== null;
     // A page reloaded by itself must not keep an unattended session alive: it reloads only
     // while the person has used it in the last two minutes (carried across its own reloads).
     const RECENT_MS = 2 * 60 * 1000;
@@ -156,7 +158,7 @@
         status.textContent = status.dataset.typing || '';
       } else {
         store.setItem('sealroom-auto-reload', '1');
-        window.location.assign(status.dataset.reload);
+        window.location.replace(status.dataset.reload);
       }
     };
     ['message', 'recalled', 'expired'].forEach((k) => source.addEventListener(k, changed));
@@ -169,7 +171,9 @@
   // this tab left unfinished. The form then carries the attachments' ids instead of the files.
   // Without script (or fetch) the files simply go with the form.
   const PIECE = 8 * 1024 * 1024;
-  const RETRIES = 6;
+  // Waits of 0.5, 1, 2, 4, 8 then 15 s: 90 s in all, longer than the server waits for a
+  // stalled request (upload_idle_seconds, 60 by default) before it lets the upload go on.
+  const RETRIES = 10;
   const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const tusHeaders = (extra) => Object.assign({ 'Tus-Resumable': '1.0.0', 'X-CSRF-Token': csrf() }, extra || {});
   const b64 = (text) => {
@@ -205,6 +209,12 @@
     }
   }
 
+  // Give up on an upload: the server drops what it staged, and this tab forgets it.
+  function abandon(key, upload) {
+    if (key) sessionStorage.removeItem(key);
+    fetch(upload.location, { method: 'DELETE', credentials: 'same-origin', headers: tusHeaders() }).catch(() => {});
+  }
+
   async function sendFile(endpoint, file, progress) {
     const key = await fingerprint(file);
     let upload = key ? JSON.parse(sessionStorage.getItem(key) || 'null') : null;
@@ -227,35 +237,47 @@
     let failures = 0;
     for (;;) {
       progress(offset);
+      // One byte more than the piece: the server keeps a 64 KiB segment once a byte after it
+      // has arrived (until then it could be the file's last), so the next piece starts exactly
+      // PIECE further on and only that byte is sent twice.
+      const end = offset + PIECE + 1;
       let res = null;
       try {
         res = await fetch(upload.location, {
           method: 'PATCH',
           credentials: 'same-origin',
           headers: tusHeaders({ 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }),
-          // One byte more than the piece: the server keeps a 64 KiB segment once a byte after
-          // it has arrived (until then it could be the file's last), so the next piece starts
-          // exactly PIECE further on and only that byte is sent twice.
-          body: file.slice(offset, offset + PIECE + 1),
+          body: file.slice(offset, end),
         });
       } catch (_) {
         res = null; // the connection dropped
       }
       if (res && res.ok) {
-        offset = Number(res.headers.get('Upload-Offset'));
-        failures = 0;
-        if (offset >= file.size) break;
-        continue;
+        const next = Number(res.headers.get('Upload-Offset'));
+        if (next >= file.size) break;
+        if (Number.isFinite(next) && next > offset) {
+          offset = next;
+          failures = 0;
+          continue;
+        }
+        // An answer that does not move the upload on counts as a failure (no busy loop).
+      } else if (res && res.status !== 409 && res.status < 500) {
+        const err = await refusal(res);
+        abandon(key, upload);
+        throw err;
       }
-      if (res && res.status !== 409 && res.status < 500) throw await refusal(res);
       failures += 1;
       if (failures > RETRIES) {
-        throw new Error('The connection keeps dropping. Send the form again to continue the upload where it stopped.');
+        abandon(key, upload);
+        throw new Error('The connection keeps failing; the upload was given up. Send the form again to start it anew.');
       }
-      await pause(Math.min(8000, 250 * 2 ** failures));
+      await pause(Math.min(15000, 250 * 2 ** failures));
       const at = await standing(upload.location);
       if (at === 'gone') {
         if (key) sessionStorage.removeItem(key);
+        // The last piece went and only its answer was lost: the upload completed (and its
+        // record went with it). If it did not, sending the form names the missing file.
+        if (end >= file.size) break;
         throw new Error('The upload expired before it was complete. Send the form again to start it anew.');
       }
       if (typeof at === 'number') offset = at;
@@ -277,6 +299,7 @@
         ev.preventDefault();
         if (busy) return;
         busy = true;
+        form.dataset.uploading = '1';
         const button = form.querySelector('button[type="submit"]');
         if (button) button.disabled = true;
         status.classList.remove('alert');
@@ -308,14 +331,26 @@
           if (button) button.disabled = false;
         } finally {
           busy = false;
+          delete form.dataset.uploading;
         }
       });
+    });
+  }
+
+  // Signing out forgets the uploads this tab left unfinished (the server expires them).
+  function forgetUploadsAtSignOut() {
+    const form = document.querySelector('form#signout');
+    if (!form || !window.sessionStorage) return;
+    form.addEventListener('submit', () => {
+      Object.keys(sessionStorage).filter((k) => k.startsWith('sealroom-upload:'))
+        .forEach((k) => sessionStorage.removeItem(k));
     });
   }
 
   document.addEventListener('DOMContentLoaded', () => {
     live();
     resumableUploads();
+    forgetUploadsAtSignOut();
     wire('[data-passkey-register]', (button) => {
       const field = document.querySelector('input[name="passkey_name"]');
       return register('/webauthn/register/start', '/webauthn/register/finish', field ? field.value : '');

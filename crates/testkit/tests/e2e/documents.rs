@@ -127,7 +127,7 @@ pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Every file the test server keeps: its data directory and, on SQLite, the database file
 /// with its write-ahead log (which live in a directory of their own in tests).
-fn stored_files(s: &TestServer) -> Vec<PathBuf> {
+pub(crate) fn stored_files(s: &TestServer) -> Vec<PathBuf> {
     let mut files = files_under(&s.config.data_dir);
     if let Some(db) = s.config.database_url.strip_prefix("sqlite://") {
         let db = PathBuf::from(db);

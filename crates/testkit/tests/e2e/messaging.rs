@@ -1116,7 +1116,7 @@ async fn seqs_of(s: &TestServer, thread: &str) -> Vec<i64> {
 /// tus 1.0 to `/api/v1/uploads` with `for` = `attachment`: the attachment is built over several
 /// requests, one of them cut off, and then goes with a message like any other.
 async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_message(b: Backend) {
-    use crate::documents::{contains, files_under, offset_of, tus, tus_metadata};
+    use crate::documents::{contains, files_under, offset_of, stored_files, tus, tus_metadata};
     const MARKER: &str = "MARKER-attachment-5e1d-Peeters-MRI";
     let s = TestServer::start(b).await;
     let h = hospital(&s).await;
@@ -1194,6 +1194,10 @@ async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_m
     )
     .await;
     assert_eq!(st, 400, "{e}");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("not one you uploaded and have not sent yet"));
 
     let patch = |offset: usize, body: reqwest::Body| {
         let location = location.clone();
@@ -1216,6 +1220,19 @@ async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_m
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["upload-offset"], "262144");
     assert_eq!(r.headers()["x-sealroom-attachment"], attachment.as_str());
+    // Nobody else can add to it.
+    let r = s
+        .client
+        .patch(s.url(&location))
+        .bearer_auth(&h.cardio_doctor.token)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "262144")
+        .body(content[262_144..300_000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 
     // The connection drops after 200 000 more bytes: three more whole segments are kept.
     let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
@@ -1294,9 +1311,11 @@ async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_m
     let (st, bytes) = download(&s, &h.cardio_doctor, &attachment).await;
     assert_eq!(st, 200);
     assert!(bytes == content, "the attachment comes back byte for byte");
-    for f in files_under(&s.config.data_dir) {
+    // Neither the content nor the file name is stored in the clear (blobs, database file).
+    for f in stored_files(&s) {
         let stored = std::fs::read(&f).unwrap();
         assert!(!contains(&stored, MARKER.as_bytes()), "{}", f.display());
+        assert!(!contains(&stored, b"MRI series"), "{}", f.display());
     }
 
     // A cancelled upload and an expired one leave nothing, and the audit log says why.
@@ -1326,19 +1345,23 @@ async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_m
         .to_owned();
     s.clock.advance(sealroom_domain::Duration::hours(25));
     assert_eq!(s.app().expire_uploads().await.unwrap(), 1);
+    assert_eq!(
+        s.app().expire_uploads().await.unwrap(),
+        0,
+        "an upload expires once"
+    );
     assert!(files_under(&staging).is_empty());
     for (id, why) in [
         (cancelled_id, "cancelled by the uploader"),
         (expiring_id, "the upload expired before it was complete"),
     ] {
         let events = crate::access::events_about(&s, &format!("attachment:{id}")).await;
-        assert!(
-            events
-                .iter()
-                .any(|e| e.1 == "message.attachment_upload_abandoned"
-                    && e.2 == "failure"
-                    && e.3["why"] == why),
-            "{events:?}"
-        );
+        let abandoned: Vec<_> = events
+            .iter()
+            .filter(|e| e.1 == "message.attachment_upload_abandoned")
+            .collect();
+        assert_eq!(abandoned.len(), 1, "{events:?}");
+        assert_eq!(abandoned[0].2, "failure");
+        assert_eq!(abandoned[0].3["why"], why);
     }
 }

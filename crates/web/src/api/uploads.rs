@@ -192,7 +192,8 @@ pub async fn options(State(s): State<AppState>) -> Response {
     r
 }
 
-/// `POST /api/v1/uploads`: create an upload (checked, permitted and audited now).
+/// `POST /api/v1/uploads`: create an upload (checked and permitted now; a document's is
+/// audited now, an attachment's when it is complete).
 pub async fn create(
     State(s): State<AppState>,
     caller: ApiCaller,
