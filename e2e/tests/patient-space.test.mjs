@@ -762,7 +762,8 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assertNoConsoleErrors(clinician.page);
     });
 
-    await step('the patient reads the conversation in the patient space and replies; axe on both pages', async () => {
+    const PATIENT_PHOTO = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('Sealroom e2e photo 7c1d '.repeat(4000))]);
+    await step('the patient reads the conversation in the patient space and replies with a photo; axe on both pages', async () => {
       currentPage = invited;
       await clickAndWaitFor(invited, '#nav-messages', '/patient/messages');
       await axe(invited, '/patient/messages');
@@ -775,8 +776,10 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assert.ok(Buffer.from(await file.body()).equals(MESSAGE_FILE), 'the patient downloads the attachment byte for byte');
       await axe(invited, '/patient/messages/{id}');
       await invited.fill('form#reply #body', 'Thank you, I am at home after 2 pm.');
+      await invited.setInputFiles('form#reply #files', { name: 'rash photo.jpg', mimeType: 'image/jpeg', buffer: PATIENT_PHOTO });
       await Promise.all([invited.waitForURL((u) => u.search.includes('sent=1')), invited.click('form#reply #send')]);
       assert.match(await text(invited, '#messages'), /I am at home after 2 pm/);
+      assert.match(await text(invited, '#messages'), /rash photo\.jpg/);
       assertNoConsoleErrors(invited);
     });
 
@@ -788,11 +791,15 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assertNoConsoleErrors(invited);
     });
 
-    await step('the patient\'s reply appears live in the clinician\'s open thread, signed', async () => {
+    await step('the patient\'s reply appears live in the clinician\'s open thread, signed, with the photo', async () => {
       currentPage = clinician.page;
       const reply = clinician.page.locator('#messages article.message', { hasText: 'I am at home after 2 pm' });
       await reply.waitFor();
       assert.match(await reply.locator('header').textContent(), /Signature verified/);
+      const photo = await reply.locator('ul.attachments a', { hasText: 'rash photo.jpg' }).getAttribute('href');
+      const r = await clinician.page.request.get(`${server.baseUrl}${photo}`);
+      assert.equal(r.status(), 200);
+      assert.ok(Buffer.from(await r.body()).equals(PATIENT_PHOTO), 'the patient\'s photo comes back byte for byte');
       assertNoConsoleErrors(clinician.page);
     });
 

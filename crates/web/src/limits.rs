@@ -29,6 +29,7 @@ fn is_streamed(req: &Request) -> bool {
             | ("POST", ["messages"])
             | ("POST", ["messages", _, "messages"])
             | ("POST", ["outside", "reply"])
+            | ("POST", ["patient", "messages", _])
     )
 }
 

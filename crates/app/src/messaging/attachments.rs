@@ -83,7 +83,7 @@ impl App {
         actor: &Actor,
         file: FileDescription,
     ) -> Result<AttachmentUpload, AppError> {
-        self.writer(actor).await?;
+        self.attachment_writer(actor).await?;
         let file = self.checked_file(&file)?;
         let id = sealroom_crypto::token::new_id();
         let data_key = SymmetricKey::generate();
@@ -488,8 +488,22 @@ impl App {
         &self,
         actor: &Actor,
     ) -> Result<SymmetricKey, AppError> {
-        let reader = self.writer(actor).await?;
+        let reader = self.attachment_writer(actor).await?;
         self.mailbox_key(&reader.own.address()).await
+    }
+
+    /// Who may upload an attachment: anyone who may write messages; in the patient space,
+    /// an account whose space holds messages (the patient's lasting one, or a proxy's), so a
+    /// space per test or per stay stores nothing it could never send.
+    async fn attachment_writer(&self, actor: &Actor) -> Result<Reader, AppError> {
+        let reader = self.writer(actor).await?;
+        if let crate::policy::Principal::PatientAccount { .. } = &actor.principal {
+            let account = self.active_account(actor).await?;
+            if !matches!(account.model.as_str(), "per_patient" | "proxy") {
+                return Err(AppError::Forbidden);
+            }
+        }
+        Ok(reader)
     }
 
     /// Begin an attachment that arrives over several requests: the file checked, its id and

@@ -402,14 +402,17 @@ impl App {
             .await
     }
 
+    /// A reply from the patient space, with attachments the account uploaded for it.
     pub async fn patient_reply(
         &self,
         session: &crate::patient_space::PatientSession,
         thread_id: &str,
         body: String,
+        attachments: Vec<String>,
     ) -> Result<SendOutcome, AppError> {
         let message = NewMessageBody {
             body,
+            attachments,
             ..NewMessageBody::default()
         };
         self.send_message(&session.actor()?, thread_id, message)

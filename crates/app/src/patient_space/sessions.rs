@@ -75,7 +75,7 @@ impl PatientSession {
     }
 
     /// The account as the policy decision point sees it. Only a signed-in session acts.
-    pub(crate) fn actor(&self) -> Result<Actor, AppError> {
+    pub fn actor(&self) -> Result<Actor, AppError> {
         if !self.is_signed_in() {
             return Err(AppError::Unauthenticated);
         }

@@ -24,6 +24,7 @@ both_backends!(
     scheduled_releases_are_told_once_per_patient_when_their_day_comes,
     a_lasting_space_recovers_a_forgotten_password_with_two_codes,
     a_patient_invited_by_email_opens_the_lasting_space_without_a_slip,
+    a_space_per_test_stores_no_message_attachment,
 );
 
 const PASSWORD: &str = "copper kettle winter orchard";
@@ -2379,4 +2380,43 @@ async fn a_lasting_space_recovers_a_forgotten_password_with_two_codes(b: Backend
         .into_iter()
         .any(|e| e.action == "patient_account.recovered");
     assert!(recovered);
+}
+
+/// A space per test holds no messages: a reply with a file to it is refused before anything
+/// of the file is stored.
+async fn a_space_per_test_stores_no_message_attachment(b: Backend) {
+    let sc = scene(b, vec![]).await;
+    let slip = slip(&sc).await;
+    let c = activated(&sc, &slip).await;
+    let (_, html) = page(&sc.s, &c, "/patient/documents").await;
+    let files_before = crate::documents::files_under(&sc.s.config.data_dir);
+    let form = reqwest::multipart::Form::new()
+        .text("_csrf", csrf_of(&html))
+        .text("body", "Here is a photo of the rash")
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(b"\xff\xd8\xff\xe0 photo".to_vec())
+                .file_name("rash.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
+    let r = c
+        .post(sc.s.url("/patient/messages/any-thread"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let unsent =
+        sc.s.app()
+            .store()
+            .unsent_attachments(i64::MAX, 10)
+            .await
+            .unwrap();
+    assert!(unsent.is_empty(), "{unsent:?}");
+    assert_eq!(
+        crate::documents::files_under(&sc.s.config.data_dir),
+        files_before,
+        "no blob was written"
+    );
 }

@@ -160,6 +160,7 @@ error-unavailable = This is not available right now. Please try again later.
 error-conflict = Something else happened at the same moment. Please try again.
 error-invalid = Something in the form is not right. Please check it and try again.
 error-internal = Something went wrong on our side. Please try again later.
+error-too-large = This file is too large to send here. Ask your care team how to get it to them.
 error-paused = Too many wrong attempts: opening this space is paused for a moment. Please wait a few minutes and try again.
 
 home-proxy-title = Helping someone with their space?
@@ -212,5 +213,11 @@ message-sent = Sent. Your care team will see it in Sealroom.
 message-gone = This message was withdrawn by its sender or has expired.
 message-reply = Your reply
 message-send = Send securely
+message-attach = Add files (optional)
+message-attach-hint = Photos or documents for your care team. They are encrypted as they are sent.
+message-files-kept = { $count ->
+    [one] One file is already attached.
+   *[other] { $count } files are already attached.
+}
 message-signature-verified = Signed by its author; the signature is verified.
 message-arrived-typing = A new message arrived; it will show when you send or reload the page.

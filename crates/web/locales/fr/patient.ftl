@@ -161,6 +161,7 @@ error-unavailable = Ce n'est pas disponible pour le moment. Veuillez réessayer 
 error-conflict = Autre chose s'est produit au même moment. Veuillez réessayer.
 error-invalid = Quelque chose n'est pas correct dans le formulaire. Vérifiez-le et réessayez.
 error-internal = Un problème est survenu de notre côté. Veuillez réessayer plus tard.
+error-too-large = Ce fichier est trop volumineux pour être envoyé ici. Demandez à votre équipe soignante comment le lui faire parvenir.
 error-paused = Trop d'essais erronés : l'ouverture de cet espace est suspendue un moment. Attendez quelques minutes et réessayez.
 
 home-proxy-title = Vous aidez quelqu'un avec son espace ?
@@ -213,5 +214,11 @@ message-sent = Envoyé. Votre équipe soignante le verra dans Sealroom.
 message-gone = Ce message a été retiré par son auteur ou a expiré.
 message-reply = Votre réponse
 message-send = Envoyer de façon sécurisée
+message-attach = Ajouter des fichiers (facultatif)
+message-attach-hint = Photos ou documents pour votre équipe soignante. Ils sont chiffrés pendant l'envoi.
+message-files-kept = { $count ->
+    [one] Un fichier est déjà joint.
+   *[other] { $count } fichiers sont déjà joints.
+}
 message-signature-verified = Signé par son auteur ; la signature est vérifiée.
 message-arrived-typing = Un nouveau message est arrivé ; il s'affichera quand vous enverrez ou rechargerez la page.

@@ -2,15 +2,14 @@
 //! opened with the patient (or their proxy), each readable and answerable here. Decided by the
 //! same policy as the rest of the space and audited on the patient.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
 use super::i18n::Lang;
 use super::layout::{alert, csrf, notice, page, size, when};
-use super::{error_message, PatientError, PatientForm, SignedInPatient};
-use crate::extract::csrf_forms;
+use super::{error_message, PatientError, SignedInPatient};
 use crate::AppState;
 
 /// `GET /patient/messages/events`: the patient space's live stream (ids and counts only).
@@ -72,15 +71,29 @@ pub struct ThreadQuery {
     sent: Option<String>,
 }
 
+/// What the thread page shows besides the thread: a notice that a reply went, or the error of
+/// a reply that did not, with its text and the files already stored for it.
+#[derive(Default)]
+struct Answer<'a> {
+    sent: bool,
+    error: Option<&'a str>,
+    typed: &'a str,
+    kept: &'a [String],
+}
+
 async fn thread_page(
     s: &AppState,
     session: &sealroom_app::patient_space::PatientSession,
     lang: Lang,
     id: &str,
-    sent: bool,
-    error: Option<&str>,
-    typed: &str,
+    answer: Answer<'_>,
 ) -> Result<Response, PatientError> {
+    let Answer {
+        sent,
+        error,
+        typed,
+        kept,
+    } = answer;
     let t = s
         .app
         .patient_thread(session, id)
@@ -118,10 +131,19 @@ async fn thread_page(
                 }
             }
         }
-        form #reply method="post" action=(here) {
+        form #reply method="post" action=(here) enctype="multipart/form-data" {
             (csrf(session))
             label for="body" { (lang.t("message-reply")) }
             textarea #body name="body" rows="5" required { (typed) }
+            @for a in kept {
+                input type="hidden" name="attachment" value=(a);
+            }
+            @if !kept.is_empty() {
+                p.hint { (lang.t_with("message-files-kept", &[("count", kept.len().into())])) }
+            }
+            label for="files" { (lang.t("message-attach")) }
+            input #files type="file" name="files" multiple aria-describedby="files-hint";
+            p #files-hint.hint { (lang.t("message-attach-hint")) }
             button #send type="submit" { (lang.t("message-send")) }
         }
     };
@@ -134,30 +156,52 @@ pub async fn thread(
     Path(id): Path<String>,
     Query(q): Query<ThreadQuery>,
 ) -> Result<Response, PatientError> {
-    thread_page(&s, &session, lang, &id, q.sent.is_some(), None, "").await
+    let answer = Answer {
+        sent: q.sent.is_some(),
+        ..Answer::default()
+    };
+    thread_page(&s, &session, lang, &id, answer).await
 }
 
-#[derive(Deserialize)]
-pub struct ReplyForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-    body: String,
-}
-
-csrf_forms!(ReplyForm);
-
+/// `POST /patient/messages/{id}`: a reply, multipart: the CSRF token, the text, then files,
+/// each streamed into an encrypted attachment before the reply is sent.
 pub async fn reply(
     State(s): State<AppState>,
+    SignedInPatient(session, lang): SignedInPatient,
     Path(id): Path<String>,
-    PatientForm(session, lang, form): PatientForm<ReplyForm>,
+    request: Request,
 ) -> Result<Response, PatientError> {
-    match s.app.patient_reply(&session, &id, form.body.clone()).await {
+    use sealroom_app::AppError;
+    let actor = session.actor().map_err(|e| PatientError::new(e, lang))?;
+    let stopped = |e: &AppError| matches!(e, AppError::InvalidInput(_) | AppError::TooLarge(_));
+    let d = match crate::pages::messages::read_form(&s, &session.csrf_token, &actor, request).await
+    {
+        Ok(d) => d,
+        Err(e) if stopped(&e.error) => {
+            let message = error_message(lang, &e.error);
+            let answer = Answer {
+                error: Some(&message),
+                ..Answer::default()
+            };
+            return thread_page(&s, &session, lang, &id, answer).await;
+        }
+        Err(e) => return Err(PatientError::new(e.error, lang)),
+    };
+    let sent = s
+        .app
+        .patient_reply(&session, &id, d.body.clone(), d.attachments.clone())
+        .await;
+    match sent {
         Ok(_) => Ok(Redirect::to(&format!("/patient/messages/{id}?sent=1")).into_response()),
-        Err(
-            e @ (sealroom_app::AppError::InvalidInput(_) | sealroom_app::AppError::TooLarge(_)),
-        ) => {
+        Err(e) if stopped(&e) => {
             let message = error_message(lang, &e);
-            thread_page(&s, &session, lang, &id, false, Some(&message), &form.body).await
+            let answer = Answer {
+                error: Some(&message),
+                typed: &d.body,
+                kept: &d.attachments,
+                ..Answer::default()
+            };
+            thread_page(&s, &session, lang, &id, answer).await
         }
         Err(e) => Err(PatientError::new(e, lang)),
     }

@@ -84,7 +84,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/patient/messages/{id}",
-            get(messages::thread).post(messages::reply),
+            get(messages::thread).post(axum::handler::Handler::layer(
+                messages::reply,
+                axum::extract::DefaultBodyLimit::disable(),
+            )),
         )
         .route("/patient/history", get(space::history))
         .route("/patient/account", get(space::account))
@@ -162,6 +165,7 @@ pub fn error_message(lang: Lang, e: &AppError) -> String {
         AppError::Unavailable(_) => "error-unavailable",
         AppError::Conflict(_) => "error-conflict",
         AppError::InvalidInput(_) => "error-invalid",
+        AppError::TooLarge(_) => "error-too-large",
         _ => "error-internal",
     };
     lang.t(key)
