@@ -215,9 +215,6 @@ message-reply = Your reply
 message-send = Send securely
 message-attach = Add files (optional)
 message-attach-hint = Photos or documents for your care team. They are encrypted as they are sent.
-message-files-kept = { $count ->
-    [one] One file is already attached.
-   *[other] { $count } files are already attached.
-}
+message-files-kept = Files already attached: { $count }
 message-signature-verified = Signed by its author; the signature is verified.
 message-arrived-typing = A new message arrived; it will show when you send or reload the page.

@@ -216,9 +216,6 @@ message-reply = Votre réponse
 message-send = Envoyer de façon sécurisée
 message-attach = Ajouter des fichiers (facultatif)
 message-attach-hint = Photos ou documents pour votre équipe soignante. Ils sont chiffrés pendant l'envoi.
-message-files-kept = { $count ->
-    [one] Un fichier est déjà joint.
-   *[other] { $count } fichiers sont déjà joints.
-}
+message-files-kept = Fichiers déjà joints : { $count }
 message-signature-verified = Signé par son auteur ; la signature est vérifiée.
 message-arrived-typing = Un nouveau message est arrivé ; il s'affichera quand vous enverrez ou rechargerez la page.
