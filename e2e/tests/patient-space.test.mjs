@@ -812,6 +812,7 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       await clinician.page.goto(`${server.baseUrl}/messages`);
       await clinician.page.fill('form#compose #subject', OUTSIDE_SUBJECT);
       await clinician.page.fill('form#compose #patient_id', patient.id);
+      await clinician.page.check('form#compose #include_patient');
       await clinician.page.selectOption('form#compose #category', 'results');
       await clinician.page.fill('form#compose #outside_email', OUTSIDE_EMAIL);
       await clinician.page.selectOption('form#compose #outside_verify', 'access_code');
@@ -878,6 +879,16 @@ test('patient journey: slip, set-up, e-mail codes, results, history, French, sig
       assert.match(await reply.locator('header').textContent(), new RegExp(OUTSIDE_EMAIL.replace(/[.]/g, '\\.')));
       assert.match(await reply.locator('ul.attachments').textContent(), /booking\.pdf/);
       assertNoConsoleErrors(clinician.page);
+    });
+
+    await step('the patient, also on that thread, replies: no leak rule stops a patient (they could not confirm a first outside address)', async () => {
+      currentPage = invited;
+      await invited.goto(`${server.baseUrl}/patient/messages/${outside.thread}`);
+      assert.match(await text(invited, '#messages'), /see our patient next week/);
+      await invited.fill('form#reply #body', 'Tuesday at 10 suits me.');
+      await Promise.all([invited.waitForURL((u) => u.search.includes('sent=1')), invited.click('form#reply #send')]);
+      assert.match(await text(invited, '#messages'), /Tuesday at 10 suits me/);
+      assertNoConsoleErrors(invited);
     });
 
     await invitedContext.close();

@@ -249,10 +249,11 @@ impl App {
             Some(p) => self.patient_names(p).await?,
             None => Vec::new(),
         };
-        // The rules guard what the organization's people send; patients and outside recipients
-        // answer within a thread whose members staff chose (patients' replies are still checked,
-        // outside recipients could not confirm a warning about other outside addresses).
-        let findings = if matches!(reader.own, Mailbox::Outside(_)) {
+        // The rules guard what the organization's people send. Patients and outside recipients
+        // answer within a thread whose members staff chose, and could neither confirm a warning
+        // (a first outside address: they have no history) nor give a legal basis for their own
+        // files, so their replies are not checked.
+        let findings = if !reader.is_staff() {
             Vec::new()
         } else {
             let context = ThreadContext {

@@ -160,7 +160,7 @@ error-unavailable = This is not available right now. Please try again later.
 error-conflict = Something else happened at the same moment. Please try again.
 error-invalid = Something in the form is not right. Please check it and try again.
 error-internal = Something went wrong on our side. Please try again later.
-error-too-large = This file is too large to send here. Ask your care team how to get it to them.
+error-too-large = This is too large to send here: a file over the size limit, or a very long text. Shorten the text, or ask your care team how to get a large file to them.
 error-paused = Too many wrong attempts: opening this space is paused for a moment. Please wait a few minutes and try again.
 
 home-proxy-title = Helping someone with their space?

@@ -161,7 +161,7 @@ error-unavailable = Ce n'est pas disponible pour le moment. Veuillez réessayer 
 error-conflict = Autre chose s'est produit au même moment. Veuillez réessayer.
 error-invalid = Quelque chose n'est pas correct dans le formulaire. Vérifiez-le et réessayez.
 error-internal = Un problème est survenu de notre côté. Veuillez réessayer plus tard.
-error-too-large = Ce fichier est trop volumineux pour être envoyé ici. Demandez à votre équipe soignante comment le lui faire parvenir.
+error-too-large = C'est trop volumineux pour être envoyé ici : un fichier au-delà de la taille permise, ou un texte très long. Raccourcissez le texte, ou demandez à votre équipe soignante comment lui faire parvenir un gros fichier.
 error-paused = Trop d'essais erronés : l'ouverture de cet espace est suspendue un moment. Attendez quelques minutes et réessayez.
 
 home-proxy-title = Vous aidez quelqu'un avec son espace ?

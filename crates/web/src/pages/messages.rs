@@ -51,6 +51,12 @@ pub(crate) struct Draft {
 }
 
 impl Draft {
+    /// Whether the form's security token was read and matched: only then is what was read of
+    /// it shown again.
+    pub(crate) fn checked(&self) -> bool {
+        !self.csrf.is_empty()
+    }
+
     fn new_thread(&self) -> Result<NewThread, AppError> {
         let category = match self.category.as_str() {
             "" => None,
@@ -108,6 +114,20 @@ pub(crate) async fn read_form(
     who: &Actor,
     request: Request,
 ) -> Result<Draft, PageError> {
+    let mut d = Draft::default();
+    read_form_into(s, csrf_token, who, request, &mut d).await?;
+    Ok(d)
+}
+
+/// [`read_form`] into `d`, which keeps what was read (the text, the files stored) when the
+/// form stops part-way, so the page can show it again.
+pub(crate) async fn read_form_into(
+    s: &AppState,
+    csrf_token: &str,
+    who: &Actor,
+    request: Request,
+    d: &mut Draft,
+) -> Result<(), PageError> {
     let mut mp = Multipart::from_request(request, s)
         .await
         .map_err(|e| AppError::InvalidInput(format!("the form could not be read: {e}")))?;
@@ -116,13 +136,22 @@ pub(crate) async fn read_form(
             "the form could not be read: {e}"
         )))
     };
-    let mut d = Draft::default();
     let mut checked = false;
     let idle = s.app.settings().documents.upload_idle;
+    let stalled = || {
+        PageError::from(AppError::InvalidInput(
+            "the upload stalled; try again".into(),
+        ))
+    };
     // Text fields are read with a cap: the message limit and room for the other fields.
     let text_cap = s.app.settings().messaging.max_body_bytes + 64 * 1024;
     let mut text_read = 0usize;
-    while let Some(mut field) = mp.next_field().await.map_err(bad)? {
+    // Every wait for the browser is bounded: a client that stops sending is cut off.
+    while let Some(mut field) = tokio::time::timeout(idle, mp.next_field())
+        .await
+        .map_err(|_| stalled())?
+        .map_err(bad)?
+    {
         let name = field.name().unwrap_or("").to_owned();
         if name == "files" {
             if !checked {
@@ -130,7 +159,18 @@ pub(crate) async fn read_form(
             }
             let filename = field.file_name().unwrap_or("").to_owned();
             if filename.is_empty() {
-                continue; // the file box was left empty
+                // The file box was left empty: the part is empty too, and anything else in it
+                // is refused rather than read.
+                let next = tokio::time::timeout(idle, field.chunk())
+                    .await
+                    .map_err(|_| stalled())?;
+                if next.map_err(bad)?.is_some_and(|c| !c.is_empty()) {
+                    return Err(AppError::InvalidInput(
+                        "a file was sent without a name; choose it again".into(),
+                    )
+                    .into());
+                }
+                continue;
             }
             if d.attachments.len() >= MAX_FILES {
                 return Err(AppError::InvalidInput(format!(
@@ -147,7 +187,7 @@ pub(crate) async fn read_form(
             loop {
                 let next = tokio::time::timeout(idle, field.chunk())
                     .await
-                    .map_err(|_| AppError::InvalidInput("the upload stalled; try again".into()))?;
+                    .map_err(|_| stalled())?;
                 match next.map_err(bad)? {
                     Some(chunk) => upload.write(&chunk).await?,
                     None => break,
@@ -157,7 +197,11 @@ pub(crate) async fn read_form(
             continue;
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+        while let Some(chunk) = tokio::time::timeout(idle, field.chunk())
+            .await
+            .map_err(|_| stalled())?
+            .map_err(bad)?
+        {
             text_read += chunk.len();
             if text_read > text_cap {
                 return Err(AppError::TooLarge(
@@ -198,7 +242,7 @@ pub(crate) async fn read_form(
     if !checked {
         return Err(AppError::InvalidInput("the form has no security token".into()).into());
     }
-    Ok(d)
+    Ok(())
 }
 
 fn findings_block(findings: &[Finding]) -> Markup {

@@ -147,7 +147,12 @@ async fn thread_page(
             button #send type="submit" { (lang.t("message-send")) }
         }
     };
-    Ok(page(lang, &t.subject, Some(session), &here, body).into_response())
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, page(lang, &t.subject, Some(session), &here, body)).into_response())
 }
 
 pub async fn thread(
@@ -174,19 +179,25 @@ pub async fn reply(
     use sealroom_app::AppError;
     let actor = session.actor().map_err(|e| PatientError::new(e, lang))?;
     let stopped = |e: &AppError| matches!(e, AppError::InvalidInput(_) | AppError::TooLarge(_));
-    let d = match crate::pages::messages::read_form(&s, &session.csrf_token, &actor, request).await
-    {
-        Ok(d) => d,
-        Err(e) if stopped(&e.error) => {
+    let mut d = crate::pages::messages::Draft::default();
+    let read =
+        crate::pages::messages::read_form_into(&s, &session.csrf_token, &actor, request, &mut d)
+            .await;
+    match read {
+        Ok(()) => {}
+        // A file too large, a stalled upload: the text and the files stored so far stay.
+        Err(e) if stopped(&e.error) && d.checked() => {
             let message = error_message(lang, &e.error);
             let answer = Answer {
                 error: Some(&message),
+                typed: &d.body,
+                kept: &d.attachments,
                 ..Answer::default()
             };
             return thread_page(&s, &session, lang, &id, answer).await;
         }
         Err(e) => return Err(PatientError::new(e.error, lang)),
-    };
+    }
     let sent = s
         .app
         .patient_reply(&session, &id, d.body.clone(), d.attachments.clone())
