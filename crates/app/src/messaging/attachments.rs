@@ -500,6 +500,15 @@ impl App {
         if let crate::policy::Principal::PatientAccount { .. } = &actor.principal {
             let account = self.active_account(actor).await?;
             if !matches!(account.model.as_str(), "per_patient" | "proxy") {
+                self.audit(
+                    &actor.name(),
+                    AuditAction::PatientSpaceDenied,
+                    &format!("patient:{}", account.patient_id),
+                    "denied",
+                    &actor.client,
+                    json!({"view": "attachment", "reason": "account_model", "model": account.model}),
+                )
+                .await?;
                 return Err(AppError::Forbidden);
             }
         }

@@ -2419,4 +2419,12 @@ async fn a_space_per_test_stores_no_message_attachment(b: Backend) {
         files_before,
         "no blob was written"
     );
+    let denied: Vec<_> = crate::access::patient_events(&sc.s, &sc.patient)
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "patient_space.denied" && e.3["view"] == "attachment")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0].2, "denied");
+    assert_eq!(denied[0].3["model"], "per_test");
 }
