@@ -35,7 +35,7 @@ use crate::documents::{
 };
 use crate::keyring::data_key_context;
 use crate::messaging::attachments::{binding as attachment_binding, StoredAttachment};
-use crate::messaging::UploadedAttachment;
+use crate::messaging::{Reader, UploadedAttachment};
 use crate::patient_access::staff_id;
 use crate::{App, AppError};
 
@@ -300,28 +300,32 @@ impl App {
         status_of(&row)
     }
 
-    /// The caller's own upload, still current; anyone else's, or none, is not found.
-    async fn owned_upload(&self, actor: &Actor, upload_id: &str) -> Result<UploadRow, AppError> {
+    /// The caller's own upload, still current; anyone else's, or none, is not found. The
+    /// caller is checked as at creation; for an attachment, the checked uploader comes back.
+    async fn owned_upload(
+        &self,
+        actor: &Actor,
+        upload_id: &str,
+    ) -> Result<(UploadRow, Option<Reader>), AppError> {
         let row = self
             .store()
             .upload(upload_id)
             .await?
             .filter(|u| u.owner == actor.name())
             .ok_or(AppError::NotFound)?;
-        match Purpose::of(&row)? {
+        let uploader = match Purpose::of(&row)? {
             Purpose::Document => {
                 staff_id(actor, true)?;
+                None
             }
-            Purpose::Attachment => {
-                self.writer(actor).await?;
-            }
-        }
+            Purpose::Attachment => Some(self.attachment_writer(actor).await?),
+        };
         if row.expires_at <= self.now().as_seconds() {
             self.drop_upload(actor, &row, "the upload expired before it was complete")
                 .await?;
             return Err(AppError::NotFound);
         }
-        Ok(row)
+        Ok((row, uploader))
     }
 
     /// Where an upload stands (only its owner sees it).
@@ -330,19 +334,20 @@ impl App {
         actor: &Actor,
         upload_id: &str,
     ) -> Result<UploadStatus, AppError> {
-        let row = self.owned_upload(actor, upload_id).await?;
+        let (row, _) = self.owned_upload(actor, upload_id).await?;
         status_of(&row)
     }
 
-    /// An upload's data key and what its ciphertext is bound to.
+    /// An upload's data key and what its ciphertext is bound to; `uploader` is the checked
+    /// uploader of an attachment.
     async fn upload_key(
         &self,
-        actor: &Actor,
         row: &UploadRow,
+        uploader: Option<&Reader>,
     ) -> Result<(SymmetricKey, Binding), AppError> {
         let version = u32::try_from(row.version).map_err(AppError::internal)?;
-        match Purpose::of(row)? {
-            Purpose::Document => {
+        match (Purpose::of(row)?, uploader) {
+            (Purpose::Document, _) => {
                 let patient_id = row
                     .patient_id
                     .as_deref()
@@ -361,12 +366,15 @@ impl App {
                 };
                 Ok((data_key, binding))
             }
-            Purpose::Attachment => {
+            (Purpose::Attachment, Some(uploader)) => {
                 let data_key = self
-                    .unsent_attachment_key(actor, &row.object_id, &row.wrapped_data_key)
+                    .unsent_attachment_key(uploader, &row.object_id, &row.wrapped_data_key)
                     .await?;
                 Ok((data_key, attachment_binding(&row.object_id)))
             }
+            (Purpose::Attachment, None) => Err(AppError::internal(
+                "an attachment upload's key was asked for without its uploader",
+            )),
         }
     }
 
@@ -378,7 +386,7 @@ impl App {
         offset: u64,
     ) -> Result<UploadWriter, AppError> {
         let claim = Claim::take(upload_id)?;
-        let row = self.owned_upload(actor, upload_id).await?;
+        let (row, uploader) = self.owned_upload(actor, upload_id).await?;
         let status = status_of(&row)?;
         if offset != status.offset {
             return Err(AppError::Conflict(format!(
@@ -386,7 +394,7 @@ impl App {
                 status.offset
             )));
         }
-        let (data_key, binding) = self.upload_key(actor, &row).await?;
+        let (data_key, binding) = self.upload_key(&row, uploader.as_ref()).await?;
         let segments = u32::try_from(row.segments).map_err(AppError::internal)?;
         let encryptor = match BlobEncryptor::resume(&data_key, &binding, &row.header, segments) {
             Ok(encryptor) => encryptor,
@@ -435,7 +443,7 @@ impl App {
     /// Cancel an upload: its staged content is removed.
     pub async fn cancel_upload(&self, actor: &Actor, upload_id: &str) -> Result<(), AppError> {
         let _claim = Claim::take(upload_id)?;
-        let row = self.owned_upload(actor, upload_id).await?;
+        let (row, _) = self.owned_upload(actor, upload_id).await?;
         self.drop_upload(actor, &row, "cancelled by the uploader")
             .await
             .map(|_| ())
@@ -467,6 +475,16 @@ impl App {
             }
         }
         Ok(done)
+    }
+
+    /// Remove a finished upload's staging file (if still there) and record. What was recorded
+    /// decides the answer: a record that cannot be removed is logged, and expires later (then
+    /// audited as abandoned, though its content was kept).
+    async fn forget_finished_upload(&self, row: &UploadRow) {
+        let _ = tokio::fs::remove_file(self.staged_path(&row.id)).await;
+        if let Err(e) = self.store().delete_upload(&row.id).await {
+            tracing::warn!(error = %e, "a finished upload's record could not be removed");
+        }
     }
 
     /// Remove an upload and its staged content, and audit why; false (and no audit) if
@@ -767,12 +785,7 @@ async fn complete_document(
         .await
     }
     .await;
-    let _ = tokio::fs::remove_file(app.staged_path(&row.id)).await;
-    // What was recorded decides the answer; a record left behind expires later, unaudited
-    // twice since its content is gone.
-    if let Err(e) = app.store().delete_upload(&row.id).await {
-        tracing::warn!(error = %e, "a finished upload's record could not be removed");
-    }
+    app.forget_finished_upload(row).await;
     match recorded {
         Ok(view) => {
             guard.disarm();
@@ -816,14 +829,12 @@ async fn complete_attachment(
         .await;
     match recorded {
         Ok(attachment) => {
-            if let Err(e) = app.store().delete_upload(&row.id).await {
-                tracing::warn!(error = %e, "a finished upload's record could not be removed");
-            }
+            app.forget_finished_upload(row).await;
             Ok(UploadProgress::Attachment(attachment))
         }
         // Recorded, but its audit failed: the attachment stands (its blob with it).
         Err(e) if app.store().attachment(&row.object_id).await?.is_some() => {
-            let _ = app.store().delete_upload(&row.id).await;
+            app.forget_finished_upload(row).await;
             Err(e)
         }
         Err(e) => {

@@ -495,20 +495,14 @@ impl App {
     /// Who may upload an attachment: anyone who may write messages; in the patient space,
     /// an account whose space holds messages (the patient's lasting one, or a proxy's), so a
     /// space per test or per stay stores nothing it could never send.
-    async fn attachment_writer(&self, actor: &Actor) -> Result<Reader, AppError> {
+    pub(crate) async fn attachment_writer(&self, actor: &Actor) -> Result<Reader, AppError> {
         let reader = self.writer(actor).await?;
         if let crate::policy::Principal::PatientAccount { .. } = &actor.principal {
-            let account = self.active_account(actor).await?;
-            if !matches!(account.model.as_str(), "per_patient" | "proxy") {
-                self.audit(
-                    &actor.name(),
-                    AuditAction::PatientSpaceDenied,
-                    &format!("patient:{}", account.patient_id),
-                    "denied",
-                    &actor.client,
-                    json!({"view": "attachment", "reason": "account_model", "model": account.model}),
-                )
-                .await?;
+            if self
+                .messaging_account(actor, Some("attachment"))
+                .await?
+                .is_none()
+            {
                 return Err(AppError::Forbidden);
             }
         }
@@ -530,14 +524,15 @@ impl App {
         Ok((file, id, data_key, wrapped))
     }
 
-    /// The data key of an attachment still being uploaded, from its uploader's mailbox.
+    /// The data key of an attachment still being uploaded, from the mailbox of its uploader
+    /// (checked by [`App::attachment_writer`]).
     pub(crate) async fn unsent_attachment_key(
         &self,
-        actor: &Actor,
+        uploader: &Reader,
         id: &str,
         wrapped: &[u8],
     ) -> Result<SymmetricKey, AppError> {
-        self.uploader_mailbox_key(actor)
+        self.mailbox_key(&uploader.own.address())
             .await?
             .unwrap(wrapped, &key_context(id))
             .map_err(AppError::internal)

@@ -280,6 +280,32 @@ impl App {
         }
     }
 
+    /// The actor's patient space account if its space holds messages: the patient's lasting
+    /// one or a proxy's. A space per test or per stay does not: `None`, and when `refused`
+    /// names what it asked for, the refusal is audited on the patient.
+    pub(crate) async fn messaging_account(
+        &self,
+        actor: &Actor,
+        refused: Option<&str>,
+    ) -> Result<Option<sealroom_store::PatientAccountRow>, AppError> {
+        let account = self.active_account(actor).await?;
+        if matches!(account.model.as_str(), "per_patient" | "proxy") {
+            return Ok(Some(account));
+        }
+        if let Some(view) = refused {
+            self.audit(
+                &actor.name(),
+                sealroom_domain::AuditAction::PatientSpaceDenied,
+                &format!("patient:{}", account.patient_id),
+                "denied",
+                &actor.client,
+                serde_json::json!({"view": view, "reason": "account_model", "model": account.model}),
+            )
+            .await?;
+        }
+        Ok(None)
+    }
+
     /// Like [`App::reader`], for what changes something (sending, recalling, adding or removing
     /// people, uploading): an API token then needs the write scope.
     pub(crate) async fn writer(&self, actor: &Actor) -> Result<Reader, AppError> {

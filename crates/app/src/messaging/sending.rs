@@ -676,20 +676,9 @@ impl App {
         audit: AuditAction,
         details: serde_json::Value,
     ) -> Result<bool, AppError> {
-        let account = self.active_account(actor).await?;
-        if !matches!(account.model.as_str(), "per_patient" | "proxy") {
-            // Spaces per test or per stay do not hold messages.
-            self.audit(
-                &actor.name(),
-                AuditAction::PatientSpaceDenied,
-                &format!("patient:{}", account.patient_id),
-                "denied",
-                &actor.client,
-                json!({"view": "messages", "reason": "account_model", "model": account.model}),
-            )
-            .await?;
+        let Some(account) = self.messaging_account(actor, Some("messages")).await? else {
             return Ok(false);
-        }
+        };
         Ok(!self
             .decide_for_account(actor, &account, &[category], audit, details)
             .await?
@@ -741,10 +730,9 @@ impl App {
         actor: &Actor,
         category: DataCategory,
     ) -> Result<bool, AppError> {
-        let account = self.active_account(actor).await?;
-        if !matches!(account.model.as_str(), "per_patient" | "proxy") {
+        let Some(account) = self.messaging_account(actor, None).await? else {
             return Ok(false);
-        }
+        };
         self.refresh_access_policy().await?;
         let capacity = self.capacity_of(&account).await?;
         Ok(self

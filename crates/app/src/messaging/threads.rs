@@ -1114,8 +1114,7 @@ impl App {
     /// messages, gets an error and the stream ends.
     pub async fn live_mailboxes(&self, actor: &Actor) -> Result<Vec<String>, AppError> {
         if let crate::policy::Principal::PatientAccount { .. } = &actor.principal {
-            let account = self.active_account(actor).await?;
-            if !matches!(account.model.as_str(), "per_patient" | "proxy") {
+            if self.messaging_account(actor, None).await?.is_none() {
                 return Err(AppError::NotFound);
             }
         }

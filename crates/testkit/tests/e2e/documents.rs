@@ -1276,6 +1276,59 @@ pub(crate) fn tus_metadata(pairs: &[(&str, &str)]) -> String {
         .join(",")
 }
 
+/// `PATCH` content to a tus upload from `offset`.
+pub(crate) async fn tus_patch(
+    s: &TestServer,
+    who: &Person,
+    location: &str,
+    offset: usize,
+    body: reqwest::Body,
+) -> reqwest::Result<reqwest::Response> {
+    tus(s, who, reqwest::Method::PATCH, location)
+        .await
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", offset.to_string())
+        .body(body)
+        .send()
+        .await
+}
+
+/// Send `sent` to a tus upload from `offset` in two slow pieces, then break the connection;
+/// wait (up to 5 s) until the server holds `expect` bytes. Returns what it holds last.
+pub(crate) async fn patch_then_drop(
+    s: &TestServer,
+    who: &Person,
+    location: &str,
+    offset: usize,
+    sent: &[u8],
+    expect: u64,
+) -> u64 {
+    let half = sent.len() / 2;
+    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::copy_from_slice(&sent[..half])),
+        Ok(bytes::Bytes::copy_from_slice(&sent[half..])),
+        Err(std::io::Error::other("the connection dropped")),
+    ];
+    let slow = futures_util::StreamExt::then(futures_util::stream::iter(pieces), |c| async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        c
+    });
+    let _ = tus_patch(s, who, location, offset, reqwest::Body::wrap_stream(slow)).await;
+    let mut held = 0;
+    for _ in 0..50 {
+        held = offset_of(s, who, location).await.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if held == expect {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    held
+}
+
 pub(crate) async fn offset_of(s: &TestServer, who: &Person, location: &str) -> reqwest::Response {
     tus(s, who, reqwest::Method::HEAD, location)
         .await
@@ -1362,22 +1415,8 @@ async fn resumable_uploads_survive_a_dropped_connection_and_stage_only_ciphertex
     );
 
     // 300 000 bytes: four whole segments (262 144 bytes) count; the rest is sent again.
-    let patch = |offset: usize, body: reqwest::Body| {
-        let location = location.clone();
-        let s = &s;
-        let token = h.im_doctor.token.clone();
-        async move {
-            s.client
-                .patch(s.url(&location))
-                .bearer_auth(token)
-                .header("tus-resumable", "1.0.0")
-                .header("content-type", "application/offset+octet-stream")
-                .header("upload-offset", offset.to_string())
-                .body(body)
-                .send()
-                .await
-        }
-    };
+    let patch =
+        |offset: usize, body: reqwest::Body| tus_patch(&s, &h.im_doctor, &location, offset, body);
     let r = patch(0, content[..300_000].to_vec().into()).await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["upload-offset"], "262144");
@@ -1385,28 +1424,16 @@ async fn resumable_uploads_survive_a_dropped_connection_and_stage_only_ciphertex
     assert_eq!(r.status(), 409, "a wrong offset is refused");
 
     // The connection drops after 200 000 more bytes: three more whole segments are kept.
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(bytes::Bytes::copy_from_slice(&content[262_144..362_144])),
-        Ok(bytes::Bytes::copy_from_slice(&content[362_144..462_144])),
-        Err(std::io::Error::other("the connection dropped")),
-    ];
-    let slow = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |c| async {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        c
-    });
-    let _ = patch(262_144, reqwest::Body::wrap_stream(slow)).await;
-    let mut offset = String::new();
-    for _ in 0..50 {
-        offset = offset_of(&s, &h.im_doctor, &location).await.headers()["upload-offset"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        if offset == "458752" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(offset, "458752");
+    let held = patch_then_drop(
+        &s,
+        &h.im_doctor,
+        &location,
+        262_144,
+        &content[262_144..462_144],
+        458_752,
+    )
+    .await;
+    assert_eq!(held, 458_752);
 
     // What is staged is ciphertext only.
     let staging = s.config.data_dir.join("uploads");

@@ -1116,7 +1116,10 @@ async fn seqs_of(s: &TestServer, thread: &str) -> Vec<i64> {
 /// tus 1.0 to `/api/v1/uploads` with `for` = `attachment`: the attachment is built over several
 /// requests, one of them cut off, and then goes with a message like any other.
 async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_message(b: Backend) {
-    use crate::documents::{contains, files_under, offset_of, stored_files, tus, tus_metadata};
+    use crate::documents::{
+        contains, files_under, offset_of, patch_then_drop, stored_files, tus, tus_metadata,
+        tus_patch,
+    };
     const MARKER: &str = "MARKER-attachment-5e1d-Peeters-MRI";
     let s = TestServer::start(b).await;
     let h = hospital(&s).await;
@@ -1199,64 +1202,31 @@ async fn a_large_attachment_resumes_after_a_dropped_connection_and_goes_with_a_m
         .unwrap()
         .contains("not one you uploaded and have not sent yet"));
 
-    let patch = |offset: usize, body: reqwest::Body| {
-        let location = location.clone();
-        let s = &s;
-        let token = h.im_doctor.token.clone();
-        async move {
-            s.client
-                .patch(s.url(&location))
-                .bearer_auth(token)
-                .header("tus-resumable", "1.0.0")
-                .header("content-type", "application/offset+octet-stream")
-                .header("upload-offset", offset.to_string())
-                .body(body)
-                .send()
-                .await
-        }
-    };
+    let patch =
+        |offset: usize, body: reqwest::Body| tus_patch(&s, &h.im_doctor, &location, offset, body);
     // 300 000 bytes: four whole 64 KiB segments count.
     let r = patch(0, content[..300_000].to_vec().into()).await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["upload-offset"], "262144");
     assert_eq!(r.headers()["x-sealroom-attachment"], attachment.as_str());
     // Nobody else can add to it.
-    let r = s
-        .client
-        .patch(s.url(&location))
-        .bearer_auth(&h.cardio_doctor.token)
-        .header("tus-resumable", "1.0.0")
-        .header("content-type", "application/offset+octet-stream")
-        .header("upload-offset", "262144")
-        .body(content[262_144..300_000].to_vec())
-        .send()
+    let body = content[262_144..300_000].to_vec().into();
+    let r = tus_patch(&s, &h.cardio_doctor, &location, 262_144, body)
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
 
     // The connection drops after 200 000 more bytes: three more whole segments are kept.
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(bytes::Bytes::copy_from_slice(&content[262_144..362_144])),
-        Ok(bytes::Bytes::copy_from_slice(&content[362_144..462_144])),
-        Err(std::io::Error::other("the connection dropped")),
-    ];
-    let slow = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |c| async {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        c
-    });
-    let _ = patch(262_144, reqwest::Body::wrap_stream(slow)).await;
-    let mut offset = String::new();
-    for _ in 0..50 {
-        offset = offset_of(&s, &h.im_doctor, &location).await.headers()["upload-offset"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        if offset == "458752" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(offset, "458752");
+    let held = patch_then_drop(
+        &s,
+        &h.im_doctor,
+        &location,
+        262_144,
+        &content[262_144..462_144],
+        458_752,
+    )
+    .await;
+    assert_eq!(held, 458_752);
     let staging = s.config.data_dir.join("uploads");
     let staged = files_under(&staging);
     assert_eq!(staged.len(), 1);
