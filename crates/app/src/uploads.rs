@@ -271,7 +271,8 @@ impl App {
         .await
     }
 
-    /// Create the staging file with the blob's header, and record the upload.
+    /// Create the staging file with the blob's header, and record the upload; its creation
+    /// and expiry times are set here (the row's are ignored).
     async fn stage(&self, mut row: UploadRow) -> Result<UploadStatus, AppError> {
         let path = self.staged_path(&row.id);
         let staged_file = async {

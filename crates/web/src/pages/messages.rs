@@ -136,7 +136,6 @@ pub(crate) async fn read_form_into(
             "the form could not be read: {e}"
         )))
     };
-    let mut checked = false;
     let idle = s.app.settings().documents.upload_idle;
     let stalled = || {
         PageError::from(AppError::InvalidInput(
@@ -154,7 +153,7 @@ pub(crate) async fn read_form_into(
     {
         let name = field.name().unwrap_or("").to_owned();
         if name == "files" {
-            if !checked {
+            if !d.checked() {
                 return Err(AppError::InvalidInput("the form has no security token".into()).into());
             }
             let filename = field.file_name().unwrap_or("").to_owned();
@@ -216,7 +215,6 @@ pub(crate) async fn read_form_into(
         match name.as_str() {
             "_csrf" => {
                 crate::extract::csrf_matches(csrf_token, &value)?;
-                checked = true;
                 d.csrf = value;
             }
             "subject" => d.subject = value,
@@ -239,7 +237,7 @@ pub(crate) async fn read_form_into(
             _ => {}
         }
     }
-    if !checked {
+    if !d.checked() {
         return Err(AppError::InvalidInput("the form has no security token".into()).into());
     }
     Ok(())
